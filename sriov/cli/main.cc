@@ -1,0 +1,31 @@
+// vfplane: the operator's command-line tool. Each part of vfplane adds its own subcommands.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "sriov_commands.h"
+
+int main(int argc, char** argv) {
+  // Results go to stdout, diagnostics to stderr, so `vfplane devices --json | jq` stays clean.
+  auto logger = spdlog::stderr_color_mt("vfplane");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app("vfplane: SR-IOV device plugin, CNI and forwarding tools for Kubernetes nodes", "vfplane");
+  app.require_subcommand(1);
+  std::string logLevel = "info";
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(logLevel)); });
+
+  int exitCode = vfplane::cli::kExitOk;
+  vfplane::cli::addSriovCommands(app, exitCode);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : vfplane::cli::kExitUsage;
+  }
+  return exitCode;
+}

@@ -1,0 +1,91 @@
+// What SR-IOV hardware a node has: the model every other part of vfplane starts from.
+//
+// discoverNode() walks sys/bus/pci/devices once and returns every PCI network device (class 0x02):
+// a PF when it has sriov_totalvfs, with its VFs from the virtfnN links, otherwise a plain NIC.
+// It reads only sysfs: no processes, no netlink dump, so it is cheap enough to run on every rescan.
+//
+// A device that cannot be read fully is still listed, with warnings saying what is missing;
+// discovery fails only when the PCI device directory itself cannot be listed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vfplane/sriov/error.h"
+#include "vfplane/sriov/pci_address.h"
+#include "vfplane/sriov/sysfs.h"
+
+namespace vfplane::sriov {
+
+// ARPHRD_* values from net/<if>/type that matter to SR-IOV pools.
+inline constexpr int kArpTypeEther = 1;
+inline constexpr int kArpTypeInfiniband = 32;
+
+struct NetInterface {
+  std::string name;
+  std::optional<int> arpType;           // net/<if>/type
+  std::optional<std::string> operstate;  // net/<if>/operstate: "up", "down", "unknown", ...
+};
+
+// "ether", "infiniband", or "arphrd-<n>" for anything else.
+std::string linkTypeName(int arpType);
+
+// The attributes every PCI network function has, PF, VF or plain NIC.
+struct PciFunction {
+  PciAddress address{0, 0, 0, 0};
+  std::optional<std::string> vendor;  // 4 lower-case hex digits, no 0x
+  std::optional<std::string> device;
+  std::optional<std::string> driver;  // nullopt when unbound
+  std::optional<int> numaNode;        // nullopt when the kernel says -1 or the file is missing
+  std::optional<int> iommuGroup;
+  bool noIommu = false;  // the group is a vfio-noiommu group (/dev/vfio/noiommu-N)
+  std::vector<NetInterface> netdevs;
+  std::vector<std::string> rdmaDevices;  // names under infiniband/
+  std::optional<int> acpiIndex;
+  // What could not be read, one line each, e.g. "numa_node: No such file or directory".
+  std::vector<std::string> warnings;
+
+  // The first netdev, if any. A VF or NIC has at most one in practice.
+  const NetInterface* primaryNetdev() const { return netdevs.empty() ? nullptr : &netdevs.front(); }
+  // link type of the primary netdev, when known.
+  std::optional<std::string> linkType() const;
+};
+
+enum class VfMode {
+  kNetdev,   // bound to a kernel network driver
+  kDpdk,     // bound to vfio-pci, uio_pci_generic or igb_uio
+  kUnbound,  // no driver
+};
+const char* vfModeName(VfMode mode);
+// True for the drivers that hand the device to user space (vfio-pci, uio_pci_generic, igb_uio).
+bool isUserspaceDriver(std::string_view driver);
+
+struct VirtualFunction : PciFunction {
+  int index = 0;  // N of the PF's virtfnN link
+  VfMode mode = VfMode::kUnbound;
+};
+
+struct PhysicalFunction : PciFunction {
+  std::optional<int> totalVfs;  // sriov_totalvfs
+  std::optional<int> numVfs;    // sriov_numvfs
+  std::vector<VirtualFunction> vfs;  // sorted by index
+};
+
+struct NodeInventory {
+  std::vector<PhysicalFunction> pfs;  // sorted by address
+  std::vector<PciFunction> nics;      // sorted by address
+  // Problems that belong to no single device (e.g. a VF whose PF is missing).
+  std::vector<std::string> warnings;
+
+  const PhysicalFunction* findPf(const PciAddress& address) const;
+  // The VF and, through pf, its parent.
+  const VirtualFunction* findVf(const PciAddress& address,
+                                const PhysicalFunction** pf = nullptr) const;
+  // Every warning of the node and its devices, each prefixed with the device address.
+  std::vector<std::string> allWarnings() const;
+};
+
+Result<NodeInventory> discoverNode(const Sysfs& sysfs);
+
+}  // namespace vfplane::sriov

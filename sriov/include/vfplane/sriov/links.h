@@ -1,0 +1,49 @@
+// Kernel link operations, behind an interface so that callers can be tested with fakes.
+//
+// NetlinkLinks implements them with rtnetlink (libnl-route-3) in the calling thread's network
+// namespace. Each request is built as a message first and then sent with an ACK wait, so a failure
+// is reported with the kernel's errno and the link's name.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "vfplane/sriov/error.h"
+
+struct nl_sock;
+
+namespace vfplane::sriov {
+
+class LinkOps {
+ public:
+  virtual ~LinkOps() = default;
+  virtual Result<void> addVethPair(std::string_view name, std::string_view peer) = 0;
+  virtual Result<void> addBridge(std::string_view name) = 0;
+  virtual Result<void> setMaster(std::string_view name, std::string_view master) = 0;
+  virtual Result<void> setUp(std::string_view name, bool up) = 0;
+  // Deleting a missing link fails with sysErrno() == ENODEV.
+  virtual Result<void> remove(std::string_view name) = 0;
+  virtual bool exists(std::string_view name) = 0;
+};
+
+class NetlinkLinks final : public LinkOps {
+ public:
+  static Result<std::unique_ptr<NetlinkLinks>> open();
+  ~NetlinkLinks() override;
+
+  Result<void> addVethPair(std::string_view name, std::string_view peer) override;
+  Result<void> addBridge(std::string_view name) override;
+  Result<void> setMaster(std::string_view name, std::string_view master) override;
+  Result<void> setUp(std::string_view name, bool up) override;
+  Result<void> remove(std::string_view name) override;
+  bool exists(std::string_view name) override;
+
+ private:
+  explicit NetlinkLinks(nl_sock* sock) : sock_(sock) {}
+  nl_sock* sock_;
+};
+
+// Linux interface names are at most 15 bytes and may not contain '/', ':' or blanks.
+Result<void> validateIfName(std::string_view name);
+
+}  // namespace vfplane::sriov
