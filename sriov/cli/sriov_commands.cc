@@ -74,7 +74,7 @@ int runSimCreate(const SimNodeSpec& spec) {
   if (!node) {
     spdlog::error("{}", node.error().message());
     if (node.error().sysErrno() == EPERM) spdlog::error("--veth needs root (CAP_NET_ADMIN)");
-    return node.error().sysErrno() == EEXIST && node->links.empty() ? kExitUsage : kExitFailure;
+    return kExitFailure;
   }
   int vfs = 0;
   for (const auto& pf : node->pfs) vfs += static_cast<int>(pf.vfs.size());

@@ -27,7 +27,7 @@
 namespace vfplane::sriov {
 
 struct SimNodeSpec {
-  std::filesystem::path root;
+  std::filesystem::path root{};
   int pfs = 2;
   int vfs = 4;        // per PF; sriov_totalvfs and sriov_numvfs
   int vfio = 0;       // the last `vfio` VFs of each PF are on vfio-pci

@@ -1,0 +1,45 @@
+// Helpers shared by vfplane's tests: temp directories, running commands, throwaway namespaces.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vfplane::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exitCode = -1;  // -1 when the command did not exit normally
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (argv[0] looked up in PATH) without a shell and captures its output.
+CommandResult run(const std::vector<std::string>& argv, const std::string& stdinText = "");
+
+// Moves the calling process into a new, empty network namespace. Returns why that is impossible
+// (not root, no CAP_SYS_ADMIN, ...) so the caller can skip loudly, or nullopt on success.
+std::optional<std::string> enterFreshNetns();
+
+void writeFile(const std::filesystem::path& path, const std::string& content);
+std::string readFile(const std::filesystem::path& path);
+
+// The directory of fixtures checked into tests/fixtures (set by meson as VFPLANE_FIXTURES).
+std::filesystem::path fixturesDir();
+// A built binary, from the environment variable meson sets for it (e.g. VFPLANE_BIN).
+std::filesystem::path builtBinary(const char* envVar);
+
+}  // namespace vfplane::test
