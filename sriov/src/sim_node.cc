@@ -299,6 +299,14 @@ Result<void> buildLinks(SimNode& node, LinkOps& links) {
       if (vf.netdev) VFP_TRY(addSwitchPort(node, links, *vf.netdev, pf.bridge, false));
     }
   }
+  // A plain NIC is a veth whose _rep end stands for the cable; nothing else hangs off it.
+  for (const auto& nic : node.nics) {
+    std::string peer = SimNode::peerName(nic.netdev);
+    VFP_TRY(links.addVethPair(nic.netdev, peer));
+    node.links.push_back(nic.netdev);
+    VFP_TRY(links.setUp(peer, true));
+    VFP_TRY(links.setUp(nic.netdev, true));
+  }
   return {};
 }
 

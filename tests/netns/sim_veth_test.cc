@@ -83,8 +83,8 @@ class SimVethTest : public testing::Test {
 
 TEST_F(SimVethTest, CreatesBridgedVethsAndDestroyLeavesNothing) {
   auto before = linkNames();
-  auto node = createSimNode({.root = root(), .pfs = 2, .vfs = 3, .vfio = 1, .veth = true},
-                            links_.get());
+  auto node = createSimNode(
+      {.root = root(), .pfs = 2, .vfs = 3, .vfio = 1, .nics = 1, .veth = true}, links_.get());
   ASSERT_TRUE(node) << node.error().message();
   for (const auto& name : {"ens1f0", "ens1f0v0", "ens1f0v1", "ens1f1", "ens1f1v1"}) {
     EXPECT_NE(if_nametoindex(name), 0u) << name;
@@ -94,6 +94,7 @@ TEST_F(SimVethTest, CreatesBridgedVethsAndDestroyLeavesNothing) {
   EXPECT_TRUE(hasFlag("ens1f0", "UP"));
   EXPECT_TRUE(hasFlag("ens1f0", "LOWER_UP")) << "PF has carrier while its switch port is up";
   EXPECT_FALSE(hasFlag("ens1f0v0", "UP"));
+  EXPECT_TRUE(hasFlag("eno1", "LOWER_UP")) << "the plain NIC is cabled";
 
   ASSERT_TRUE(destroySimNode(root(), links_.get()));
   EXPECT_EQ(linkNames(), before) << "no link may be left behind";

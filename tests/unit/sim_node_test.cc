@@ -123,10 +123,12 @@ TEST(SimNode, VethLinksAreBridgedPerPf) {
   TempDir dir;
   FakeLinks links;
   auto node = createSimNode(
-      {.root = dir.path() / "n", .pfs = 2, .vfs = 3, .vfio = 1, .veth = true}, &links);
+      {.root = dir.path() / "n", .pfs = 2, .vfs = 3, .vfio = 1, .nics = 1, .veth = true}, &links);
   ASSERT_TRUE(node) << node.error().message();
-  // bridge + PF veth + 2 netdev VF veths, per PF
-  EXPECT_EQ(node->links.size(), 8u);
+  // bridge + PF veth + 2 netdev VF veths, per PF; one veth for the NIC
+  EXPECT_EQ(node->links.size(), 9u);
+  EXPECT_TRUE(links.exists("eno1_rep"));
+  EXPECT_TRUE(links.up_["eno1"]);
   EXPECT_EQ(links.masters_["ens1f0_rep"], "ens1f0_esw");
   EXPECT_EQ(links.masters_["ens1f0v1_rep"], "ens1f0_esw");
   EXPECT_EQ(links.masters_["ens1f1v0_rep"], "ens1f1_esw");

@@ -9,7 +9,8 @@
 // With veth, each PF and netdev VF is one end of a real veth pair in the caller's network
 // namespace; the other ends ("<name>_rep", like a switchdev representor) of one PF's links are
 // enslaved to a bridge "<pf>_esw" that stands for the NIC's embedded switch. Taking a PF's _rep
-// end down drops the PF's carrier, as a cable pull would.
+// end down drops the PF's carrier, as a cable pull would. A plain NIC is a veth pair whose _rep
+// end stands for the cable.
 //
 // create writes a manifest into the root; destroy uses it to delete exactly the links it made,
 // and refuses to touch a directory that has none.
