@@ -1,0 +1,86 @@
+// What the device plugin answers the kubelet, computed without any I/O: the preferred allocation
+// for a request, and the envs, device specs and device-info files for an Allocate.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vfplane/dp/pool.h"
+#include "vfplane/sriov/error.h"
+
+namespace vfplane::dp {
+
+struct PreferredRequest {
+  std::vector<std::string> available;
+  std::vector<std::string> mustInclude;
+  int size = 0;
+};
+
+// The devices to propose, must-include ones first. Policy comes from the pool's config:
+// - the NUMA node of the must-include devices is preferred; without them, the node that can hold
+//   the whole request alone (the fullest such node for packed);
+// - packed fills the PF that best fits the remainder before opening another, so whole PFs stay
+//   free for large requests; spread takes one device per PF in turn.
+// IDs not in the pool are ignored; fewer devices than asked are returned if fewer are available.
+std::vector<std::string> preferredAllocation(const ResourcePool& pool, const PreferredRequest& req);
+
+struct DeviceSpecEntry {
+  std::string containerPath;
+  std::string hostPath;
+  std::string permissions;
+  auto operator<=>(const DeviceSpecEntry&) const = default;
+};
+
+struct DeviceInfoFile {
+  std::string path;     // <devinfo-dir>/<prefix>-<name>-<id>-device.json
+  std::string content;  // device-info spec 1.1.0 JSON
+};
+
+struct ContainerAllocation {
+  std::map<std::string, std::string> envs;
+  std::vector<DeviceSpecEntry> devices;  // de-duplicated, stable order
+  std::vector<DeviceInfoFile> deviceInfoFiles;
+};
+
+// "PCIDEVICE_" + the resource name upper-cased, with '.', '/' and '-' as '_'.
+std::string resourceEnvName(std::string_view resourceName);
+
+// Builds one container's answer. Fails naming every ID that is unknown to the pool or that
+// isHealthy rejects, so the kubelet's event says exactly what went wrong.
+template <class HealthFn>
+Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
+                                            HealthFn isHealthy, const std::string& devinfoDir);
+
+// The non-template part of allocateDevices, after the IDs were checked.
+ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
+                                    const std::string& devinfoDir);
+
+template <class HealthFn>
+Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
+                                            HealthFn isHealthy, const std::string& devinfoDir) {
+  std::vector<const PoolDevice*> devices;
+  std::string unknown, unhealthy;
+  for (const auto& id : ids) {
+    const PoolDevice* d = pool.find(id);
+    if (d == nullptr) {
+      unknown += (unknown.empty() ? "" : ", ") + id;
+    } else if (!isHealthy(*d)) {
+      unhealthy += (unhealthy.empty() ? "" : ", ") + id;
+    } else {
+      devices.push_back(d);
+    }
+  }
+  if (!unknown.empty() || !unhealthy.empty()) {
+    std::string msg = "allocate " + pool.name + ":";
+    if (!unknown.empty()) msg += " unknown device IDs: " + unknown + ";";
+    if (!unhealthy.empty()) msg += " unhealthy devices: " + unhealthy + ";";
+    msg.pop_back();
+    return fail(Error(msg, EINVAL));
+  }
+  return buildAllocation(pool, devices, devinfoDir);
+}
+
+}  // namespace vfplane::dp

@@ -1,0 +1,214 @@
+#include "vfplane/dp/allocation.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+namespace vfplane::dp {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The PF a device shares bandwidth with; a NIC or a PF offered itself is its own group.
+std::string groupKey(const PoolDevice& d) { return d.pf ? d.pf->str() : d.id; }
+
+struct Group {
+  std::string key;
+  std::optional<int> numa;
+  std::vector<const PoolDevice*> free;  // by VF index
+  bool hasMustInclude = false;
+};
+
+std::optional<int> mostCommonNuma(const std::vector<const PoolDevice*>& devices) {
+  std::map<int, int> count;
+  for (const auto* d : devices) {
+    if (d->numaNode()) ++count[*d->numaNode()];
+  }
+  if (count.empty()) return std::nullopt;
+  return std::max_element(count.begin(), count.end(),
+                          [](const auto& a, const auto& b) { return a.second < b.second; })
+      ->first;
+}
+
+}  // namespace
+
+std::vector<std::string> preferredAllocation(const ResourcePool& pool, const PreferredRequest& req) {
+  std::vector<std::string> out;
+  std::set<std::string> taken;
+  std::vector<const PoolDevice*> must;
+  for (const auto& id : req.mustInclude) {
+    if (taken.insert(id).second) {
+      out.push_back(id);
+      if (const auto* d = pool.find(id)) must.push_back(d);
+    }
+  }
+  if (static_cast<int>(out.size()) >= req.size) return out;
+  size_t remaining = static_cast<size_t>(req.size) - out.size();
+
+  std::map<std::string, Group> groups;
+  std::set<std::string> mustGroups;
+  for (const auto* d : must) mustGroups.insert(groupKey(*d));
+  for (const auto& id : req.available) {
+    const PoolDevice* d = pool.find(id);
+    if (d == nullptr || taken.contains(id)) continue;
+    taken.insert(id);
+    Group& g = groups[groupKey(*d)];
+    g.key = groupKey(*d);
+    g.numa = d->numaNode();
+    g.hasMustInclude = mustGroups.contains(g.key);
+    g.free.push_back(d);
+  }
+  for (auto& [key, g] : groups) {
+    std::sort(g.free.begin(), g.free.end(), [](const PoolDevice* a, const PoolDevice* b) {
+      return std::tie(a->vfIndex, a->id) < std::tie(b->vfIndex, b->id);
+    });
+  }
+
+  std::optional<int> numa = mostCommonNuma(must);
+  if (!numa) {
+    std::map<int, size_t> freePerNode;
+    for (const auto& [key, g] : groups) {
+      if (g.numa) freePerNode[*g.numa] += g.free.size();
+    }
+    for (const auto& [node, count] : freePerNode) {
+      if (count >= remaining && (!numa || count > freePerNode[*numa])) numa = node;
+    }
+  }
+  bool packed = pool.config.allocationPolicy == AllocationPolicy::kPacked;
+  std::vector<Group*> order;
+  for (auto& [key, g] : groups) order.push_back(&g);
+  // Rank: the preferred NUMA node first, then PFs the must-include devices already use; within
+  // that, packed prefers fuller PFs (fewest free) and spread emptier ones. Ties go by PF address.
+  auto rank = [&](const Group* g) {
+    return std::tuple(numa && g->numa != numa, !g->hasMustInclude);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](const Group* a, const Group* b) {
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    if (a->free.size() != b->free.size()) {
+      return packed ? a->free.size() < b->free.size() : a->free.size() > b->free.size();
+    }
+    return a->key < b->key;
+  });
+
+  auto take = [&](Group* g, size_t n) {
+    for (size_t i = 0; i < n && !g->free.empty(); ++i) {
+      out.push_back(g->free.front()->id);
+      g->free.erase(g->free.begin());
+      --remaining;
+    }
+  };
+  if (packed) {
+    while (remaining > 0) {
+      // Within the best rank still holding devices: the smallest PF that fits the rest whole,
+      // or else the largest one, so the request spans as few PFs as possible.
+      Group* best = nullptr;
+      for (Group* g : order) {
+        if (g->free.empty()) continue;
+        if (best != nullptr && rank(g) != rank(best)) break;
+        if (best == nullptr) {
+          best = g;
+          continue;
+        }
+        bool gFits = g->free.size() >= remaining, bestFits = best->free.size() >= remaining;
+        if ((gFits && (!bestFits || g->free.size() < best->free.size())) ||
+            (!gFits && !bestFits && g->free.size() > best->free.size())) {
+          best = g;
+        }
+      }
+      if (best == nullptr) break;
+      take(best, remaining);
+    }
+  } else {
+    // Round-robin over the PFs of the preferred NUMA node; other nodes only once it is empty.
+    auto offNode = [&](const Group* g) { return numa && g->numa != numa; };
+    while (remaining > 0) {
+      auto first = std::find_if(order.begin(), order.end(), [](const Group* g) { return !g->free.empty(); });
+      if (first == order.end()) break;
+      bool tier = offNode(*first);
+      for (Group* g : order) {
+        if (remaining == 0) break;
+        if (!g->free.empty() && offNode(g) == tier) take(g, 1);
+      }
+    }
+  }
+  return out;
+}
+
+std::string resourceEnvName(std::string_view resourceName) {
+  std::string out = "PCIDEVICE_";
+  for (char c : resourceName) {
+    out += (c == '.' || c == '/' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
+                                    const std::string& devinfoDir) {
+  ContainerAllocation alloc;
+  std::string envName = resourceEnvName(pool.name);
+  std::string ids;
+  Json info = Json::object();
+  auto addSpec = [&](std::string container, std::string host) {
+    DeviceSpecEntry spec{std::move(container), std::move(host), "rw"};
+    if (std::find(alloc.devices.begin(), alloc.devices.end(), spec) == alloc.devices.end()) {
+      alloc.devices.push_back(std::move(spec));
+    }
+  };
+  // The resource name without its prefix's '/' is what device-info file names carry.
+  std::string fileStem = pool.name;
+  std::replace(fileStem.begin(), fileStem.end(), '/', '-');
+  for (const auto* d : devices) {
+    ids += (ids.empty() ? "" : ",") + d->id;
+    Json entry;
+    entry["generic"] = {{"deviceID", d->id}};
+    const auto& fn = d->function;
+    if (fn.driver == "vfio-pci") {
+      addSpec("/dev/vfio/vfio", "/dev/vfio/vfio");
+      Json vfio = {{"mount", "/dev/vfio/vfio"}};
+      if (fn.iommuGroup) {
+        // A noiommu group's node is /dev/vfio/noiommu-N on the host; DPDK in the pod expects N.
+        std::string container = fmt::format("/dev/vfio/{}", *fn.iommuGroup);
+        std::string host = fn.noIommu ? fmt::format("/dev/vfio/noiommu-{}", *fn.iommuGroup) : container;
+        addSpec(container, host);
+        vfio["dev-mount"] = container;
+      }
+      entry["vfio"] = std::move(vfio);
+    }
+    if (pool.isRdma && !fn.rdmaDevices.empty()) {
+      Json rdma = {{"rdma_dev", fn.rdmaDevices.front()}};
+      entry["rdma"] = std::move(rdma);
+    }
+    if (pool.needVhostNet) {
+      addSpec("/dev/vhost-net", "/dev/vhost-net");
+      addSpec("/dev/net/tun", "/dev/net/tun");
+      entry["vhost"] = {{"net-mount", "/dev/vhost-net"}, {"tun-mount", "/dev/net/tun"}};
+    }
+    Json extra = Json::object();
+    for (const char* key : {"*", d->id.c_str()}) {
+      if (auto it = pool.config.additionalInfo.find(key); it != pool.config.additionalInfo.end()) {
+        for (const auto& [k, v] : it->second) extra[k] = v;
+      }
+    }
+    if (!extra.empty()) entry["extra"] = std::move(extra);
+    info[d->id] = std::move(entry);
+
+    Json devinfo;
+    devinfo["type"] = "pci";
+    devinfo["version"] = "1.1.0";
+    Json pci = {{"pci-address", d->id}};
+    if (d->pf) pci["pf-pci-address"] = d->pf->str();
+    if (pool.needVhostNet) pci["vhost-net"] = "/dev/vhost-net";
+    if (pool.isRdma && !fn.rdmaDevices.empty()) pci["rdma-device"] = fn.rdmaDevices.front();
+    devinfo["pci"] = std::move(pci);
+    alloc.deviceInfoFiles.push_back(
+        {fmt::format("{}/{}-{}-device.json", devinfoDir, fileStem, d->id), devinfo.dump()});
+  }
+  alloc.envs[envName] = ids;
+  alloc.envs[envName + "_INFO"] = info.dump();
+  return alloc;
+}
+
+}  // namespace vfplane::dp
