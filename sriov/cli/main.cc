@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "dp_commands.h"
 #include "sriov_commands.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
 
   int exitCode = vfplane::cli::kExitOk;
   vfplane::cli::addSriovCommands(app, exitCode);
+  vfplane::cli::addDpCommands(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,149 @@
+#include "dp_commands.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "vfplane/dp/kubelet_sim.h"
+#include "vfplane/dp/plugin_client.h"
+
+namespace vfplane::cli {
+namespace {
+
+using namespace vfplane::dp;
+constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2;
+
+nlohmann::ordered_json eventJson(const SimEvent& e) {
+  static const char* kinds[] = {"registered", "refused", "devices", "stream-ended"};
+  nlohmann::ordered_json j;
+  j["event"] = kinds[e.kind];
+  j["resource"] = e.resource;
+  j["endpoint"] = e.endpoint;
+  if (e.kind == SimEvent::kDevices) {
+    j["devices"] = nlohmann::ordered_json::array();
+    for (const auto& d : e.devices) {
+      nlohmann::ordered_json dev{{"id", d.id}, {"health", d.health}};
+      dev["numa"] = d.numa ? nlohmann::ordered_json(*d.numa) : nlohmann::ordered_json(nullptr);
+      j["devices"].push_back(std::move(dev));
+    }
+  }
+  if (!e.detail.empty()) j["detail"] = e.detail;
+  return j;
+}
+
+struct WatchOptions {
+  std::string kubeletDir = "/var/lib/kubelet";
+  bool pluginWatcher = false;
+  std::string refuse;
+  double seconds = 0;
+};
+
+int runWatch(const WatchOptions& o) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::mutex out;
+  auto sim = KubeletSim::start({o.kubeletDir, o.pluginWatcher, o.refuse}, [&](const SimEvent& e) {
+    std::lock_guard lock(out);
+    fmt::print("{}\n", eventJson(e).dump());
+    std::fflush(stdout);
+  });
+  if (!sim) {
+    spdlog::error("{}", sim.error().message());
+    return kExitFailure;
+  }
+  spdlog::info("playing the kubelet in {} ({}); Ctrl-C to stop", o.kubeletDir,
+               o.pluginWatcher ? "plugin watcher" : "serving device-plugins/kubelet.sock");
+  if (o.seconds > 0) {
+    timespec ts{static_cast<time_t>(o.seconds), static_cast<long>((o.seconds - static_cast<long>(o.seconds)) * 1e9)};
+    sigtimedwait(&signals, nullptr, &ts);
+  } else {
+    int sig;
+    sigwait(&signals, &sig);
+  }
+  (*sim)->stop();
+  return kExitOk;
+}
+
+}  // namespace
+
+void addDpCommands(CLI::App& app, int& exitCode) {
+  auto* dp = app.add_subcommand("dp", "Talk to device plugins as the kubelet does");
+  dp->require_subcommand(1);
+
+  auto w = std::make_shared<WatchOptions>();
+  auto* watch = dp->add_subcommand("watch", "Serve kubelet.sock (or watch plugins_registry), accept "
+                                            "registrations and print each plugin's ListAndWatch stream as JSON lines");
+  watch->add_option("--kubelet-dir", w->kubeletDir, "The kubelet directory to play in")->capture_default_str();
+  watch->add_flag("--plugin-watcher", w->pluginWatcher, "Register plugins found under plugins_registry/");
+  watch->add_option("--refuse", w->refuse, "Refuse every registration with this error (to test plugins)");
+  watch->add_option("--seconds", w->seconds, "Stop after this long (default: until SIGINT/SIGTERM)");
+  watch->callback([w, &exitCode] { exitCode = runWatch(*w); });
+
+  auto socket = std::make_shared<std::string>();
+  auto ids = std::make_shared<std::vector<std::string>>();
+  auto* allocate = dp->add_subcommand("allocate", "Call Allocate for one container and print the response as JSON");
+  allocate->add_option("--socket", *socket, "The plugin's socket")->required();
+  allocate->add_option("ids", *ids, "Device IDs (PCI addresses)")->required();
+  allocate->callback([socket, ids, &exitCode] {
+    auto client = PluginClient::connect(*socket);
+    if (!client) {
+      spdlog::error("{}", client.error().message());
+      exitCode = kExitUsage;
+      return;
+    }
+    auto resp = client->allocate(*ids);
+    if (!resp) {
+      spdlog::error("{}", resp.error().message());
+      exitCode = kExitFailure;
+      return;
+    }
+    fmt::print("{}\n", nlohmann::json::parse(*resp).dump(2));
+    exitCode = kExitOk;
+  });
+
+  auto pSocket = std::make_shared<std::string>();
+  auto size = std::make_shared<int>(1);
+  auto available = std::make_shared<std::vector<std::string>>();
+  auto must = std::make_shared<std::vector<std::string>>();
+  auto* preferred = dp->add_subcommand("preferred", "Call GetPreferredAllocation and print the response as JSON");
+  preferred->add_option("--socket", *pSocket, "The plugin's socket")->required();
+  preferred->add_option("--size", *size, "How many devices the container asks for")->required()->check(CLI::PositiveNumber);
+  preferred->add_option("--available", *available, "Available IDs (default: the plugin's healthy devices)")->delimiter(',');
+  preferred->add_option("--must-include", *must, "IDs the answer must contain")->delimiter(',');
+  preferred->callback([pSocket, size, available, must, &exitCode] {
+    auto client = PluginClient::connect(*pSocket);
+    if (!client) {
+      spdlog::error("{}", client.error().message());
+      exitCode = kExitUsage;
+      return;
+    }
+    std::vector<std::string> avail = *available;
+    if (avail.empty()) {
+      auto list = client->list();
+      if (!list) {
+        spdlog::error("{}", list.error().message());
+        exitCode = kExitFailure;
+        return;
+      }
+      for (const auto& d : *list) {
+        if (d.health == "Healthy") avail.push_back(d.id);
+      }
+    }
+    auto resp = client->preferred(avail, *must, *size);
+    if (!resp) {
+      spdlog::error("{}", resp.error().message());
+      exitCode = kExitFailure;
+      return;
+    }
+    fmt::print("{}\n", nlohmann::json::parse(*resp).dump(2));
+    exitCode = kExitOk;
+  });
+}
+
+}  // namespace vfplane::cli
