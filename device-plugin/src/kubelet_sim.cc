@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -115,10 +116,16 @@ void KubeletSim::watchRegistry() {
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       if (!entry.is_socket(ec)) continue;
       std::string path = entry.path().string();
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) continue;
       {
         std::lock_guard lock(mu_);
-        if (followed_[path]) continue;
-        followed_[path] = true;
+        auto it = followed_.find(path);
+        // Inodes are reused at once, so the change time tells a new socket from the old one.
+        uint64_t identity = st.st_ino ^ (static_cast<uint64_t>(st.st_ctim.tv_sec) << 32) ^
+                            static_cast<uint64_t>(st.st_ctim.tv_nsec);
+        if (it != followed_.end() && it->second == identity) continue;
+        followed_[path] = identity;
       }
       auto channel = grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials());
       auto reg = pluginregistration::Registration::NewStub(channel);
@@ -142,13 +149,6 @@ void KubeletSim::watchRegistry() {
       std::string endpoint = info.endpoint().empty() ? path : info.endpoint();
       std::lock_guard lock(mu_);
       threads_.emplace_back([this, name = info.name(), endpoint] { follow(name, endpoint); });
-    }
-    // Forget sockets that disappeared, so a re-created one is registered again.
-    {
-      std::lock_guard lock(mu_);
-      for (auto& [path, seen] : followed_) {
-        if (seen && !fs::exists(path, ec)) seen = false;
-      }
     }
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_.load(); });
@@ -176,13 +176,18 @@ void KubeletSim::record(SimEvent event) {
 }
 
 bool KubeletSim::waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  // Woken by every event; the short slices also catch conditions outside the sim (daemon
+  // counters, files).
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] {
+  for (;;) {
     lock.unlock();
     bool ok = pred();
     lock.lock();
-    return ok;
-  });
+    if (ok) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    cv_.wait_for(lock, std::chrono::milliseconds(20));
+  }
 }
 
 std::optional<std::vector<SimDevice>> KubeletSim::devices(const std::string& resource) const {

@@ -44,12 +44,22 @@ std::vector<std::string> PoolState::update(ResourcePool pool, const HealthFacts&
   std::lock_guard lock(mu_);
   std::map<std::string, DeviceHealth> health;
   for (const auto& d : pool.devices) health[d.id] = judgeHealth(pool, d, facts);
-  // Keep allocated devices that left the pool, as Unhealthy.
+  // A device that left the pool stays listed, Unhealthy, when the kubelet may still count on it:
+  // it was allocated since start, or it is still there but its driver changed under it (it
+  // comes back Healthy when the driver does). Otherwise it leaves quietly.
   for (const auto& d : state_.pool.devices) {
     if (pool.find(d.id) != nullptr) continue;
-    if (allocated_.contains(d.id)) {
+    auto driver = facts.drivers.find(d.id);
+    bool driverChanged = facts.presentIds.contains(d.id) && driver != facts.drivers.end() &&
+                         driver->second != d.function.driver.value_or("");
+    if (allocated_.contains(d.id) || driverChanged) {
       DeviceHealth h = judgeHealth(state_.pool, d, facts);
-      if (h.healthy) h = {false, "no longer matches the pool's selectors"};
+      if (h.healthy && driverChanged) {
+        h = {false, fmt::format("driver changed from {} to {}", d.function.driver.value_or("none"),
+                                driver->second.empty() ? "none" : driver->second)};
+      } else if (h.healthy) {
+        h = {false, "no longer matches the pool's selectors"};
+      }
       health[d.id] = h;
       pool.devices.push_back(d);
     } else {

@@ -84,7 +84,9 @@ class KubeletSim {
   std::map<std::string, int> updates_;
   std::map<std::string, int> registrations_;
   std::map<std::string, std::string> endpoints_;
-  std::map<std::string, bool> followed_;  // plugin-watcher: sockets already handled
+  // Plugin watcher: sockets already handled, by inode, so that a re-created socket (a plugin
+  // restarting its server) counts as new, as it does for the kubelet's fsnotify watch.
+  std::map<std::string, uint64_t> followed_;
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<grpc::ClientContext>> contexts_;  // live ListAndWatch streams
 };
