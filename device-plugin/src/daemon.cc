@@ -366,7 +366,7 @@ std::map<std::string, std::pair<int, int>> Daemon::deviceCounts() const {
   for (const auto& [name, state] : states_) {
     auto snap = state->snapshot();
     auto& c = out[name];
-    for (const auto& d : snap.pool.devices) (snap.isHealthy(d.id) ? c.first : c.second)++;
+    for (const auto& d : snap->pool.devices) (snap->isHealthy(d.id) ? c.first : c.second)++;
   }
   return out;
 }

@@ -34,8 +34,16 @@ v1beta1::ListAndWatchResponse toProto(const PoolSnapshot& snap) {
   return resp;
 }
 
-// Written to a temporary name and renamed, so the CNI never reads half a file.
+// Written to a temporary name and renamed, so the CNI never reads half a file. A device's
+// device-info is the same every time it is allocated, so an identical file is left alone: on
+// this path a new inode per Allocate cost more than the whole gRPC round trip.
 Result<void> writeFileAtomically(const std::string& path, const std::string& content) {
+  if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    std::string existing(content.size() + 1, '\0');
+    ssize_t n = ::read(fd, existing.data(), existing.size());
+    ::close(fd);
+    if (n == static_cast<ssize_t>(content.size()) && existing.compare(0, content.size(), content) == 0) return {};
+  }
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return fail(Error(fmt::format("create {}: {}", fs::path(path).parent_path().string(), ec.message()), ec.value()));
@@ -64,7 +72,14 @@ std::string socketNameFor(const std::string& resourceName) {
   return name + ".sock";
 }
 
-class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
+// Allocate and GetPreferredAllocation run on gRPC's callback API: they answer on the thread
+// that read the request, without the hand-off to a worker thread that the synchronous API makes.
+// That hand-off was a third of an Allocate round trip here. ListAndWatch blocks, so it stays
+// synchronous.
+using ServiceBase = v1beta1::DevicePlugin::WithCallbackMethod_Allocate<
+    v1beta1::DevicePlugin::WithCallbackMethod_GetPreferredAllocation<v1beta1::DevicePlugin::Service>>;
+
+class PluginServer::Service final : public ServiceBase {
  public:
   explicit Service(PluginServer& owner) : owner_(owner) {}
 
@@ -80,36 +95,55 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
     uint64_t sent = 0;
     auto& state = *owner_.state_;
     while (!owner_.stopping_.load() && !ctx->IsCancelled()) {
-      PoolSnapshot snap = state.snapshot();
-      if (snap.version != sent) {
-        if (!writer->Write(toProto(snap))) break;
-        sent = snap.version;
+      auto snap = state.snapshot();
+      if (snap->version != sent) {
+        if (!writer->Write(toProto(*snap))) break;
+        sent = snap->version;
       }
       state.waitForChange(sent, kStreamRecheck, owner_.stopping_);
     }
     return grpc::Status::OK;
   }
 
-  grpc::Status GetPreferredAllocation(grpc::ServerContext*, const v1beta1::PreferredAllocationRequest* req,
-                                      v1beta1::PreferredAllocationResponse* resp) override {
-    PoolSnapshot snap = owner_.state_->snapshot();
+  grpc::ServerUnaryReactor* GetPreferredAllocation(grpc::CallbackServerContext* ctx,
+                                                   const v1beta1::PreferredAllocationRequest* req,
+                                                   v1beta1::PreferredAllocationResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(preferred(req, resp));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* ctx, const v1beta1::AllocateRequest* req,
+                                     v1beta1::AllocateResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(allocate(req, resp));
+    return reactor;
+  }
+
+  grpc::Status PreStartContainer(grpc::ServerContext*, const v1beta1::PreStartContainerRequest*,
+                                 v1beta1::PreStartContainerResponse*) override {
+    return grpc::Status::OK;
+  }
+
+ private:
+  grpc::Status preferred(const v1beta1::PreferredAllocationRequest* req, v1beta1::PreferredAllocationResponse* resp) {
+    auto snap = owner_.state_->snapshot();
     for (const auto& c : req->container_requests()) {
       PreferredRequest pr{{c.available_deviceids().begin(), c.available_deviceids().end()},
                           {c.must_include_deviceids().begin(), c.must_include_deviceids().end()},
                           c.allocation_size()};
       auto* out = resp->add_container_responses();
-      for (auto& id : preferredAllocation(snap.pool, pr)) out->add_deviceids(std::move(id));
+      for (auto& id : preferredAllocation(snap->pool, pr)) out->add_deviceids(std::move(id));
     }
     return grpc::Status::OK;
   }
 
-  grpc::Status Allocate(grpc::ServerContext*, const v1beta1::AllocateRequest* req,
-                        v1beta1::AllocateResponse* resp) override {
-    PoolSnapshot snap = owner_.state_->snapshot();
+  grpc::Status allocate(const v1beta1::AllocateRequest* req, v1beta1::AllocateResponse* resp) {
+    auto snap = owner_.state_->snapshot();
     for (const auto& c : req->container_requests()) {
       std::vector<std::string> ids(c.devices_ids().begin(), c.devices_ids().end());
       auto alloc = allocateDevices(
-          snap.pool, ids, [&](const PoolDevice& d) { return snap.isHealthy(d.id); },
+          snap->pool, ids, [&](const PoolDevice& d) { return snap->isHealthy(d.id); },
           owner_.options_.devinfoDir);
       if (!alloc) {
         spdlog::warn("{}", alloc.error().message());
@@ -137,12 +171,6 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status PreStartContainer(grpc::ServerContext*, const v1beta1::PreStartContainerRequest*,
-                                 v1beta1::PreStartContainerResponse*) override {
-    return grpc::Status::OK;
-  }
-
- private:
   PluginServer& owner_;
 };
 
@@ -208,6 +236,11 @@ Result<void> PluginServer::start() {
   registrationFailed_ = false;
   service_ = std::make_unique<Service>(*this);
   grpc::ServerBuilder builder;
+  // The kubelet is the only client: one completion queue and few pollers per resource keep
+  // threads (and their memory) down on nodes with many resources.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
   builder.AddListeningPort("unix:" + socketPath_, grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
   if (options_.mode == RegistrationMode::kPluginWatcher) {

@@ -29,12 +29,14 @@ bool PoolSnapshot::isHealthy(const std::string& id) const {
 }
 
 PoolState::PoolState(ResourcePool pool) : name_(pool.name) {
-  state_.version = 1;
-  for (const auto& d : pool.devices) state_.health[d.id] = DeviceHealth{};
-  state_.pool = std::move(pool);
+  auto snap = std::make_shared<PoolSnapshot>();
+  snap->version = 1;
+  for (const auto& d : pool.devices) snap->health[d.id] = DeviceHealth{};
+  snap->pool = std::move(pool);
+  state_ = std::move(snap);
 }
 
-PoolSnapshot PoolState::snapshot() const {
+std::shared_ptr<const PoolSnapshot> PoolState::snapshot() const {
   std::lock_guard lock(mu_);
   return state_;
 }
@@ -47,13 +49,13 @@ std::vector<std::string> PoolState::update(ResourcePool pool, const HealthFacts&
   // A device that left the pool stays listed, Unhealthy, when the kubelet may still count on it:
   // it was allocated since start, or it is still there but its driver changed under it (it
   // comes back Healthy when the driver does). Otherwise it leaves quietly.
-  for (const auto& d : state_.pool.devices) {
+  for (const auto& d : state_->pool.devices) {
     if (pool.find(d.id) != nullptr) continue;
     auto driver = facts.drivers.find(d.id);
     bool driverChanged = facts.presentIds.contains(d.id) && driver != facts.drivers.end() &&
                          driver->second != d.function.driver.value_or("");
     if (allocated_.contains(d.id) || driverChanged) {
-      DeviceHealth h = judgeHealth(state_.pool, d, facts);
+      DeviceHealth h = judgeHealth(state_->pool, d, facts);
       if (h.healthy && driverChanged) {
         h = {false, fmt::format("driver changed from {} to {}", d.function.driver.value_or("none"),
                                 driver->second.empty() ? "none" : driver->second)};
@@ -69,8 +71,8 @@ std::vector<std::string> PoolState::update(ResourcePool pool, const HealthFacts&
   std::sort(pool.devices.begin(), pool.devices.end(),
             [](const PoolDevice& a, const PoolDevice& b) { return a.id < b.id; });
   for (const auto& [id, h] : health) {
-    auto old = state_.health.find(id);
-    if (old == state_.health.end()) {
+    auto old = state_->health.find(id);
+    if (old == state_->health.end()) {
       log.push_back(fmt::format("{}: {} joins the pool{}", name_, id,
                                 h.healthy ? "" : fmt::format(" (Unhealthy: {})", h.reason)));
     } else if (old->second.healthy != h.healthy) {
@@ -78,16 +80,16 @@ std::vector<std::string> PoolState::update(ResourcePool pool, const HealthFacts&
                               : fmt::format("{}: {} is Unhealthy: {}", name_, id, h.reason));
     }
   }
-  bool sameDevices = pool.devices.size() == state_.pool.devices.size() &&
-                     std::equal(pool.devices.begin(), pool.devices.end(), state_.pool.devices.begin(),
+  bool sameDevices = pool.devices.size() == state_->pool.devices.size() &&
+                     std::equal(pool.devices.begin(), pool.devices.end(), state_->pool.devices.begin(),
                                 [](const PoolDevice& a, const PoolDevice& b) { return a.id == b.id; });
-  bool changed = !sameDevices || health != state_.health;
-  state_.pool = std::move(pool);
-  state_.health = std::move(health);
-  if (changed) {
-    ++state_.version;
-    cv_.notify_all();
-  }
+  bool changed = !sameDevices || health != state_->health;
+  auto next = std::make_shared<PoolSnapshot>();
+  next->version = state_->version + (changed ? 1 : 0);
+  next->pool = std::move(pool);
+  next->health = std::move(health);
+  state_ = std::move(next);
+  if (changed) cv_.notify_all();
   return log;
 }
 
@@ -99,8 +101,8 @@ void PoolState::markAllocated(const std::vector<std::string>& ids) {
 uint64_t PoolState::waitForChange(uint64_t seen, std::chrono::milliseconds timeout,
                                   const std::atomic<bool>& stop) const {
   std::unique_lock lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return stop.load() || state_.version != seen; });
-  return state_.version;
+  cv_.wait_for(lock, timeout, [&] { return stop.load() || state_->version != seen; });
+  return state_->version;
 }
 
 void PoolState::wake() const {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -43,7 +44,9 @@ class PoolState {
  public:
   explicit PoolState(ResourcePool pool);
 
-  PoolSnapshot snapshot() const;
+  // The current state, immutable and shared: readers on the RPC path take a reference instead of
+  // copying hundreds of devices.
+  std::shared_ptr<const PoolSnapshot> snapshot() const;
   const std::string& name() const { return name_; }
 
   // Replaces the devices after a rescan or reload. A device that leaves the pool but was
@@ -63,7 +66,7 @@ class PoolState {
   std::string name_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  PoolSnapshot state_;
+  std::shared_ptr<const PoolSnapshot> state_;
   std::set<std::string> allocated_;
 };
 
