@@ -2,7 +2,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
 #include "test_support.h"
+#include "vfplane/sriov/sim_node.h"
+
+extern char** environ;
 
 namespace vfplane {
 namespace {
@@ -55,6 +68,68 @@ TEST(DpCli, ClientCommandsNameAMissingSocket) {
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/x.sock: not a socket"));
   auto p = run({vfplane(), "dp", "preferred", "--socket", "/nonexistent/x.sock", "--size", "0"});
   EXPECT_EQ(p.exitCode, 2);
+}
+
+// A free loopback port: bind to 0, read it back, close.
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{AF_INET, 0, {htonl(INADDR_LOOPBACK)}, {}};
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// GET path from 127.0.0.1:port; "" when nothing answers.
+std::string httpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{AF_INET, htons(static_cast<uint16_t>(port)), {htonl(INADDR_LOOPBACK)}, {}};
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+TEST(DpCli, ServesMetricsAndHealthz) {
+  test::TempDir dir;
+  ASSERT_TRUE(sriov::createSimNode({.root = dir.path() / "node", .pfs = 1, .vfs = 3}, nullptr));
+  test::writeFile(dir.path() / "config.json",
+                  R"({"resourceList": [{"resourceName": "a", "selectors": {"drivers": ["iavf"]}}]})");
+  std::filesystem::create_directories(dir.path() / "kubelet/device-plugins");
+  int port = freePort();
+  std::vector<std::string> args = {plugin(), "--config", (dir.path() / "config.json").string(),
+                                   "--kubelet-dir", (dir.path() / "kubelet").string(), "--sysfs-root",
+                                   (dir.path() / "node").string(), "--metrics-address",
+                                   "127.0.0.1:" + std::to_string(port)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  std::string metrics;
+  // Bounded wait for the process to come up; the assertions below do not depend on timing.
+  for (int i = 0; i < 200 && metrics.find("vfplane_dp_devices{") == std::string::npos; ++i) {
+    metrics = httpGet(port, "/metrics");
+    if (metrics.find("vfplane_dp_devices{") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string healthz = httpGet(port, "/healthz");
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_THAT(metrics, HasSubstr("200 OK"));
+  EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_devices{health="Healthy",resource="intel.com/a"} 3)"));
+  EXPECT_THAT(metrics, HasSubstr("vfplane_dp_rescans_total 1"));
+  EXPECT_THAT(metrics, HasSubstr("vfplane_dp_reload_errors_total 0"));
+  EXPECT_THAT(healthz, HasSubstr("200 OK"));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM is a clean shutdown";
 }
 
 }  // namespace
