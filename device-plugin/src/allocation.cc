@@ -178,7 +178,17 @@ ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<
       entry["vfio"] = std::move(vfio);
     }
     if (pool.isRdma && !fn.rdmaDevices.empty()) {
+      // The device's own verbs and MAD nodes, plus the node-wide connection manager.
       Json rdma = {{"rdma_dev", fn.rdmaDevices.front()}};
+      for (const auto& c : fn.rdmaCharDevices) {
+        std::string path = "/dev/infiniband/" + c;
+        addSpec(path, path);
+        for (const char* kind : {"uverbs", "umad", "issm"}) {
+          if (c.starts_with(kind)) rdma[kind] = path;
+        }
+      }
+      addSpec("/dev/infiniband/rdma_cm", "/dev/infiniband/rdma_cm");
+      rdma["rdma_cm"] = "/dev/infiniband/rdma_cm";
       entry["rdma"] = std::move(rdma);
     }
     if (pool.needVhostNet) {

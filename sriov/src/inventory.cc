@@ -97,6 +97,16 @@ PciFunction probeFunction(const SysfsDir& dir, const PciAddress& address) {
   } else if (rdma.error().sysErrno() != ENOENT) {
     warn(rdma.error());
   }
+  if (!fn.rdmaDevices.empty()) {
+    for (const char* sub : {"infiniband_verbs", "infiniband_mad"}) {
+      if (auto chars = dir.listDir(sub)) {
+        fn.rdmaCharDevices.insert(fn.rdmaCharDevices.end(), chars->begin(), chars->end());
+      } else if (chars.error().sysErrno() != ENOENT) {
+        warn(chars.error());
+      }
+    }
+    std::sort(fn.rdmaCharDevices.begin(), fn.rdmaCharDevices.end());
+  }
 
   // acpi_index exists only where the firmware provides one.
   if (auto index = dir.readInt("acpi_index")) {

@@ -137,10 +137,15 @@ TEST_F(DiscoveryTest, InfinibandLinkTypeAndRdmaDevices) {
   auto node = build({.pfs = 1, .vfs = 1});
   writeFile(abs(node.pfs[0].dir + "/net/ens1f0/type"), "32\n");
   fs::create_directories(abs(node.pfs[0].dir + "/infiniband/mlx5_0"));
+  fs::create_directories(abs(node.pfs[0].dir + "/infiniband_verbs/uverbs0"));
+  fs::create_directories(abs(node.pfs[0].dir + "/infiniband_mad/umad0"));
+  fs::create_directories(abs(node.pfs[0].dir + "/infiniband_mad/issm0"));
   writeFile(abs(node.pfs[0].vfs[0].dir + "/net/ens1f0v0/type"), "772\n");
   auto inv = discover();
   EXPECT_EQ(inv.pfs.at(0).linkType(), "infiniband");
   EXPECT_EQ(inv.pfs.at(0).rdmaDevices, std::vector<std::string>{"mlx5_0"});
+  EXPECT_EQ(inv.pfs.at(0).rdmaCharDevices, (std::vector<std::string>{"issm0", "umad0", "uverbs0"}));
+  EXPECT_TRUE(inv.pfs.at(0).vfs.at(0).rdmaCharDevices.empty());
   EXPECT_EQ(inv.pfs.at(0).vfs.at(0).linkType(), "arphrd-772");
 }
 

@@ -147,6 +147,28 @@ TEST(Allocate, VhostNetAddsTunAndVhost) {
   EXPECT_EQ(alloc->devices[1].hostPath, "/dev/net/tun");
 }
 
+TEST(Allocate, RdmaCharacterDevices) {
+  auto pool = makePool(AllocationPolicy::kPacked);
+  pool.isRdma = true;
+  auto* d = const_cast<PoolDevice*>(pool.find("0000:0a:01.0"));
+  d->function.rdmaDevices = {"mlx5_4"};
+  d->function.rdmaCharDevices = {"issm4", "umad4", "uverbs4"};
+  auto alloc = allocateDevices(pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
+  ASSERT_TRUE(alloc);
+  std::vector<std::string> hosts;
+  for (const auto& s : alloc->devices) hosts.push_back(s.hostPath);
+  EXPECT_EQ(hosts, (std::vector<std::string>{"/dev/infiniband/issm4", "/dev/infiniband/umad4",
+                                             "/dev/infiniband/uverbs4", "/dev/infiniband/rdma_cm"}));
+  auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A_INFO"))["0000:0a:01.0"]["rdma"];
+  EXPECT_EQ(info["rdma_dev"], "mlx5_4");
+  EXPECT_EQ(info["uverbs"], "/dev/infiniband/uverbs4");
+  EXPECT_EQ(info["umad"], "/dev/infiniband/umad4");
+  EXPECT_EQ(info["issm"], "/dev/infiniband/issm4");
+  EXPECT_EQ(info["rdma_cm"], "/dev/infiniband/rdma_cm");
+  auto devinfo = nlohmann::json::parse(alloc->deviceInfoFiles[0].content);
+  EXPECT_EQ(devinfo["pci"]["rdma-device"], "mlx5_4");
+}
+
 TEST(Allocate, RejectsUnknownAndUnhealthyNamingThem) {
   auto pool = makePool(AllocationPolicy::kPacked);
   auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:ff:01.0", "0000:0c:01.1"},

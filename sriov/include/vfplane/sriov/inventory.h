@@ -42,6 +42,9 @@ struct PciFunction {
   bool noIommu = false;  // the group is a vfio-noiommu group (/dev/vfio/noiommu-N)
   std::vector<NetInterface> netdevs;
   std::vector<std::string> rdmaDevices;  // names under infiniband/
+  // Its RDMA character devices under /dev/infiniband: uverbsN (infiniband_verbs/), umadN and
+  // issmN (infiniband_mad/). Read only for devices that have an RDMA device.
+  std::vector<std::string> rdmaCharDevices;
   std::optional<int> acpiIndex;
   // What could not be read, one line each, e.g. "numa_node: No such file or directory".
   std::vector<std::string> warnings;
