@@ -107,7 +107,7 @@ bool validContainerId(std::string_view id) {
   });
 }
 
-CniResult<Environment> parseEnvironment(const std::map<std::string, std::string>& env) {
+CniExpected<Environment> parseEnvironment(const std::map<std::string, std::string>& env) {
   auto get = [&](const char* k) -> std::optional<std::string> {
     auto it = env.find(k);
     return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -171,9 +171,9 @@ CniResult<Environment> parseEnvironment(const std::map<std::string, std::string>
   return e;
 }
 
-CniResult<Result> parseResult(const nlohmann::json& j) {
+CniExpected<NetResult> parseResult(const nlohmann::json& j) {
   if (!j.is_object()) return cniFail(ErrorCode::kDecodeFailure, "result is not a JSON object");
-  Result r;
+  NetResult r;
   try {
     if (auto it = j.find("interfaces"); it != j.end()) {
       for (const auto& i : *it) {
@@ -217,7 +217,7 @@ CniResult<Result> parseResult(const nlohmann::json& j) {
   return r;
 }
 
-Json renderResult(const Result& r, std::string_view version) {
+Json renderResult(const NetResult& r, std::string_view version) {
   bool v1 = compareVersions(version, "1.0.0") >= 0;
   bool v11 = compareVersions(version, "1.1.0") >= 0;
   Json j;

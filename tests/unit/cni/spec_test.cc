@@ -95,8 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
                     BadEnv{"CNI_ARGS", "K8S_POD_NAME", "CNI_ARGS part \"K8S_POD_NAME\" is not KEY=VALUE"},
                     BadEnv{"CNI_ARGS", "=x", "is not KEY=VALUE"}));
 
-Result sampleResult() {
-  Result r;
+NetResult sampleResult() {
+  NetResult r;
   r.interfaces.push_back({"net1", "02:00:00:00:00:01", 9000, "/var/run/netns/p", "", "0000:3b:01.0"});
   r.ips.push_back({"10.1.0.5/24", "10.1.0.1", 0});
   r.ips.push_back({"fd00::5/64", "", 0});

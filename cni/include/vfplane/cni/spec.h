@@ -41,7 +41,7 @@ inline std::unexpected<CniError> cniFail(ErrorCode code, std::string msg, std::s
   return std::unexpected<CniError>(CniError{code, std::move(msg), std::move(details)});
 }
 template <class T>
-using CniResult = std::expected<T, CniError>;
+using CniExpected = std::expected<T, CniError>;
 
 // ---- versions -------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ struct Environment {
 // Validates what each command needs (ADD/DEL/CHECK: container ID, ifname; ADD/CHECK: netns;
 // GC/STATUS/VERSION: nothing) with code 4 and the variable named. CNI_ARGS is parsed leniently:
 // "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p" and empty parts are fine.
-CniResult<Environment> parseEnvironment(const std::map<std::string, std::string>& env);
+CniExpected<Environment> parseEnvironment(const std::map<std::string, std::string>& env);
 // The spec's rules: 1-15 bytes, not "." or "..", no '/', ':' or whitespace.
 std::optional<std::string> ifNameProblem(std::string_view name);
 // The spec's pattern: alphanumeric first, then alphanumerics, '_', '.', '-'.
@@ -112,7 +112,7 @@ struct Dns {
   bool empty() const { return nameservers.empty() && domain.empty() && search.empty() && options.empty(); }
 };
 
-struct Result {
+struct NetResult {
   std::vector<Interface> interfaces;
   std::vector<IpConfig> ips;
   std::vector<Route> routes;
@@ -120,9 +120,9 @@ struct Result {
 };
 
 // Reads a result of any supported version (e.g. prevResult, or an IPAM plugin's output).
-CniResult<Result> parseResult(const nlohmann::json& j);
+CniExpected<NetResult> parseResult(const nlohmann::json& j);
 // Renders in exactly `version`: 0.3.x and 0.4.0 give each IP a "version"; 1.1.0 adds interface
 // mtu, socketPath and pciID; empty sections are left out as libcni does.
-nlohmann::ordered_json renderResult(const Result& r, std::string_view version);
+nlohmann::ordered_json renderResult(const NetResult& r, std::string_view version);
 
 }  // namespace vfplane::cni
