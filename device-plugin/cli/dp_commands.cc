@@ -70,6 +70,16 @@ int runWatch(const WatchOptions& o) {
   return kExitOk;
 }
 
+// Prints a plugin's JSON answer, or logs why there is none; returns the exit code.
+int printAnswer(const Result<std::string>& resp) {
+  if (!resp) {
+    spdlog::error("{}", resp.error().message());
+    return kExitFailure;
+  }
+  fmt::print("{}\n", nlohmann::json::parse(*resp).dump(2));
+  return kExitOk;
+}
+
 }  // namespace
 
 void addDpCommands(CLI::App& app, int& exitCode) {
@@ -97,14 +107,7 @@ void addDpCommands(CLI::App& app, int& exitCode) {
       exitCode = kExitUsage;
       return;
     }
-    auto resp = client->allocate(*ids);
-    if (!resp) {
-      spdlog::error("{}", resp.error().message());
-      exitCode = kExitFailure;
-      return;
-    }
-    fmt::print("{}\n", nlohmann::json::parse(*resp).dump(2));
-    exitCode = kExitOk;
+    exitCode = printAnswer(client->allocate(*ids));
   });
 
   auto pSocket = std::make_shared<std::string>();
@@ -135,14 +138,7 @@ void addDpCommands(CLI::App& app, int& exitCode) {
         if (d.health == "Healthy") avail.push_back(d.id);
       }
     }
-    auto resp = client->preferred(avail, *must, *size);
-    if (!resp) {
-      spdlog::error("{}", resp.error().message());
-      exitCode = kExitFailure;
-      return;
-    }
-    fmt::print("{}\n", nlohmann::json::parse(*resp).dump(2));
-    exitCode = kExitOk;
+    exitCode = printAnswer(client->preferred(avail, *must, *size));
   });
 }
 

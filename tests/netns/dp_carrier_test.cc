@@ -34,6 +34,9 @@ class DpCarrierTest : public testing::Test {
     auto k = KubeletSim::start({(dir_.path() / "kubelet").string(), false, ""});
     ASSERT_TRUE(k);
     kubelet_ = std::move(*k);
+    startDaemon();
+  }
+  void startDaemon() {
     DaemonOptions o;
     o.configPath = (dir_.path() / "config.json").string();
     o.kubeletDir = (dir_.path() / "kubelet").string();
@@ -86,16 +89,7 @@ TEST_F(DpCarrierTest, PfWithoutCarrierAtStartIsUnhealthyFromTheFirstList) {
   loop_.join();
   daemon_.reset();
   ASSERT_TRUE(links_->setUp("ens1f1_rep", false));
-  DaemonOptions o;
-  o.configPath = (dir_.path() / "config.json").string();
-  o.kubeletDir = (dir_.path() / "kubelet").string();
-  o.sysfsRoot = (dir_.path() / "node").string();
-  o.devinfoDir = (dir_.path() / "devinfo").string();
-  auto d = Daemon::create(o);
-  ASSERT_TRUE(d);
-  daemon_ = std::move(*d);
-  ASSERT_TRUE(daemon_->start());
-  loop_ = std::thread([this] { daemon_->run(); });
+  startDaemon();
   EXPECT_TRUE(kubelet_->waitFor([&] {
     return healths() == "0000:01:01.0=Healthy,0000:01:01.1=Healthy,0000:02:01.0=Unhealthy,0000:02:01.1=Unhealthy,";
   }, 10s)) << healths();
