@@ -9,6 +9,7 @@
 
 #include "deviceplugin_v1beta1.grpc.pb.h"
 #include "pluginregistration_v1.grpc.pb.h"
+#include "proto_devices.h"
 
 namespace vfplane::dp {
 namespace fs = std::filesystem;
@@ -95,13 +96,7 @@ void KubeletSim::follow(const std::string& resource, const std::string& socketPa
   auto reader = stub->ListAndWatch(ctx.get(), empty);
   v1beta1::ListAndWatchResponse resp;
   while (reader->Read(&resp)) {
-    SimEvent ev{SimEvent::kDevices, resource, socketPath, {}, ""};
-    for (const auto& d : resp.devices()) {
-      SimDevice dev{d.id(), d.health(), std::nullopt};
-      if (d.has_topology() && d.topology().nodes_size() > 0) dev.numa = d.topology().nodes(0).id();
-      ev.devices.push_back(std::move(dev));
-    }
-    record(std::move(ev));
+    record({SimEvent::kDevices, resource, socketPath, devicesOf(resp), ""});
   }
   grpc::Status status = reader->Finish();
   record({SimEvent::kStreamEnded, resource, socketPath, {}, status.error_message()});

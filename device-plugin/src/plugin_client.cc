@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "deviceplugin_v1beta1.grpc.pb.h"
+#include "proto_devices.h"
 
 namespace vfplane::dp {
 namespace {
@@ -91,13 +92,7 @@ Result<std::vector<SimDevice>> PluginClient::list() {
     return fail(rpcError("ListAndWatch", socketPath_, reader->Finish()));
   }
   ctx.TryCancel();
-  std::vector<SimDevice> out;
-  for (const auto& d : resp.devices()) {
-    SimDevice dev{d.id(), d.health(), std::nullopt};
-    if (d.has_topology() && d.topology().nodes_size() > 0) dev.numa = d.topology().nodes(0).id();
-    out.push_back(std::move(dev));
-  }
-  return out;
+  return devicesOf(resp);
 }
 
 Result<std::string> PluginClient::options() {
