@@ -207,4 +207,15 @@ CniExpected<void> ipamDelegate(const Environment& env, Command command, std::str
   return {};
 }
 
+bool pluginSupports(const Environment& env, std::string_view type, std::string_view version) {
+  auto binary = findPlugin(type, env.path);
+  if (!binary) return false;
+  auto info = invokePlugin(*binary, env, Command::kVersion, R"({"cniVersion":"0.4.0"})");
+  if (!info || !info->contains("supportedVersions") || !(*info)["supportedVersions"].is_array()) return false;
+  for (const auto& v : (*info)["supportedVersions"]) {
+    if (v.is_string() && v.get<std::string>() == version) return true;
+  }
+  return false;
+}
+
 }  // namespace vfplane::cni

@@ -9,17 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "vfplane/sriov/json_keys.h"
+
 namespace vfplane::dp {
 namespace {
 
 using Json = nlohmann::json;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+std::string lower(std::string_view s) { return asciiLower(s); }
 
 size_t editDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
@@ -44,18 +41,10 @@ class Fields {
 
   const Json* get(std::string_view key) {
     known_.emplace_back(key);
-    if (auto it = object_.find(std::string(key)); it != object_.end()) {
-      used_.push_back(it.key());
-      return &*it;
-    }
-    std::string want = lower(key);
-    for (auto it = object_.begin(); it != object_.end(); ++it) {
-      if (lower(it.key()) == want) {
-        used_.push_back(it.key());
-        return &*it;
-      }
-    }
-    return nullptr;
+    std::string matched;
+    const Json* value = findGoKey(object_, key, &matched);
+    if (value != nullptr) used_.push_back(std::move(matched));
+    return value;
   }
 
   void reportUnknown(std::vector<std::string>& warnings) const {

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cni_commands.h"
 #include "dp_commands.h"
 #include "sriov_commands.h"
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   int exitCode = vfplane::cli::kExitOk;
   vfplane::cli::addSriovCommands(app, exitCode);
   vfplane::cli::addDpCommands(app, exitCode);
+  vfplane::cli::addCniCommands(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

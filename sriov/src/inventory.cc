@@ -347,4 +347,47 @@ Result<NodeInventory> discoverNode(const Sysfs& sysfs) {
   return inventory;
 }
 
+Result<VfLocation> locateVf(const Sysfs& sysfs, const PciAddress& address) {
+  std::string rel = fmt::format("{}/{}", kPciDevices, address.str());
+  auto dir = sysfs.openDir(rel);
+  if (!dir) {
+    if (dir.error().sysErrno() == ENOENT) {
+      return fail(fmt::format("{}: no such PCI device ({} does not exist)", address.str(),
+                              sysfs.absolute(rel).string()),
+                  ENOENT);
+    }
+    return fail(std::move(dir.error()).withContext(address.str()));
+  }
+  auto physfn = dir->readLinkName("physfn");
+  if (!physfn) {
+    if (physfn.error().sysErrno() == ENOENT) {
+      return fail(fmt::format("{}: is not a VF (it has no physfn link)", address.str()), EINVAL);
+    }
+    return fail(std::move(physfn.error()).withContext(address.str()));
+  }
+  auto pf = PciAddress::parse(*physfn);
+  if (!pf) return fail(std::move(pf.error()).withContext(fmt::format("{}: physfn", address.str())));
+  auto pfDir = dir->openDir("physfn");
+  if (!pfDir) return fail(std::move(pfDir.error()).withContext(address.str() + ": open PF"));
+  auto entries = pfDir->listDir();
+  if (!entries) return fail(std::move(entries.error()).withContext(address.str() + ": list PF"));
+  for (const auto& entry : *entries) {
+    if (!entry.starts_with("virtfn")) continue;
+    auto index = parseIndex(std::string_view(entry).substr(6));
+    if (!index) continue;
+    auto target = pfDir->readLinkName(entry);
+    if (!target || *target != address.str()) continue;
+    VfLocation loc;
+    loc.vf = probeVf(*pfDir, *pf, *index, address);
+    loc.pf = *pf;
+    if (auto names = pfDir->listDir("net"); names && !names->empty()) {
+      std::sort(names->begin(), names->end());
+      loc.pfNetdev = names->front();
+    }
+    return loc;
+  }
+  return fail(fmt::format("{}: its PF {} lists it under no virtfn link", address.str(), pf->str()),
+              ENOENT);
+}
+
 }  // namespace vfplane::sriov

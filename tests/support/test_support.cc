@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,6 +123,47 @@ fs::path builtBinary(const char* envVar) {
   const char* path = std::getenv(envVar);
   if (path == nullptr) throw std::runtime_error(std::string(envVar) + " is not set (run via meson test)");
   return path;
+}
+
+std::optional<PodNetns> PodNetns::create(std::string* why) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    *why = std::string("pipe: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    *why = std::string("fork: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and _exit.
+    char status = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+    (void)!::write(fds[1], &status, 1);
+    if (status == 'y') ::pause();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char status = 'n';
+  ssize_t n = ::read(fds[0], &status, 1);
+  ::close(fds[0]);
+  PodNetns ns(pid, "/proc/" + std::to_string(pid) + "/ns/net");
+  if (n != 1 || status != 'y') {
+    *why = "unshare(CLONE_NEWNET) failed in the pod process (needs CAP_SYS_ADMIN)";
+    return std::nullopt;
+  }
+  return ns;
+}
+
+PodNetns::PodNetns(PodNetns&& other) noexcept : pid_(other.pid_), path_(std::move(other.path_)) { other.pid_ = -1; }
+
+PodNetns::~PodNetns() { kill(); }
+
+void PodNetns::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
 }
 
 }  // namespace vfplane::test

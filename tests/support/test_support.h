@@ -34,6 +34,25 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& stdin
 // (not root, no CAP_SYS_ADMIN, ...) so the caller can skip loudly, or nullopt on success.
 std::optional<std::string> enterFreshNetns();
 
+// A network namespace that stands for a pod: held by a child process, so nothing is mounted and
+// nothing outlives the test. path() is /proc/<pid>/ns/net. kill() makes the namespace go away as a
+// deleted pod's does (the path then no longer exists).
+class PodNetns {
+ public:
+  // nullopt with the reason in *why when the namespace cannot be made (not root, ...).
+  static std::optional<PodNetns> create(std::string* why);
+  PodNetns(PodNetns&& other) noexcept;
+  PodNetns& operator=(PodNetns&&) = delete;
+  ~PodNetns();
+  const std::string& path() const { return path_; }
+  void kill();
+
+ private:
+  PodNetns(int pid, std::string path) : pid_(pid), path_(std::move(path)) {}
+  int pid_;
+  std::string path_;
+};
+
 void writeFile(const std::filesystem::path& path, const std::string& content);
 std::string readFile(const std::filesystem::path& path);
 

@@ -45,4 +45,8 @@ CniExpected<NetResult> ipamAdd(const Environment& env, std::string_view config, 
 CniExpected<void> ipamDelegate(const Environment& env, Command command, std::string_view config,
                              std::string_view ipamType);
 
+// Whether the plugin `type` on the path answers VERSION with `version` among its supported ones.
+// GC and STATUS are forwarded only to delegates that speak 1.1.0.
+bool pluginSupports(const Environment& env, std::string_view type, std::string_view version);
+
 }  // namespace vfplane::cni

@@ -91,4 +91,14 @@ struct NodeInventory {
 
 Result<NodeInventory> discoverNode(const Sysfs& sysfs);
 
+// One VF and where it hangs, read fresh from sysfs. For a plugin that is handed a PCI address and
+// must never trust a name it saw earlier.
+struct VfLocation {
+  VirtualFunction vf;
+  PciAddress pf{0, 0, 0, 0};
+  std::string pfNetdev;  // empty when the PF has no netdev (e.g. bound to a userspace driver)
+};
+// Errors: ENOENT "no such PCI device", EINVAL "is not a VF" (no physfn), or the PF not listing it.
+Result<VfLocation> locateVf(const Sysfs& sysfs, const PciAddress& address);
+
 }  // namespace vfplane::sriov

@@ -1,0 +1,641 @@
+#include "vfplane/cni/sriov_plugin.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "vfplane/cni/exec.h"
+#include "vfplane/cni/ip_config.h"
+#include "vfplane/sriov/device_lock.h"
+#include "vfplane/sriov/inventory.h"
+#include "vfplane/sriov/netns.h"
+#include "vfplane/sriov/rtnl.h"
+
+namespace vfplane::cni {
+namespace {
+
+using sriov::LinkChange;
+using sriov::LinkInfo;
+using sriov::Rtnl;
+
+std::unexpected<CniError> ioError(const Error& e, std::string_view what = "") {
+  return cniFail(ErrorCode::kIoFailure, what.empty() ? e.message() : fmt::format("{}: {}", what, e.message()));
+}
+
+// The name a VF comes home under when its own was taken meanwhile (udev, another plugin): unique
+// per PCI function and inside the 15-byte limit.
+std::string fallbackName(const sriov::PciAddress& a) {
+  return fmt::format("vf{:04x}{:02x}{:02x}{:x}", a.domain(), a.bus(), a.device(), a.function());
+}
+
+// A link found by name is only ours when it is the VF's: hardware netdevs name their PCI parent.
+// Virtual ones (the simulated node's veth) have none, and the name has to do.
+bool isDevice(const LinkInfo& link, const sriov::PciAddress& device) {
+  return link.parentDevice.empty() || link.parentDevice == device.str();
+}
+
+Environment attachmentEnv(const VfAttachment& a, const Environment& base) {
+  Environment e;
+  e.command = Command::kDel;
+  e.containerId = a.containerId;
+  e.ifname = a.ifname;
+  e.netns = a.netns;
+  e.path = base.path;
+  return e;
+}
+
+// The pod's namespace opened as a socket, or the error as a CNI error.
+CniExpected<Rtnl> openRtnl(const sriov::Netns* ns) {
+  auto r = ns != nullptr ? Rtnl::openIn(*ns) : Rtnl::open();
+  if (!r) return ioError(r.error(), "netlink");
+  return std::move(*r);
+}
+
+}  // namespace
+
+SriovPlugin::SriovPlugin(SriovPluginOptions options, sriov::VfConfigurator* vf)
+    : options_(std::move(options)), sysfs_(options_.sysfsRoot), store_(options_.stateDir), vf_(vf) {}
+
+// ---- ADD ------------------------------------------------------------------------------------
+
+CniExpected<NetResult> SriovPlugin::add(Request& req) {
+  const Environment& env = req.env;
+  auto cfg = parseSriovConfig(req.conf, env);
+  if (!cfg) return std::unexpected(cfg.error());
+  if (!cfg->deviceId) {
+    return cniFail(ErrorCode::kInvalidConfig,
+                   "vfplane-sriov config: deviceID is required (Multus sets it from the device plugin's "
+                   "allocation; or give deviceID or runtimeConfig.deviceID)");
+  }
+  const sriov::PciAddress device = *cfg->deviceId;
+  const std::string ipamType = req.conf.ipamType();
+  if (!ipamType.empty()) {
+    if (auto found = findPlugin(ipamType, env.path); !found) return std::unexpected(found.error());
+  }
+
+  auto lock = sriov::DeviceLock::acquire(store_.lockDir(), device, options_.lockTimeout);
+  if (!lock) {
+    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+                   fmt::format("lock VF {}: {}", device.str(), lock.error().message()));
+  }
+
+  auto owner = store_.owner(device);
+  if (!owner) return ioError(owner.error(), "read owner record");
+  if (*owner) {
+    const VfOwner& o = **owner;
+    if (sriov::Netns::open(o.netns)) {
+      return cniFail(ErrorCode::kTryAgainLater,
+                     fmt::format("VF {} is in use by container {} (interface {} in {})", device.str(),
+                                 o.containerId, o.ifname, o.netns));
+    }
+    spdlog::info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(), o.containerId, o.netns);
+    if (auto r = reclaim(device, o, env); !r) return std::unexpected(r.error());
+  }
+
+  auto loc = sriov::locateVf(sysfs_, device);
+  if (!loc) return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: {}", loc.error().message()));
+  if (loc->vf.mode == sriov::VfMode::kUnbound) {
+    return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: VF {} has no driver bound", device.str()));
+  }
+  const bool dpdk = loc->vf.mode == sriov::VfMode::kDpdk;
+
+  VfAttachment a;
+  a.network = req.conf.name;
+  a.containerId = env.containerId;
+  a.ifname = env.ifname;
+  a.netns = env.netns;
+  a.cniVersion = req.conf.cniVersion;
+  a.device = device;
+  a.pf = loc->pfNetdev;
+  a.vfIndex = loc->vf.index;
+  a.dpdk = dpdk;
+  a.pfSettings = cfg->vf;
+  a.ipamType = ipamType;
+  a.config = req.config;
+
+  // PF side: snapshot before anything is written. A PF without VF information (a virtual PF,
+  // as on the simulated node) is fine as long as nothing is to be set on it.
+  const std::string wanted = fmt::format("{}", fmt::join(cfg->vf.names(), ", "));
+  if (loc->pfNetdev.empty()) {
+    if (!cfg->vf.empty()) {
+      return cniFail(ErrorCode::kInvalidConfig,
+                     fmt::format("{}: the PF {} of VF {} has no netdev to set them through", wanted,
+                                 loc->pf.str(), device.str()));
+    }
+  } else {
+    auto snap = vf_->snapshot(loc->pfNetdev, loc->vf.index);
+    if (!snap) {
+      if (!cfg->vf.empty()) return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
+      spdlog::debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured", device.str(),
+                    snap.error().message());
+    } else if (!*snap) {
+      if (!cfg->vf.empty()) {
+        return cniFail(ErrorCode::kInvalidConfig,
+                       fmt::format("{}: PF {} reports no VF attributes (a virtual PF, as on a simulated "
+                                   "node), so they cannot be set on VF {}",
+                                   wanted, loc->pfNetdev, loc->vf.index));
+      }
+      spdlog::debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot", device.str(),
+                    loc->pfNetdev);
+    } else {
+      a.pfSnapshot = **snap;
+    }
+  }
+
+  std::optional<Rtnl> host, pod;
+  std::optional<LinkInfo> hostLink;
+  if (!dpdk) {
+    auto h = openRtnl(nullptr);
+    if (!h) return std::unexpected(h.error());
+    host = std::move(*h);
+    auto p = openRtnl(&*req.netns);
+    if (!p) return std::unexpected(p.error());
+    pod = std::move(*p);
+    for (const auto& netdev : loc->vf.netdevs) {
+      auto l = host->link(netdev.name);
+      if (!l) return ioError(l.error());
+      if (*l && isDevice(**l, device)) {
+        hostLink = **l;
+        break;
+      }
+    }
+    if (!hostLink) {
+      std::string names;
+      for (const auto& n : loc->vf.netdevs) names += (names.empty() ? "" : ", ") + n.name;
+      return cniFail(ErrorCode::kTryAgainLater,
+                     fmt::format("VF {} has no netdev in the host namespace{} (still in a pod's namespace, or "
+                                 "on its way back from a deleted one)",
+                                 device.str(), names.empty() ? "" : " (sysfs names " + names + ")"));
+    }
+    auto clash = pod->link(env.ifname);
+    if (!clash) return ioError(clash.error());
+    if (*clash) {
+      return cniFail(ErrorCode::kInvalidEnvironment,
+                     fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
+    }
+    a.hostName = hostLink->name;
+    a.hostMac = hostLink->mac;
+    a.hostMtu = hostLink->mtu;
+    // The VF is home, so any attachment still recorded as stranded on it is resolved.
+    if (auto all = store_.list()) {
+      for (const auto& old : *all) {
+        if (old.device == device && old.stranded && old.id() != a.id()) (void)store_.remove(old.id());
+      }
+    }
+  }
+
+  if (auto r = store_.setOwner(device, {env.containerId, env.ifname, env.netns, req.conf.name}); !r) {
+    return ioError(r.error(), "write owner record");
+  }
+  if (auto r = store_.save(a); !r) {
+    (void)store_.clearOwner(device);
+    return ioError(r.error(), "write journal");
+  }
+  spdlog::info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname, device.str(),
+               a.pf.empty() ? "?" : a.pf, a.vfIndex, dpdk ? "dpdk" : "netdev");
+
+  // From here on every failure plays the journal back.
+  auto rollback = [&](CniError err) -> std::unexpected<CniError> {
+    spdlog::warn("ADD {} {} failed, rolling back: {}", env.containerId, env.ifname, err.msg);
+    auto td = teardown(a, env, /*ipamBestEffort=*/true);
+    if (!td) {
+      spdlog::error("rollback of {} {}: {}", env.containerId, env.ifname, td.error().msg);
+      err.details = fmt::format("rollback also failed: {}", td.error().msg);
+      a.stranded = true;
+      a.strandedReason = td.error().msg;
+      (void)store_.save(a);
+    } else if (td->stranded) {
+      a.stranded = true;
+      a.strandedReason = td->reason;
+      (void)store_.save(a);
+      err.details = fmt::format("VF could not be brought home: {}", td->reason);
+    } else {
+      (void)store_.remove(a.id());
+    }
+    (void)store_.clearOwner(device);
+    return std::unexpected(std::move(err));
+  };
+  auto saveOr = [&](std::string_view step) -> CniExpected<void> {
+    if (auto r = store_.save(a); !r) return rollback(CniError{ErrorCode::kIoFailure, fmt::format("journal {}: {}", step, r.error().message()), ""});
+    return {};
+  };
+
+  if (!cfg->vf.empty()) {
+    a.pfApplyStarted = true;
+    if (auto r = saveOr("PF attributes"); !r) return std::unexpected(r.error());
+    if (auto r = vf_->apply(a.pf, a.vfIndex, cfg->vf, *a.pfSnapshot); !r) {
+      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("set {}: {}", wanted, r.error().message()), ""});
+    }
+  }
+
+  Interface iface;
+  iface.name = env.ifname;
+  iface.sandbox = env.netns;
+  iface.pciID = device.str();
+  int podIndex = 0;
+  if (!dpdk) {
+    // Altnames travel with the link; one that already names a link in the pod makes the move fail.
+    for (const auto& alt : hostLink->altnames) {
+      auto there = pod->link(alt);
+      if (there && *there) a.removedAltnames.push_back(alt);
+    }
+    a.moveStarted = true;
+    if (auto r = saveOr("move"); !r) return std::unexpected(r.error());
+    for (const auto& alt : a.removedAltnames) {
+      if (auto r = host->execute(sriov::buildAltname(hostLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
+        return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
+      }
+    }
+    if (auto r = host->execute(sriov::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname),
+                               fmt::format("move {} into {} as {}", hostLink->name, env.netns, env.ifname));
+        !r) {
+      return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
+    }
+    auto moved = pod->link(env.ifname);
+    if (!moved || !*moved) {
+      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns), ""});
+    }
+    podIndex = (*moved)->ifindex;
+    LinkChange change;
+    change.mac = cfg->mac;
+    change.mtu = cfg->mtu;
+    change.up = true;
+    change.arpNotify = true;
+    if (auto r = pod->execute(sriov::buildChangeLink(podIndex, change), fmt::format("configure {} in the pod", env.ifname)); !r) {
+      return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
+    }
+    auto now = pod->link(podIndex);
+    if (!now || !*now) return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {}", env.ifname, env.netns), ""});
+    a.podMac = (*now)->mac;
+    a.podMtu = (*now)->mtu;
+    iface.mac = a.podMac;
+    iface.mtu = a.podMtu;
+  }
+
+  NetResult result;
+  if (!ipamType.empty()) {
+    a.ipamStarted = true;
+    if (auto r = saveOr("IPAM"); !r) return std::unexpected(r.error());
+    auto ipam = ipamAdd(env, req.config, ipamType);
+    if (!ipam) return rollback(ipam.error());
+    result.ips = std::move(ipam->ips);
+    result.routes = std::move(ipam->routes);
+    result.dns = std::move(ipam->dns);
+    for (auto& ip : result.ips) ip.interface = 0;
+    if (!dpdk) {
+      if (auto r = configureIps(*pod, podIndex, result, 0); !r) return rollback(r.error());
+    }
+  }
+  a.complete = true;
+  if (auto r = saveOr("done"); !r) return std::unexpected(r.error());
+  result.interfaces.push_back(std::move(iface));
+  spdlog::info("ADD {} {}: done", env.containerId, env.ifname);
+  return result;
+}
+
+// ---- teardown -------------------------------------------------------------------------------
+
+CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
+  auto host = openRtnl(nullptr);
+  if (!host) return std::unexpected(host.error());
+  auto hostNs = sriov::Netns::current();
+  if (!hostNs) return ioError(hostNs.error());
+
+  auto ns = sriov::Netns::open(a.netns);
+  std::optional<Rtnl> pod;
+  std::optional<LinkInfo> podLink;
+  if (ns) {
+    auto p = openRtnl(&*ns);
+    if (!p) return std::unexpected(p.error());
+    pod = std::move(*p);
+    auto l = pod->link(a.ifname);
+    if (!l) return ioError(l.error());
+    if (*l && isDevice(**l, a.device)) podLink = **l;
+  }
+
+  auto nameFree = [&](const std::string& name) {
+    auto l = host->link(name);
+    return l && !*l;
+  };
+
+  if (podLink) {
+    // Down first, and MAC and MTU back while still in the pod, so the host never sees the pod's.
+    LinkChange change;
+    change.up = false;
+    if (auto mac = sriov::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) change.mac = *mac;
+    if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) change.mtu = a.hostMtu;
+    if (auto r = pod->execute(sriov::buildChangeLink(podLink->ifindex, change), "restore MAC/MTU"); !r) {
+      spdlog::warn("VF {}: {}; moving it home anyway", a.device.str(), r.error().message());
+    }
+    std::string home = a.hostName;
+    if (!nameFree(home)) {
+      home = fallbackName(a.device);
+      if (!nameFree(home)) {
+        out.stranded = true;
+        out.reason = fmt::format("both {} and {} are taken in the host", a.hostName, home);
+        return {};
+      }
+      spdlog::warn("VF {}: {} is taken in the host; it comes home as {}", a.device.str(), a.hostName, home);
+    }
+    for (const auto& alt : podLink->altnames) {
+      if (!nameFree(alt)) {
+        if (auto r = pod->execute(sriov::buildAltname(podLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
+          spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
+        }
+      }
+    }
+    if (auto r = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
+                              fmt::format("move {} home as {}", a.ifname, home));
+        !r) {
+      out.stranded = true;
+      out.reason = r.error().message();
+      return {};
+    }
+    if (auto back = host->link(home); back && *back) {
+      for (const auto& alt : a.removedAltnames) {
+        if (nameFree(alt)) (void)host->execute(sriov::buildAltname((*back)->ifindex, alt, true), "restore altname");
+      }
+    }
+    spdlog::info("VF {}: home as {}", a.device.str(), home);
+    return {};
+  }
+
+  // Not in the pod: the namespace is gone (a hardware VF then returns to the host by itself,
+  // under its pod name, when the kernel gets round to it) or ADD stopped before the move.
+  std::vector<std::string> candidates;
+  if (auto loc = sriov::locateVf(sysfs_, a.device)) {
+    for (const auto& n : loc->vf.netdevs) candidates.push_back(n.name);
+  }
+  candidates.push_back(a.hostName);
+  for (const auto& name : candidates) {
+    auto l = host->link(name);
+    if (!l || !*l || !isDevice(**l, a.device)) continue;
+    LinkChange change;
+    if ((*l)->name != a.hostName && nameFree(a.hostName)) {
+      change.name = a.hostName;
+      change.up = false;  // a rename needs the link down
+    }
+    if (auto mac = sriov::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac) change.mac = *mac;
+    if (a.hostMtu > 0 && a.hostMtu != (*l)->mtu) change.mtu = a.hostMtu;
+    if (change.name || change.mac || change.mtu) {
+      if (auto r = host->execute(sriov::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
+        spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
+      }
+    }
+    spdlog::info("VF {}: found in the host as {}", a.device.str(), name);
+    return {};
+  }
+  out.stranded = true;
+  out.reason = ns ? fmt::format("{} is neither in {} nor in the host", a.ifname, a.netns)
+                  : fmt::format("netns {} is gone and the VF's netdev is not back in the host (yet)", a.netns);
+  return {};
+}
+
+CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const Environment& env,
+                                                         bool ipamBestEffort) {
+  // Every step is tried even when an earlier one failed: an IPAM that cannot release must not
+  // keep the VF in a dead pod. The first error is returned at the end, so DEL is retried for it.
+  Teardown out;
+  std::optional<CniError> firstError;
+  if (a.ipamStarted && !a.ipamType.empty()) {
+    auto r = ipamDelegate(attachmentEnv(a, env), Command::kDel, a.config, a.ipamType);
+    if (r || ipamBestEffort) {
+      if (!r) spdlog::warn("VF {}: IPAM release failed (ignored while rolling back): {}", a.device.str(), r.error().msg);
+      a.ipamStarted = false;
+    } else {
+      firstError = r.error();
+    }
+  }
+  if (!a.dpdk && a.moveStarted) {
+    if (auto r = bringHome(a, out); !r) {
+      if (!firstError) firstError = r.error();
+    } else if (!out.stranded) {
+      a.moveStarted = false;
+    }
+  }
+  if (a.pfSnapshot) {
+    sriov::VfSettings restore = a.pfApplyStarted ? a.pfSettings.restoring(*a.pfSnapshot) : sriov::VfSettings{};
+    auto now = vf_->snapshot(a.pf, a.vfIndex);
+    // The admin MAC always goes back: a trusted VF may have changed it from inside the pod, and
+    // the next pod must not inherit it.
+    if (now && *now && (*now)->mac != a.pfSnapshot->mac) restore.mac = a.pfSnapshot->mac;
+    bool done = true;
+    if (!restore.empty()) {
+      const sriov::VfState& current = now && *now ? **now : *a.pfSnapshot;
+      if (auto r = vf_->apply(a.pf, a.vfIndex, restore, current); !r) {
+        if (r.error().sysErrno() != ENODEV) {
+          done = false;
+          if (!firstError) {
+            firstError = CniError{ErrorCode::kIoFailure,
+                                  fmt::format("restore VF {} attributes: {}", a.device.str(), r.error().message()), ""};
+          }
+        } else {
+          spdlog::warn("VF {}: PF {} is gone; nothing to restore", a.device.str(), a.pf);
+        }
+      }
+    }
+    if (done) a.pfApplyStarted = false;
+  }
+  (void)store_.save(a);  // what is left to undo, for the retry
+  if (firstError) return std::unexpected(*firstError);
+  return out;
+}
+
+CniExpected<void> SriovPlugin::reclaim(const sriov::PciAddress& device, const VfOwner& owner, const Environment& env) {
+  auto a = store_.load({owner.containerId, owner.ifname});
+  if (!a) return ioError(a.error());
+  if (*a) {
+    auto td = teardown(**a, env, /*ipamBestEffort=*/false);
+    if (!td) return std::unexpected(td.error());
+    if (td->stranded) {
+      (*a)->stranded = true;
+      (*a)->strandedReason = td->reason;
+      (void)store_.save(**a);
+    } else {
+      (void)store_.remove((*a)->id());
+    }
+  }
+  if (auto r = store_.clearOwner(device); !r) return ioError(r.error());
+  return {};
+}
+
+// ---- DEL ------------------------------------------------------------------------------------
+
+CniExpected<void> SriovPlugin::del(Request& req) {
+  const Environment& env = req.env;
+  auto a = store_.load({env.containerId, env.ifname});
+  if (!a) return ioError(a.error(), "read journal");
+  if (!*a) {
+    // Nothing recorded: ADD never got that far, or DEL already ran. IPAM is still asked to
+    // release, so that a lost journal cannot leak an address; it is idempotent.
+    std::string ipamType = req.conf.ipamType();
+    if (!ipamType.empty()) {
+      if (!findPlugin(ipamType, env.path)) {
+        spdlog::warn("DEL {} {}: IPAM plugin {} not found; nothing recorded to release", env.containerId,
+                     env.ifname, ipamType);
+        return {};
+      }
+      // Without a journal there is no record that anything was allocated; a delegate that cannot
+      // release (say, a config it cannot parse) must not wedge the pod in Terminating.
+      if (auto r = ipamDelegate(env, Command::kDel, req.config, ipamType); !r) {
+        spdlog::warn("DEL {} {}: IPAM release without a journal failed: {}", env.containerId, env.ifname, r.error().msg);
+      }
+    }
+    spdlog::info("DEL {} {}: nothing recorded", env.containerId, env.ifname);
+    return {};
+  }
+  VfAttachment& att = **a;
+  auto lock = sriov::DeviceLock::acquire(store_.lockDir(), att.device, options_.lockTimeout);
+  if (!lock) {
+    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+                   fmt::format("lock VF {}: {}", att.device.str(), lock.error().message()));
+  }
+  auto td = teardown(att, env, /*ipamBestEffort=*/false);
+  if (!td) return std::unexpected(td.error());
+  if (auto o = store_.owner(att.device); o && *o && (*o)->containerId == att.containerId && (*o)->ifname == att.ifname) {
+    (void)store_.clearOwner(att.device);
+  }
+  if (td->stranded) {
+    att.stranded = true;
+    att.strandedReason = td->reason;
+    if (auto r = store_.save(att); !r) return ioError(r.error(), "journal");
+    spdlog::warn("DEL {} {}: VF {} could not be brought home ({}); recorded for GC", env.containerId,
+                 env.ifname, att.device.str(), td->reason);
+    return {};
+  }
+  if (auto r = store_.remove(att.id()); !r) return ioError(r.error(), "journal");
+  spdlog::info("DEL {} {}: VF {} released", env.containerId, env.ifname, att.device.str());
+  return {};
+}
+
+// ---- CHECK ----------------------------------------------------------------------------------
+
+CniExpected<void> SriovPlugin::check(Request& req) {
+  const Environment& env = req.env;
+  auto cfg = parseSriovConfig(req.conf, env);
+  if (!cfg) return std::unexpected(cfg.error());
+  auto a = store_.load({env.containerId, env.ifname});
+  if (!a) return ioError(a.error(), "read journal");
+  if (!*a || !(*a)->complete) {
+    return cniFail(ErrorCode::kUnknownContainer,
+                   fmt::format("no attachment of container {} interface {} is recorded", env.containerId, env.ifname));
+  }
+  const VfAttachment& att = **a;
+  if (!att.dpdk) {
+    auto pod = openRtnl(&*req.netns);
+    if (!pod) return std::unexpected(pod.error());
+    auto link = pod->link(env.ifname);
+    if (!link) return ioError(link.error());
+    if (!*link) return cniFail(kCheckMismatch, fmt::format("interface {} is missing from {}", env.ifname, env.netns));
+    std::string wantMac = att.podMac;
+    std::optional<int> wantMtu = att.podMtu;
+    int resultIndex = 0;
+    if (req.conf.prevResult) {
+      const auto& ifs = req.conf.prevResult->interfaces;
+      for (size_t i = 0; i < ifs.size(); ++i) {
+        if (ifs[i].name == env.ifname && !ifs[i].sandbox.empty()) {
+          resultIndex = static_cast<int>(i);
+          if (!ifs[i].mac.empty()) wantMac = ifs[i].mac;
+          if (ifs[i].mtu) wantMtu = ifs[i].mtu;
+        }
+      }
+    }
+    auto want = sriov::MacAddress::parse(wantMac);
+    auto have = sriov::MacAddress::parse((*link)->mac);
+    if (!wantMac.empty() && (!want || !have || *want != *have)) {
+      return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, expected {}", env.ifname, (*link)->mac, wantMac));
+    }
+    if (wantMtu && *wantMtu > 0 && *wantMtu != (*link)->mtu) {
+      return cniFail(kCheckMismatch, fmt::format("{} has MTU {}, expected {}", env.ifname, (*link)->mtu, *wantMtu));
+    }
+    if (req.conf.prevResult) {
+      if (auto r = checkIps(*pod, (*link)->ifindex, *req.conf.prevResult, resultIndex); !r) return r;
+    }
+  }
+  if (att.pfSnapshot && !cfg->vf.empty()) {
+    auto now = vf_->snapshot(att.pf, att.vfIndex);
+    if (!now) return ioError(now.error());
+    if (*now) {
+      auto diff = cfg->vf.mismatches(**now);
+      if (!diff.empty()) {
+        return cniFail(kCheckMismatch, fmt::format("VF {} on {}: {}", att.vfIndex, att.pf, fmt::join(diff, "; ")));
+      }
+    }
+  }
+  if (std::string ipamType = req.conf.ipamType(); !ipamType.empty()) {
+    if (auto r = ipamDelegate(env, Command::kCheck, req.config, ipamType); !r) return r;
+  }
+  return {};
+}
+
+// ---- GC and STATUS --------------------------------------------------------------------------
+
+CniExpected<void> SriovPlugin::gc(Request& req) {
+  std::vector<std::string> problems;
+  auto all = store_.list(&problems);
+  if (!all) return ioError(all.error(), "list journals");
+  for (const auto& p : problems) spdlog::warn("GC: skipping unreadable journal {}", p);
+  std::optional<CniError> firstError;
+  for (auto& a : *all) {
+    if (a.network != req.conf.name) continue;
+    bool valid = std::find(req.validAttachments.begin(), req.validAttachments.end(), a.id()) !=
+                 req.validAttachments.end();
+    if (valid && !a.stranded) continue;
+    auto lock = sriov::DeviceLock::acquire(store_.lockDir(), a.device, options_.lockTimeout);
+    if (!lock) {
+      spdlog::warn("GC: VF {} is busy; next time", a.device.str());
+      continue;
+    }
+    spdlog::info("GC: {} {} (VF {}){}", a.containerId, a.ifname, a.device.str(), a.stranded ? ", stranded" : "");
+    auto td = teardown(a, req.env, /*ipamBestEffort=*/false);
+    if (!td) {
+      if (!firstError) firstError = td.error();
+      continue;
+    }
+    if (auto o = store_.owner(a.device); o && *o && (*o)->containerId == a.containerId && (*o)->ifname == a.ifname) {
+      (void)store_.clearOwner(a.device);
+    }
+    if (td->stranded) {
+      a.stranded = true;
+      a.strandedReason = td->reason;
+      (void)store_.save(a);
+    } else {
+      (void)store_.remove(a.id());
+    }
+  }
+  // IPAM plugins that speak 1.1.0 get GC too; older ones (Debian 12's host-local) cannot, and
+  // the attachments above released their addresses one by one.
+  if (std::string ipamType = req.conf.ipamType(); !ipamType.empty()) {
+    if (pluginSupports(req.env, ipamType, "1.1.0")) {
+      if (auto r = ipamDelegate(req.env, Command::kGc, req.config, ipamType); !r && !firstError) {
+        firstError = r.error();
+      }
+    }
+  }
+  if (firstError) return std::unexpected(*firstError);
+  return {};
+}
+
+CniExpected<void> SriovPlugin::status(Request& req) {
+  if (auto r = store_.ensureWritable(); !r) {
+    return cniFail(ErrorCode::kNotAvailable, fmt::format("state dir: {}", r.error().message()));
+  }
+  if (!sysfs_.exists("sys/bus/pci/devices")) {
+    return cniFail(ErrorCode::kNotAvailable,
+                   fmt::format("{} is missing", sysfs_.absolute("sys/bus/pci/devices").string()));
+  }
+  if (std::string ipamType = req.conf.ipamType(); !ipamType.empty()) {
+    if (auto found = findPlugin(ipamType, req.env.path); !found) {
+      return cniFail(ErrorCode::kNotAvailable, found.error().msg);
+    }
+    if (pluginSupports(req.env, ipamType, "1.1.0")) {
+      if (auto r = ipamDelegate(req.env, Command::kStatus, req.config, ipamType); !r) return r;
+    }
+  }
+  return {};
+}
+
+}  // namespace vfplane::cni

@@ -1,0 +1,28 @@
+// Serialises changes to one device across processes: an exclusive flock on
+// <dir>/<pci-address>.lock, held until the DeviceLock is destroyed (or the process dies, which the
+// kernel handles for us: a crashed plugin never leaves a VF locked).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+
+#include "vfplane/sriov/error.h"
+#include "vfplane/sriov/fd.h"
+#include "vfplane/sriov/pci_address.h"
+
+namespace vfplane::sriov {
+
+class DeviceLock {
+ public:
+  // Creates dir when needed. Waits up to timeout; then fails with ETIMEDOUT naming the lock file.
+  static Result<DeviceLock> acquire(const std::filesystem::path& dir, const PciAddress& device,
+                                    std::chrono::milliseconds timeout);
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  DeviceLock(Fd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Fd fd_;
+  std::filesystem::path path_;
+};
+
+}  // namespace vfplane::sriov

@@ -1,0 +1,128 @@
+// rtnetlink requests a CNI plugin makes: look links up, move and rename them between network
+// namespaces, change their MAC, MTU, state and altnames, and manage addresses and routes.
+//
+// Each request is built as a libnl message by a build*() function and sent by an Rtnl socket, so
+// tests can parse back exactly what would go to the kernel. An Rtnl socket belongs to the network
+// namespace it was opened in, whatever namespace the thread is in later.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vfplane/sriov/error.h"
+#include "vfplane/sriov/fd.h"
+#include "vfplane/sriov/netns.h"
+
+struct nl_msg;
+struct nlmsghdr;
+
+namespace vfplane::sriov {
+
+struct NlMsgDeleter {
+  void operator()(nl_msg* msg) const;
+};
+using NlMsg = std::unique_ptr<nl_msg, NlMsgDeleter>;
+// The built message's header, for tests that parse it back.
+const nlmsghdr* header(const NlMsg& msg);
+
+struct MacAddress {
+  std::array<uint8_t, 6> bytes{};
+  // "aa:bb:cc:dd:ee:ff" (either case, ':' or '-'). EINVAL with the text quoted otherwise.
+  static Result<MacAddress> parse(std::string_view text);
+  std::string str() const;  // lower case, ':'
+  bool isZero() const;
+  bool operator==(const MacAddress&) const = default;
+};
+
+// An address with a prefix length: "10.1.0.5/24", "fd00::5/64". A bare address is a host prefix.
+struct IpPrefix {
+  int family = 0;  // AF_INET or AF_INET6
+  std::array<uint8_t, 16> addr{};
+  int length = 0;
+  static Result<IpPrefix> parse(std::string_view text);
+  std::string str() const;         // "10.1.0.5/24"
+  std::string addressStr() const;  // "10.1.0.5"
+  size_t addrLen() const { return family == 2 ? 4 : 16; }
+  bool operator==(const IpPrefix&) const = default;
+};
+
+struct LinkInfo {
+  int ifindex = 0;
+  std::string name;
+  std::string mac;  // "" when the link has no hardware address
+  int mtu = 0;
+  unsigned flags = 0;  // IFF_*
+  std::vector<std::string> altnames;
+  std::string alias;         // IFLA_IFALIAS
+  std::string kind;          // IFLA_INFO_KIND: "veth", "macvlan", ... ; "" for hardware
+  std::string parentDevice;  // IFLA_PARENT_DEV_NAME: the PCI address of a hardware netdev
+  bool up() const;
+};
+
+// What buildChangeLink sets; an unset field is left alone.
+struct LinkChange {
+  std::optional<MacAddress> mac;
+  std::optional<int> mtu;
+  std::optional<bool> up;
+  std::optional<std::string> name;
+  std::optional<std::string> alias;
+  std::optional<bool> arpNotify;  // IPv4 devconf arp_notify, through IFLA_AF_SPEC
+};
+
+// ---- builders -------------------------------------------------------------------------------
+
+// RTM_GETLINK of one link. A name lookup also finds altnames, as the kernel resolves both.
+NlMsg buildGetLink(std::string_view name);
+NlMsg buildGetLinkByIndex(int ifindex);
+// Moves link ifindex into the namespace of netnsFd and gives it newName there, in one request:
+// no temporary name, no window for udev to see a half-done rename.
+NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName);
+NlMsg buildChangeLink(int ifindex, const LinkChange& change);
+// RTM_NEWLINKPROP / RTM_DELLINKPROP with one IFLA_ALT_IFNAME.
+NlMsg buildAltname(int ifindex, std::string_view altname, bool add);
+NlMsg buildAddress(int ifindex, const IpPrefix& prefix, bool add);
+NlMsg buildGetAddresses();  // dump, every family
+// A unicast route in the main table via oif; gateway may be empty for an on-link route.
+NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, bool add);
+
+// ---- parsers --------------------------------------------------------------------------------
+
+Result<LinkInfo> parseLink(const nlmsghdr* hdr);
+struct AddressInfo {
+  int ifindex = 0;
+  IpPrefix prefix;
+};
+Result<AddressInfo> parseAddress(const nlmsghdr* hdr);
+
+// ---- socket ---------------------------------------------------------------------------------
+
+class Rtnl {
+ public:
+  // In the calling thread's namespace.
+  static Result<Rtnl> open();
+  static Result<Rtnl> openIn(const Netns& ns);
+
+  // Sends a request that changes something and waits for the kernel's ACK. On failure the error
+  // reads "<what>: <strerror>" and keeps the errno.
+  Result<void> execute(NlMsg msg, std::string_view what);
+  // Sends a get or dump request and returns every reply message (each a copy of one nlmsghdr).
+  Result<std::vector<std::vector<uint8_t>>> query(NlMsg msg, std::string_view what);
+
+  // nullopt when no link has that name (or altname) / index here.
+  Result<std::optional<LinkInfo>> link(std::string_view name);
+  Result<std::optional<LinkInfo>> link(int ifindex);
+  Result<std::vector<IpPrefix>> addresses(int ifindex);
+
+ private:
+  explicit Rtnl(Fd fd) : fd_(std::move(fd)) {}
+  Result<std::optional<LinkInfo>> linkQuery(NlMsg msg, std::string_view what);
+  Fd fd_;
+  uint32_t seq_ = 1;
+};
+
+}  // namespace vfplane::sriov

@@ -1,0 +1,37 @@
+#include "vfplane/sriov/device_lock.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+
+#include <cerrno>
+#include <thread>
+
+namespace vfplane::sriov {
+
+Result<DeviceLock> DeviceLock::acquire(const std::filesystem::path& dir, const PciAddress& device,
+                                       std::chrono::milliseconds timeout) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(fmt::format("create lock directory {}: {}", dir.string(), ec.message()), ec.value());
+  auto path = dir / (device.str() + ".lock");
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return fail(systemError(fmt::format("open {}", path.string()), errno));
+  // flock has no timeout of its own; polling keeps the wait bounded without signals, which a
+  // library must not install. The lock is held for milliseconds, so the step is small.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return DeviceLock(std::move(fd), path);
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return fail(systemError(fmt::format("flock {}", path.string()), errno));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(fmt::format("{} is still locked by another operation after {} ms", path.string(),
+                              timeout.count()),
+                  ETIMEDOUT);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace vfplane::sriov

@@ -1,0 +1,409 @@
+#include "vfplane/sriov/rtnl.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <net/if.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace vfplane::sriov {
+namespace {
+
+constexpr size_t kRecvBuffer = 64 * 1024;
+
+NlMsg newMessage(int type, int flags) {
+  NlMsg msg(nlmsg_alloc_simple(type, flags));
+  // Allocation failure of a few hundred bytes is not something a plugin can recover from.
+  if (!msg) std::abort();
+  return msg;
+}
+
+template <class T>
+void appendHeader(const NlMsg& msg, T body) {
+  if (nlmsg_append(msg.get(), &body, sizeof(body), NLMSG_ALIGNTO) < 0) std::abort();
+}
+
+void put(const NlMsg& msg, int type, const void* data, size_t len) {
+  if (nla_put(msg.get(), type, static_cast<int>(len), data) < 0) std::abort();
+}
+void putString(const NlMsg& msg, int type, std::string_view s) {
+  std::string copy(s);
+  put(msg, type, copy.c_str(), copy.size() + 1);
+}
+void putU32(const NlMsg& msg, int type, uint32_t v) { put(msg, type, &v, sizeof(v)); }
+
+NlMsg linkMessage(int type, int flags, int ifindex) {
+  NlMsg msg = newMessage(type, flags);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  appendHeader(msg, ifi);
+  return msg;
+}
+
+std::string attrString(const nlattr* a) {
+  const char* s = static_cast<const char*>(nla_data(a));
+  return std::string(s, strnlen(s, static_cast<size_t>(nla_len(a))));
+}
+
+std::string formatMac(const uint8_t* b, int len) {
+  std::string out;
+  for (int i = 0; i < len; ++i) out += fmt::format("{}{:02x}", i == 0 ? "" : ":", b[i]);
+  return out;
+}
+
+}  // namespace
+
+void NlMsgDeleter::operator()(nl_msg* msg) const { nlmsg_free(msg); }
+const nlmsghdr* header(const NlMsg& msg) { return nlmsg_hdr(msg.get()); }
+
+// ---- value types ----------------------------------------------------------------------------
+
+Result<MacAddress> MacAddress::parse(std::string_view text) {
+  MacAddress mac;
+  auto bad = [&] { return fail(fmt::format("\"{}\" is not a MAC address (aa:bb:cc:dd:ee:ff)", text), EINVAL); };
+  if (text.size() != 17) return bad();
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[i * 3 - 1] != ':' && text[i * 3 - 1] != '-') return bad();
+    auto part = text.substr(i * 3, 2);
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + 2, v, 16);
+    if (ec != std::errc() || end != part.data() + 2) return bad();
+    mac.bytes[i] = static_cast<uint8_t>(v);
+  }
+  return mac;
+}
+
+std::string MacAddress::str() const { return formatMac(bytes.data(), 6); }
+bool MacAddress::isZero() const {
+  for (auto b : bytes) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+Result<IpPrefix> IpPrefix::parse(std::string_view text) {
+  IpPrefix p;
+  std::string addr(text.substr(0, text.find('/')));
+  if (::inet_pton(AF_INET, addr.c_str(), p.addr.data()) == 1) {
+    p.family = AF_INET;
+  } else if (::inet_pton(AF_INET6, addr.c_str(), p.addr.data()) == 1) {
+    p.family = AF_INET6;
+  } else {
+    return fail(fmt::format("\"{}\" is not an IP address", text), EINVAL);
+  }
+  int max = p.family == AF_INET ? 32 : 128;
+  p.length = max;
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    auto len = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), p.length);
+    if (len.empty() || ec != std::errc() || end != len.data() + len.size() || p.length < 0 ||
+        p.length > max) {
+      return fail(fmt::format("\"{}\": prefix length must be 0-{}", text, max), EINVAL);
+    }
+  }
+  return p;
+}
+
+std::string IpPrefix::addressStr() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(family, addr.data(), buf, sizeof(buf));
+  return buf;
+}
+std::string IpPrefix::str() const { return fmt::format("{}/{}", addressStr(), length); }
+
+bool LinkInfo::up() const { return (flags & IFF_UP) != 0; }
+
+// ---- builders -------------------------------------------------------------------------------
+
+NlMsg buildGetLink(std::string_view name) {
+  NlMsg msg = linkMessage(RTM_GETLINK, NLM_F_REQUEST, 0);
+  putString(msg, IFLA_IFNAME, name);
+  return msg;
+}
+
+NlMsg buildGetLinkByIndex(int ifindex) { return linkMessage(RTM_GETLINK, NLM_F_REQUEST, ifindex); }
+
+NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName) {
+  NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+  putU32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(netnsFd));
+  putString(msg, IFLA_IFNAME, newName);
+  return msg;
+}
+
+NlMsg buildChangeLink(int ifindex, const LinkChange& change) {
+  NlMsg msg = newMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  if (change.up) {
+    ifi.ifi_change = IFF_UP;
+    ifi.ifi_flags = *change.up ? IFF_UP : 0;
+  }
+  appendHeader(msg, ifi);
+  if (change.name) putString(msg, IFLA_IFNAME, *change.name);
+  if (change.mtu) putU32(msg, IFLA_MTU, static_cast<uint32_t>(*change.mtu));
+  if (change.mac) put(msg, IFLA_ADDRESS, change.mac->bytes.data(), change.mac->bytes.size());
+  if (change.alias) putString(msg, IFLA_IFALIAS, *change.alias);
+  if (change.arpNotify) {
+    nlattr* spec = nla_nest_start(msg.get(), IFLA_AF_SPEC);
+    nlattr* inet = nla_nest_start(msg.get(), AF_INET);
+    nlattr* conf = nla_nest_start(msg.get(), IFLA_INET_CONF);
+    putU32(msg, IPV4_DEVCONF_ARP_NOTIFY, *change.arpNotify ? 1 : 0);
+    nla_nest_end(msg.get(), conf);
+    nla_nest_end(msg.get(), inet);
+    nla_nest_end(msg.get(), spec);
+  }
+  return msg;
+}
+
+NlMsg buildAltname(int ifindex, std::string_view altname, bool add) {
+  NlMsg msg = linkMessage(add ? RTM_NEWLINKPROP : RTM_DELLINKPROP,
+                          NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifindex);
+  nlattr* list = nla_nest_start(msg.get(), IFLA_PROP_LIST);
+  putString(msg, IFLA_ALT_IFNAME, altname);
+  nla_nest_end(msg.get(), list);
+  return msg;
+}
+
+NlMsg buildAddress(int ifindex, const IpPrefix& prefix, bool add) {
+  NlMsg msg = newMessage(add ? RTM_NEWADDR : RTM_DELADDR,
+                         NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
+  ifaddrmsg ifa{};
+  ifa.ifa_family = static_cast<uint8_t>(prefix.family);
+  ifa.ifa_prefixlen = static_cast<uint8_t>(prefix.length);
+  ifa.ifa_index = static_cast<uint32_t>(ifindex);
+  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+  appendHeader(msg, ifa);
+  put(msg, IFA_LOCAL, prefix.addr.data(), prefix.addrLen());
+  put(msg, IFA_ADDRESS, prefix.addr.data(), prefix.addrLen());
+  if (prefix.family == AF_INET6) {
+    // The pod's address is assigned by IPAM, which already made sure it is unique.
+    uint32_t flags = IFA_F_NODAD;
+    putU32(msg, IFA_FLAGS, flags);
+  }
+  return msg;
+}
+
+NlMsg buildGetAddresses() {
+  NlMsg msg = newMessage(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+  ifaddrmsg ifa{};
+  ifa.ifa_family = AF_UNSPEC;
+  appendHeader(msg, ifa);
+  return msg;
+}
+
+NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, bool add) {
+  NlMsg msg = newMessage(add ? RTM_NEWROUTE : RTM_DELROUTE,
+                         NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(dst.family);
+  rtm.rtm_dst_len = static_cast<uint8_t>(dst.length);
+  rtm.rtm_table = RT_TABLE_MAIN;
+  rtm.rtm_protocol = RTPROT_BOOT;
+  rtm.rtm_scope = gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rtm.rtm_type = RTN_UNICAST;
+  appendHeader(msg, rtm);
+  if (dst.length > 0) put(msg, RTA_DST, dst.addr.data(), dst.addrLen());
+  if (gateway) put(msg, RTA_GATEWAY, gateway->addr.data(), gateway->addrLen());
+  putU32(msg, RTA_OIF, static_cast<uint32_t>(oif));
+  return msg;
+}
+
+// ---- parsers --------------------------------------------------------------------------------
+
+Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWLINK || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) {
+    return fail("netlink: not a link message", EIO);
+  }
+  const auto* ifi = static_cast<const ifinfomsg*>(nlmsg_data(hdr));
+  nlattr* tb[IFLA_MAX + 1] = {};
+  if (nlmsg_parse(const_cast<nlmsghdr*>(hdr), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) {
+    return fail("netlink: malformed link message", EIO);
+  }
+  LinkInfo info;
+  info.ifindex = ifi->ifi_index;
+  info.flags = ifi->ifi_flags;
+  if (tb[IFLA_IFNAME]) info.name = attrString(tb[IFLA_IFNAME]);
+  if (tb[IFLA_ADDRESS]) {
+    info.mac = formatMac(static_cast<const uint8_t*>(nla_data(tb[IFLA_ADDRESS])), nla_len(tb[IFLA_ADDRESS]));
+  }
+  if (tb[IFLA_MTU]) info.mtu = static_cast<int>(nla_get_u32(tb[IFLA_MTU]));
+  if (tb[IFLA_IFALIAS]) info.alias = attrString(tb[IFLA_IFALIAS]);
+  if (tb[IFLA_PARENT_DEV_NAME]) info.parentDevice = attrString(tb[IFLA_PARENT_DEV_NAME]);
+  if (tb[IFLA_PROP_LIST]) {
+    nlattr* pos = nullptr;
+    int rem = 0;
+    nla_for_each_nested(pos, tb[IFLA_PROP_LIST], rem) {
+      if (nla_type(pos) == IFLA_ALT_IFNAME) info.altnames.push_back(attrString(pos));
+    }
+  }
+  if (tb[IFLA_LINKINFO]) {
+    nlattr* li[IFLA_INFO_MAX + 1] = {};
+    if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 && li[IFLA_INFO_KIND]) {
+      info.kind = attrString(li[IFLA_INFO_KIND]);
+    }
+  }
+  return info;
+}
+
+Result<AddressInfo> parseAddress(const nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWADDR || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) {
+    return fail("netlink: not an address message", EIO);
+  }
+  const auto* ifa = static_cast<const ifaddrmsg*>(nlmsg_data(hdr));
+  nlattr* tb[IFA_MAX + 1] = {};
+  if (nlmsg_parse(const_cast<nlmsghdr*>(hdr), sizeof(ifaddrmsg), tb, IFA_MAX, nullptr) < 0) {
+    return fail("netlink: malformed address message", EIO);
+  }
+  // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point links.
+  nlattr* a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+  AddressInfo out;
+  out.ifindex = static_cast<int>(ifa->ifa_index);
+  out.prefix.family = ifa->ifa_family;
+  out.prefix.length = ifa->ifa_prefixlen;
+  if (a == nullptr || static_cast<size_t>(nla_len(a)) != out.prefix.addrLen()) {
+    return fail("netlink: address message without an address", EIO);
+  }
+  std::memcpy(out.prefix.addr.data(), nla_data(a), out.prefix.addrLen());
+  return out;
+}
+
+// ---- socket ---------------------------------------------------------------------------------
+
+Result<Rtnl> Rtnl::open() {
+  Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd.valid()) return fail(systemError("netlink: socket", errno));
+  // Extended ACKs carry the kernel's own explanation; harmless when unsupported.
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  ::setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+    return fail(systemError("netlink: bind", errno));
+  }
+  return Rtnl(std::move(fd));
+}
+
+Result<Rtnl> Rtnl::openIn(const Netns& ns) {
+  auto entered = NetnsEntered::enter(ns);
+  if (!entered) return fail(std::move(entered.error()));
+  return open();
+}
+
+namespace {
+
+// The kernel's extended-ack message, when it sent one.
+std::string extAckMessage(const nlmsghdr* hdr) {
+  if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
+  const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
+  size_t offset = sizeof(nlmsgerr);
+  if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
+  if (NLMSG_LENGTH(offset) > hdr->nlmsg_len) return "";
+  int len = static_cast<int>(hdr->nlmsg_len - NLMSG_LENGTH(offset));
+  auto* attrs = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(const_cast<nlmsgerr*>(err)) + offset);
+  nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
+  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) < 0 || !tb[NLMSGERR_ATTR_MSG]) return "";
+  return attrString(tb[NLMSGERR_ATTR_MSG]);
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<uint8_t>>> Rtnl::query(NlMsg msg, std::string_view what) {
+  nlmsghdr* hdr = nlmsg_hdr(msg.get());
+  uint32_t seq = seq_++;
+  hdr->nlmsg_seq = seq;
+  hdr->nlmsg_pid = 0;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd_.get(), hdr, hdr->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof(kernel)) < 0) {
+    return fail(systemError(fmt::format("{}: netlink send", what), errno));
+  }
+  bool wantAck = hdr->nlmsg_flags & NLM_F_ACK;
+  bool dump = (hdr->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+  std::vector<std::vector<uint8_t>> replies;
+  std::vector<uint8_t> buf(kRecvBuffer);
+  for (;;) {
+    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(systemError(fmt::format("{}: netlink receive", what), errno));
+    }
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
+      if (h->nlmsg_type == NLMSG_DONE) return replies;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int err = -static_cast<const nlmsgerr*>(nlmsg_data(h))->error;
+        if (err == 0) return replies;
+        std::string ext = extAckMessage(h);
+        Error e = systemError(what, err);
+        if (!ext.empty()) e = Error(fmt::format("{} ({})", e.message(), ext), err);
+        return fail(std::move(e));
+      }
+      auto* bytes = reinterpret_cast<const uint8_t*>(h);
+      replies.emplace_back(bytes, bytes + h->nlmsg_len);
+      if (!dump && !wantAck && !(h->nlmsg_flags & NLM_F_MULTI)) return replies;
+    }
+  }
+}
+
+Result<void> Rtnl::execute(NlMsg msg, std::string_view what) {
+  nlmsg_hdr(msg.get())->nlmsg_flags |= NLM_F_ACK;
+  auto r = query(std::move(msg), what);
+  if (!r) return fail(std::move(r.error()));
+  return {};
+}
+
+Result<std::optional<LinkInfo>> Rtnl::linkQuery(NlMsg msg, std::string_view what) {
+  auto replies = query(std::move(msg), what);
+  if (!replies) {
+    if (replies.error().sysErrno() == ENODEV) return std::optional<LinkInfo>();
+    return fail(std::move(replies.error()));
+  }
+  for (const auto& r : *replies) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
+    if (h->nlmsg_type != RTM_NEWLINK) continue;
+    auto info = parseLink(h);
+    if (!info) return fail(std::move(info.error()).withContext(what));
+    return std::optional<LinkInfo>(std::move(*info));
+  }
+  return std::optional<LinkInfo>();
+}
+
+Result<std::optional<LinkInfo>> Rtnl::link(std::string_view name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) return std::optional<LinkInfo>();
+  return linkQuery(buildGetLink(name), fmt::format("get link {}", name));
+}
+
+Result<std::optional<LinkInfo>> Rtnl::link(int ifindex) {
+  return linkQuery(buildGetLinkByIndex(ifindex), fmt::format("get link #{}", ifindex));
+}
+
+Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
+  auto replies = query(buildGetAddresses(), fmt::format("list addresses of link #{}", ifindex));
+  if (!replies) return fail(std::move(replies.error()));
+  std::vector<IpPrefix> out;
+  for (const auto& r : *replies) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
+    if (h->nlmsg_type != RTM_NEWADDR) continue;
+    auto a = parseAddress(h);
+    if (a && a->ifindex == ifindex) out.push_back(a->prefix);
+  }
+  return out;
+}
+
+}  // namespace vfplane::sriov

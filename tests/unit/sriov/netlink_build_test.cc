@@ -1,0 +1,263 @@
+// The rtnetlink requests vfplane's plugins send, built and parsed back without a kernel. This
+// kernel has no SR-IOV, so this is where the IFLA_VF_* encoding is proven.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/if.h>
+#include <linux/ip.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include <cstring>
+#include <map>
+
+#include "vfplane/sriov/rtnl.h"
+#include "vfplane/sriov/vf_config.h"
+
+namespace vfplane::sriov {
+namespace {
+
+nlmsghdr* hdr(const NlMsg& m) { return const_cast<nlmsghdr*>(header(m)); }
+
+// Top-level attributes of a link message, by type.
+std::map<int, nlattr*> linkAttrs(const NlMsg& m) {
+  std::map<int, nlattr*> out;
+  nlattr* pos = nullptr;
+  int rem = 0;
+  nlmsg_for_each_attr(pos, hdr(m), sizeof(ifinfomsg), rem) out[nla_type(pos)] = pos;
+  return out;
+}
+
+// The attribute types inside the one IFLA_VF_INFO of a set request.
+std::vector<int> vfAttrTypes(const NlMsg& m) {
+  auto attrs = linkAttrs(m);
+  std::vector<int> out;
+  nlattr* info = static_cast<nlattr*>(nla_data(attrs.at(IFLA_VFINFO_LIST)));
+  nlattr* pos = nullptr;
+  int rem = 0;
+  nla_for_each_nested(pos, info, rem) out.push_back(nla_type(pos));
+  return out;
+}
+
+VfState current() {
+  VfState s;
+  s.vf = 3;
+  s.mac = *MacAddress::parse("02:00:00:00:00:03");
+  s.vlan = 7;
+  s.qos = 2;
+  s.minTxRate = 10;
+  s.maxTxRate = 500;
+  return s;
+}
+
+TEST(MacAddressTest, ParsesAndFormats) {
+  auto mac = MacAddress::parse("AA:bb:CC:00:11:22");
+  ASSERT_TRUE(mac);
+  EXPECT_EQ(mac->str(), "aa:bb:cc:00:11:22");
+  EXPECT_TRUE(MacAddress::parse("aa-bb-cc-00-11-22"));
+  for (const char* bad : {"", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2g", "aa:bb:cc:00:11:22:33", "aabb.cc00.1122"}) {
+    EXPECT_FALSE(MacAddress::parse(bad)) << bad;
+  }
+}
+
+TEST(IpPrefixTest, ParsesBothFamilies) {
+  auto v4 = IpPrefix::parse("10.1.0.5/24");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->family, AF_INET);
+  EXPECT_EQ(v4->str(), "10.1.0.5/24");
+  auto v6 = IpPrefix::parse("fd00::5/64");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->family, AF_INET6);
+  EXPECT_EQ(v6->length, 64);
+  EXPECT_EQ(IpPrefix::parse("10.0.0.1")->length, 32);
+  for (const char* bad : {"10.0.0.1/33", "fd00::1/129", "10.0.0/24", "x", "10.0.0.1/", "10.0.0.1/-1"}) {
+    EXPECT_FALSE(IpPrefix::parse(bad)) << bad;
+  }
+}
+
+TEST(RtnlBuildTest, MoveIsOneRequestWithNetnsFdAndName) {
+  NlMsg m = buildMoveLink(42, 7, "net1");
+  EXPECT_EQ(hdr(m)->nlmsg_type, RTM_NEWLINK);
+  EXPECT_TRUE(hdr(m)->nlmsg_flags & NLM_F_ACK);
+  EXPECT_FALSE(hdr(m)->nlmsg_flags & NLM_F_CREATE);
+  auto* ifi = static_cast<ifinfomsg*>(nlmsg_data(hdr(m)));
+  EXPECT_EQ(ifi->ifi_index, 42);
+  auto attrs = linkAttrs(m);
+  ASSERT_TRUE(attrs.contains(IFLA_NET_NS_FD));
+  EXPECT_EQ(nla_get_u32(attrs[IFLA_NET_NS_FD]), 7u);
+  auto link = parseLink(hdr(m));
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->name, "net1");
+  EXPECT_EQ(link->ifindex, 42);
+}
+
+TEST(RtnlBuildTest, ChangeLinkCarriesOnlyWhatIsSet) {
+  LinkChange c;
+  c.mtu = 9000;
+  NlMsg m = buildChangeLink(5, c);
+  auto attrs = linkAttrs(m);
+  EXPECT_EQ(attrs.size(), 1u);
+  EXPECT_EQ(nla_get_u32(attrs.at(IFLA_MTU)), 9000u);
+  EXPECT_EQ(static_cast<ifinfomsg*>(nlmsg_data(hdr(m)))->ifi_change, 0u);
+
+  c.mac = *MacAddress::parse("02:11:22:33:44:55");
+  c.up = true;
+  c.arpNotify = true;
+  c.name = "eth9";
+  NlMsg full = buildChangeLink(5, c);
+  auto link = parseLink(hdr(full));
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->mac, "02:11:22:33:44:55");
+  EXPECT_EQ(link->mtu, 9000);
+  EXPECT_EQ(link->name, "eth9");
+  auto* ifi = static_cast<ifinfomsg*>(nlmsg_data(hdr(full)));
+  EXPECT_EQ(ifi->ifi_change, static_cast<unsigned>(IFF_UP));
+  EXPECT_EQ(ifi->ifi_flags, static_cast<unsigned>(IFF_UP));
+  // arp_notify: IFLA_AF_SPEC { AF_INET { IFLA_INET_CONF { ARP_NOTIFY = 1 } } }
+  nlattr* inet = nla_find(static_cast<nlattr*>(nla_data(linkAttrs(full).at(IFLA_AF_SPEC))),
+                          nla_len(linkAttrs(full).at(IFLA_AF_SPEC)), AF_INET);
+  ASSERT_NE(inet, nullptr);
+  nlattr* conf = nla_find(static_cast<nlattr*>(nla_data(inet)), nla_len(inet), IFLA_INET_CONF);
+  ASSERT_NE(conf, nullptr);
+  nlattr* arp = nla_find(static_cast<nlattr*>(nla_data(conf)), nla_len(conf), IPV4_DEVCONF_ARP_NOTIFY);
+  ASSERT_NE(arp, nullptr);
+  EXPECT_EQ(nla_get_u32(arp), 1u);
+}
+
+TEST(RtnlBuildTest, AltnameRequests) {
+  NlMsg del = buildAltname(9, "enp59s0f0v3", false);
+  EXPECT_EQ(hdr(del)->nlmsg_type, RTM_DELLINKPROP);
+  NlMsg add = buildAltname(9, "enp59s0f0v3", true);
+  EXPECT_EQ(hdr(add)->nlmsg_type, RTM_NEWLINKPROP);
+  // The prop list parses back as the link's altnames.
+  nlmsghdr* h = hdr(add);
+  h->nlmsg_type = RTM_NEWLINK;
+  auto link = parseLink(h);
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->altnames, std::vector<std::string>{"enp59s0f0v3"});
+}
+
+TEST(RtnlBuildTest, AddressAndRoute) {
+  NlMsg a = buildAddress(4, *IpPrefix::parse("10.2.0.9/24"), true);
+  EXPECT_EQ(hdr(a)->nlmsg_type, RTM_NEWADDR);
+  auto parsed = parseAddress(hdr(a));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->ifindex, 4);
+  EXPECT_EQ(parsed->prefix.str(), "10.2.0.9/24");
+
+  NlMsg r = buildRoute(*IpPrefix::parse("0.0.0.0/0"), *IpPrefix::parse("10.2.0.1"), 4, true);
+  EXPECT_EQ(hdr(r)->nlmsg_type, RTM_NEWROUTE);
+  auto* rtm = static_cast<rtmsg*>(nlmsg_data(hdr(r)));
+  EXPECT_EQ(rtm->rtm_dst_len, 0);
+  EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_UNIVERSE);
+  nlattr* tb[RTA_MAX + 1] = {};
+  ASSERT_EQ(nlmsg_parse(hdr(r), sizeof(rtmsg), tb, RTA_MAX, nullptr), 0);
+  EXPECT_EQ(tb[RTA_DST], nullptr);  // a default route has no destination attribute
+  ASSERT_NE(tb[RTA_GATEWAY], nullptr);
+  EXPECT_EQ(nla_get_u32(tb[RTA_OIF]), 4u);
+  in_addr gw{};
+  std::memcpy(&gw, nla_data(tb[RTA_GATEWAY]), 4);
+  EXPECT_EQ(gw.s_addr, inet_addr("10.2.0.1"));
+}
+
+TEST(VfConfigBuildTest, SetsOnlyConfiguredAttributes) {
+  VfSettings s;
+  s.spoofchk = false;
+  NlMsg m = buildSetVf(11, 3, s, current());
+  EXPECT_EQ(static_cast<ifinfomsg*>(nlmsg_data(hdr(m)))->ifi_index, 11);
+  // Nothing but spoof checking: no VLAN attribute that would reset a trunk policy to vlan 0.
+  EXPECT_EQ(vfAttrTypes(m), std::vector<int>{IFLA_VF_SPOOFCHK});
+  auto vfs = parseVfInfo(hdr(m));
+  ASSERT_TRUE(vfs);
+  ASSERT_EQ(vfs->size(), 1u);
+  EXPECT_EQ((*vfs)[0].vf, 3);
+  EXPECT_EQ((*vfs)[0].spoofchk, false);
+}
+
+TEST(VfConfigBuildTest, EverythingRoundTrips) {
+  VfSettings s;
+  s.mac = *MacAddress::parse("02:aa:bb:cc:dd:ee");
+  s.vlan = 100;
+  s.qos = 5;
+  s.vlanProto = VlanProto::k8021AD;
+  s.spoofchk = true;
+  s.trust = true;
+  s.minTxRate = 100;
+  s.maxTxRate = 1000;
+  s.linkState = VfLinkState::kDisable;
+  NlMsg m = buildSetVf(11, 3, s, current());
+  auto vfs = parseVfInfo(hdr(m));
+  ASSERT_TRUE(vfs);
+  ASSERT_EQ(vfs->size(), 1u);
+  const VfState& v = (*vfs)[0];
+  EXPECT_EQ(v.vf, 3);
+  EXPECT_EQ(v.mac.str(), "02:aa:bb:cc:dd:ee");
+  EXPECT_EQ(v.vlan, 100);
+  EXPECT_EQ(v.qos, 5);
+  EXPECT_EQ(v.vlanProto, VlanProto::k8021AD);
+  EXPECT_EQ(v.spoofchk, true);
+  EXPECT_EQ(v.trust, true);
+  EXPECT_EQ(v.minTxRate, 100u);
+  EXPECT_EQ(v.maxTxRate, 1000u);
+  EXPECT_EQ(v.linkState, VfLinkState::kDisable);
+  EXPECT_TRUE(s.mismatches(v).empty());
+}
+
+TEST(VfConfigBuildTest, VlanAndRateAreCompletedFromTheCurrentState) {
+  VfSettings s;
+  s.vlan = 20;  // QoS and protocol not configured: keep what the VF has
+  s.maxTxRate = 800;
+  NlMsg m = buildSetVf(11, 3, s, current());
+  auto v = parseVfInfo(hdr(m))->at(0);
+  EXPECT_EQ(v.vlan, 20);
+  EXPECT_EQ(v.qos, 2);
+  EXPECT_EQ(v.vlanProto, VlanProto::k8021Q);
+  EXPECT_EQ(v.minTxRate, 10u);
+  EXPECT_EQ(v.maxTxRate, 800u);
+}
+
+TEST(VfConfigBuildTest, RestoringPutsBackOnlyWhatWasSet) {
+  VfSettings s;
+  s.vlan = 20;
+  s.trust = true;
+  VfState before = current();
+  before.trust = false;
+  VfSettings back = s.restoring(before);
+  EXPECT_EQ(back.vlan, 7);
+  EXPECT_EQ(back.qos, 2);
+  EXPECT_EQ(back.trust, false);
+  EXPECT_FALSE(back.mac);
+  EXPECT_FALSE(back.spoofchk);
+  EXPECT_FALSE(back.maxTxRate);
+  EXPECT_EQ(back.names(), (std::vector<std::string>{"vlan", "vlanQoS", "vlanProto", "trust"}));
+}
+
+TEST(VfConfigBuildTest, MismatchesNameTheAttribute) {
+  VfSettings s;
+  s.vlan = 20;
+  s.spoofchk = true;
+  VfState now = current();
+  now.spoofchk = true;
+  auto diff = s.mismatches(now);
+  ASSERT_EQ(diff.size(), 1u);
+  EXPECT_EQ(diff[0], "vlan is 7, want 20");
+}
+
+TEST(VfConfigBuildTest, GetRequestAsksForVfInfo) {
+  NlMsg m = buildGetVfInfo("ens1f0");
+  EXPECT_EQ(hdr(m)->nlmsg_type, RTM_GETLINK);
+  auto attrs = linkAttrs(m);
+  ASSERT_TRUE(attrs.contains(IFLA_EXT_MASK));
+  EXPECT_EQ(nla_get_u32(attrs[IFLA_EXT_MASK]) & RTEXT_FILTER_VF, static_cast<uint32_t>(RTEXT_FILTER_VF));
+}
+
+TEST(VfConfigBuildTest, LinkWithoutVfInfoParsesEmpty) {
+  NlMsg m = buildMoveLink(1, 3, "x");
+  auto vfs = parseVfInfo(hdr(m));
+  ASSERT_TRUE(vfs);
+  EXPECT_TRUE(vfs->empty());
+}
+
+}  // namespace
+}  // namespace vfplane::sriov
