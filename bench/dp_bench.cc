@@ -23,6 +23,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "bench_args.h"
 #include "deviceplugin_v1beta1.grpc.pb.h"
 #include "vfplane/dp/daemon.h"
 #include "vfplane/dp/kubelet_sim.h"
@@ -205,18 +206,10 @@ void BM_CarrierToUpdate(benchmark::State& state) {
 BENCHMARK(BM_CarrierToUpdate)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
 
 void takeFlags(int& argc, char** argv) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--plugin" && i + 1 < argc) {
-      g_plugin = argv[++i];
-    } else if ((a == "--pfs" || a == "--vfs") && i + 1 < argc) {
-      (a == "--pfs" ? g_spec.pfs : g_spec.vfs) = std::atoi(argv[++i]);
-    } else {
-      argv[out++] = argv[i];
-    }
+  bench::takeOption(argc, argv, "--plugin", g_plugin);
+  for (auto [flag, target] : {std::pair{"--pfs", &g_spec.pfs}, std::pair{"--vfs", &g_spec.vfs}}) {
+    if (std::string v; bench::takeOption(argc, argv, flag, v)) *target = std::atoi(v.c_str());
   }
-  argc = out;
   g_spec.vfio = std::min(g_spec.vfio, g_spec.vfs / 4);
 }
 

@@ -179,12 +179,6 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     a.hostName = hostLink->name;
     a.hostMac = hostLink->mac;
     a.hostMtu = hostLink->mtu;
-    // The VF is home, so any attachment still recorded as stranded on it is resolved.
-    if (auto all = store_.list()) {
-      for (const auto& old : *all) {
-        if (old.device == device && old.stranded && old.id() != a.id()) (void)store_.remove(old.id());
-      }
-    }
   }
 
   if (auto r = store_.setOwner(device, {env.containerId, env.ifname, env.netns, req.conf.name}); !r) {
@@ -214,8 +208,10 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
       err.details = fmt::format("VF could not be brought home: {}", td->reason);
     } else {
       (void)store_.remove(a.id());
+      (void)store_.clearOwner(device);
     }
-    (void)store_.clearOwner(device);
+    // A VF that did not come home keeps its owner record: the next ADD of it reclaims it
+    // (through the journal) once the namespace is gone, without scanning every journal.
     return std::unexpected(std::move(err));
   };
   auto saveOr = [&](std::string_view step) -> CniExpected<void> {
@@ -495,9 +491,6 @@ CniExpected<void> SriovPlugin::del(Request& req) {
   }
   auto td = teardown(att, env, /*ipamBestEffort=*/false);
   if (!td) return std::unexpected(td.error());
-  if (auto o = store_.owner(att.device); o && *o && (*o)->containerId == att.containerId && (*o)->ifname == att.ifname) {
-    (void)store_.clearOwner(att.device);
-  }
   if (td->stranded) {
     att.stranded = true;
     att.strandedReason = td->reason;
@@ -507,6 +500,9 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     return {};
   }
   if (auto r = store_.remove(att.id()); !r) return ioError(r.error(), "journal");
+  if (auto o = store_.owner(att.device); o && *o && (*o)->containerId == att.containerId && (*o)->ifname == att.ifname) {
+    (void)store_.clearOwner(att.device);
+  }
   spdlog::info("DEL {} {}: VF {} released", env.containerId, env.ifname, att.device.str());
   return {};
 }
@@ -595,15 +591,15 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
       if (!firstError) firstError = td.error();
       continue;
     }
-    if (auto o = store_.owner(a.device); o && *o && (*o)->containerId == a.containerId && (*o)->ifname == a.ifname) {
-      (void)store_.clearOwner(a.device);
-    }
     if (td->stranded) {
       a.stranded = true;
       a.strandedReason = td->reason;
       (void)store_.save(a);
-    } else {
-      (void)store_.remove(a.id());
+      continue;
+    }
+    (void)store_.remove(a.id());
+    if (auto o = store_.owner(a.device); o && *o && (*o)->containerId == a.containerId && (*o)->ifname == a.ifname) {
+      (void)store_.clearOwner(a.device);
     }
   }
   // IPAM plugins that speak 1.1.0 get GC too; older ones (Debian 12's host-local) cannot, and

@@ -7,7 +7,7 @@
 //
 // The journal is written before each step that changes the system, with that step marked as
 // started, so that DEL (or GC, or the rollback of a failed ADD) can undo whatever may have
-// happened, even after a crash in the middle. Files are replaced atomically (write, fsync, rename).
+// happened, even after the plugin died in the middle. Files are replaced atomically (write, rename).
 #pragma once
 
 #include <filesystem>
@@ -95,7 +95,7 @@ class AttachmentStore {
   std::filesystem::path root_;
 };
 
-// Writes path atomically: a temp file in the same directory, fsync, rename.
+// Writes path atomically: a temp file in the same directory, then rename.
 Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace vfplane::cni

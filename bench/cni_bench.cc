@@ -1,0 +1,250 @@
+// Attach + detach of a VF netdev, as a runtime drives it, against the kernel's floor and Debian's
+// host-device, on a simulated --veth node in a throwaway network namespace:
+//   BM_Floor         the netlink requests ADD and DEL make (move+rename into the pod and back),
+//                    issued in-process: what no plugin can go below
+//   BM_VfplaneSriov  vfplane-sriov ADD then DEL, exec'd with CNI_* and the config on stdin
+//   BM_HostDevice    Debian's /usr/lib/cni/host-device moving an identical veth
+// ipam:1 runs both plugins with Debian's host-local as the IPAM delegate; ipam:0 without IPAM, to
+// show the plugins' own cost. Each benchmark reports add_ms and del_ms; the summary at the end gives
+// medians and each plugin's overhead above the floor, and their ratio (target <= 1/3).
+//
+//   cni_bench --plugin PATH/vfplane-sriov [benchmark flags]     (root; exit 77 otherwise)
+// Run with --benchmark_repetitions=10 for medians.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "bench_args.h"
+#include "vfplane/cni/exec.h"
+#include "vfplane/sriov/links.h"
+#include "vfplane/sriov/netns.h"
+#include "vfplane/sriov/rtnl.h"
+#include "vfplane/sriov/sim_node.h"
+
+namespace {
+namespace fs = std::filesystem;
+using namespace vfplane;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kRefDir = "/usr/lib/cni";
+
+std::string g_plugin;
+fs::path g_dir;
+sriov::SimNode g_node;
+pid_t g_podPid = -1;
+std::string g_podPath;
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+struct Cycle {
+  double add = 0;
+  double del = 0;
+};
+
+void report(benchmark::State& state, const std::vector<Cycle>& cycles) {
+  double add = 0, del = 0;
+  for (const auto& c : cycles) {
+    add += c.add;
+    del += c.del;
+  }
+  state.counters["add_ms"] = benchmark::Counter(add, benchmark::Counter::kAvgIterations);
+  state.counters["del_ms"] = benchmark::Counter(del, benchmark::Counter::kAvgIterations);
+}
+
+void BM_Floor(benchmark::State& state) {
+  const std::string name = *g_node.pfs[0].vfs[0].netdev;
+  auto host = sriov::Rtnl::open();
+  auto hostNs = sriov::Netns::current();
+  auto podNs = sriov::Netns::open(g_podPath);
+  if (!host || !hostNs || !podNs) return state.SkipWithError("cannot open the namespaces");
+  auto pod = sriov::Rtnl::openIn(*podNs);
+  if (!pod) return state.SkipWithError(pod.error().message().c_str());
+  std::vector<Cycle> cycles;
+  for (auto _ : state) {
+    auto link = host->link(name);
+    if (!link || !*link) return state.SkipWithError("VF link missing");
+    auto t0 = Clock::now();
+    auto in = host->execute(sriov::buildMoveLink((*link)->ifindex, podNs->fd(), "net1"), "move in");
+    auto t1 = Clock::now();
+    auto inPod = pod->link("net1");
+    if (!in || !inPod || !*inPod) return state.SkipWithError("move into the pod failed");
+    auto t2 = Clock::now();
+    auto out = pod->execute(sriov::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
+    auto t3 = Clock::now();
+    if (!out) return state.SkipWithError(out.error().message().c_str());
+    cycles.push_back({ms(t1 - t0), ms(t3 - t2)});
+    state.SetIterationTime(std::chrono::duration<double>((t1 - t0) + (t3 - t2)).count());
+  }
+  report(state, cycles);
+}
+BENCHMARK(BM_Floor)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+std::string ipamSection(bool ipam, const std::string& net) {
+  if (!ipam) return "";
+  return fmt::format(R"(,"ipam":{{"type":"host-local","dataDir":"{}","ranges":[[{{"subnet":"10.77.0.0/24"}}]]}})",
+                     (g_dir / "ipam" / net).string());
+}
+
+// One ADD + DEL of `config` through `binary`, as the runtime runs it.
+bool cycle(benchmark::State& state, const std::string& binary, const std::string& config,
+           const std::map<std::string, std::string>& extraEnv, std::vector<Cycle>& cycles) {
+  std::map<std::string, std::string> env = {{"CNI_CONTAINERID", "bench"}, {"CNI_NETNS", g_podPath},
+                                            {"CNI_IFNAME", "net1"}, {"CNI_PATH", kRefDir},
+                                            {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+  for (const auto& [k, v] : extraEnv) env[k] = v;
+  Cycle c;
+  for (const char* command : {"ADD", "DEL"}) {
+    env["CNI_COMMAND"] = command;
+    auto t0 = Clock::now();
+    auto r = cni::runProcess(binary, env, config);
+    double took = ms(Clock::now() - t0);
+    if (!r || r->exitCode != 0) {
+      std::string why = fmt::format("{} {} failed: {}", fs::path(binary).filename().string(), command,
+                                    r ? r->out + r->err : r.error().message());
+      state.SkipWithError(why.c_str());
+      return false;
+    }
+    (std::string(command) == "ADD" ? c.add : c.del) = took;
+  }
+  cycles.push_back(c);
+  state.SetIterationTime((c.add + c.del) / 1000.0);
+  return true;
+}
+
+void BM_VfplaneSriov(benchmark::State& state) {
+  if (g_plugin.empty()) return state.SkipWithError("--plugin PATH to vfplane-sriov is required");
+  bool ipam = state.range(0) != 0;
+  std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"vfp","type":"vfplane-sriov","deviceID":"{}"{}}})",
+                                   g_node.pfs[0].vfs[0].address.str(), ipamSection(ipam, "vfp"));
+  std::map<std::string, std::string> env = {{"VFPLANE_SYSFS_ROOT", (g_dir / "node").string()},
+                                            {"VFPLANE_STATE_DIR", (g_dir / "state").string()}};
+  std::vector<Cycle> cycles;
+  for (auto _ : state) {
+    if (!cycle(state, g_plugin, config, env, cycles)) return;
+  }
+  report(state, cycles);
+}
+BENCHMARK(BM_VfplaneSriov)->ArgName("ipam")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_HostDevice(benchmark::State& state) {
+  std::string binary = std::string(kRefDir) + "/host-device";
+  if (::access(binary.c_str(), X_OK) != 0) return state.SkipWithError("/usr/lib/cni/host-device is missing");
+  bool ipam = state.range(0) != 0;
+  std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"{}"{}}})",
+                                   *g_node.pfs[0].vfs[1].netdev, ipamSection(ipam, "hd"));
+  std::vector<Cycle> cycles;
+  for (auto _ : state) {
+    if (!cycle(state, binary, config, {}, cycles)) return;
+  }
+  report(state, cycles);
+}
+BENCHMARK(BM_HostDevice)->ArgName("ipam")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Keeps each benchmark's median (real time and counters) for the summary.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      if (r.error_occurred) continue;
+      bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
+      if (!median && !single) continue;
+      auto& m = medians_[r.run_name.str()];
+      m.add = r.counters.count("add_ms") ? double(r.counters.at("add_ms")) : 0;
+      m.del = r.counters.count("del_ms") ? double(r.counters.at("del_ms")) : 0;
+    }
+  }
+  void printSummary() const {
+    auto find = [&](const std::string& prefix) -> const Cycle* {
+      for (const auto& [name, c] : medians_) {
+        if (name.starts_with(prefix)) return &c;
+      }
+      return nullptr;
+    };
+    const Cycle* floor = find("BM_Floor");
+    if (floor == nullptr) return;
+    double floorCycle = floor->add + floor->del;
+    std::printf("\nmedians (ms)             ADD      DEL    cycle  overhead above floor\n");
+    std::printf("%-22s %7.2f  %7.2f  %7.2f\n", "floor (in-process)", floor->add, floor->del, floorCycle);
+    for (const char* ipam : {"0", "1"}) {
+      const Cycle* v = find(fmt::format("BM_VfplaneSriov/ipam:{}", ipam));
+      const Cycle* h = find(fmt::format("BM_HostDevice/ipam:{}", ipam));
+      for (auto [label, c] : {std::pair{"vfplane-sriov", v}, std::pair{"host-device", h}}) {
+        if (c == nullptr) continue;
+        std::printf("%-14s ipam:%s  %7.2f  %7.2f  %7.2f  %7.2f\n", label, ipam, c->add, c->del, c->add + c->del,
+                    c->add + c->del - floorCycle);
+      }
+      if (v != nullptr && h != nullptr) {
+        double ov = v->add + v->del - floorCycle, oh = h->add + h->del - floorCycle;
+        std::printf("  ipam:%s overhead ratio vfplane/host-device = %.2f (target <= 0.33)\n", ipam, oh > 0 ? ov / oh : 0);
+      }
+    }
+  }
+
+ private:
+  std::map<std::string, Cycle> medians_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vfplane::bench::takeOption(argc, argv, "--plugin", g_plugin);
+  // Everything happens in a network namespace of our own, so the host's links are never touched.
+  if (::unshare(CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "cni_bench: SKIP: needs root for a throwaway network namespace (unshare: %s)\n",
+                 std::strerror(errno));
+    return 77;
+  }
+  std::string templ = (fs::temp_directory_path() / "vfplane-cnibench-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) return 1;
+  g_dir = templ;
+  auto links = sriov::NetlinkLinks::open();
+  if (!links) return 1;
+  sriov::SimNodeSpec spec;
+  spec.root = g_dir / "node";
+  spec.pfs = 1;
+  spec.vfs = 2;
+  spec.veth = true;
+  auto node = sriov::createSimNode(spec, links->get());
+  if (!node) {
+    std::fprintf(stderr, "cni_bench: %s\n", node.error().message().c_str());
+    return 1;
+  }
+  g_node = *node;
+  int ready[2];
+  if (::pipe(ready) != 0) return 1;
+  g_podPid = ::fork();
+  if (g_podPid == 0) {
+    char ok = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char ok = 'n';
+  (void)!::read(ready[0], &ok, 1);
+  g_podPath = fmt::format("/proc/{}/ns/net", g_podPid);
+
+  benchmark::AddCustomContext("node", "simulated, VF netdevs are veth links");
+  benchmark::Initialize(&argc, argv);
+  int rc = benchmark::ReportUnrecognizedArguments(argc, argv) ? 2 : 0;
+  if (rc == 0 && ok == 'y') {
+    SummaryReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    reporter.printSummary();
+  }
+  benchmark::Shutdown();
+  ::kill(g_podPid, SIGKILL);
+  ::waitpid(g_podPid, nullptr, 0);
+  fs::remove_all(g_dir);
+  return ok == 'y' ? rc : 1;
+}
