@@ -4,8 +4,8 @@
 //                    issued in-process: what no plugin can go below
 //   BM_VfplaneSriov  vfplane-sriov ADD then DEL, exec'd with CNI_* and the config on stdin
 //   BM_HostDevice    Debian's /usr/lib/cni/host-device moving an identical veth
-// ipam:1 runs both plugins with Debian's host-local as the IPAM delegate; ipam:0 without IPAM, to
-// show the plugins' own cost. Each benchmark reports add_ms and del_ms; the summary at the end gives
+// ipam:0 runs without IPAM, to show the plugins' own cost; ipam:1 with Debian's host-local as the
+// exec'd delegate; ipam:2 (vfplane-sriov only) with vfplane-ipam in-process. Each benchmark reports add_ms and del_ms; the summary at the end gives
 // medians and each plugin's overhead above the floor, and their ratio (target <= 1/3).
 //
 //   cni_bench --plugin PATH/vfplane-sriov [benchmark flags]     (root; exit 77 otherwise)
@@ -88,10 +88,11 @@ void BM_Floor(benchmark::State& state) {
 }
 BENCHMARK(BM_Floor)->UseManualTime()->Unit(benchmark::kMillisecond);
 
-std::string ipamSection(bool ipam, const std::string& net) {
-  if (!ipam) return "";
-  return fmt::format(R"(,"ipam":{{"type":"host-local","dataDir":"{}","ranges":[[{{"subnet":"10.77.0.0/24"}}]]}})",
-                     (g_dir / "ipam" / net).string());
+// ipam 0: none; 1: Debian's host-local, exec'd; 2: vfplane-ipam (in-process in vfplane-sriov).
+std::string ipamSection(int64_t ipam, const std::string& net) {
+  if (ipam == 0) return "";
+  return fmt::format(R"(,"ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.77.0.0/24"}}]]}})",
+                     ipam == 2 ? "vfplane-ipam" : "host-local", (g_dir / "ipam" / net).string());
 }
 
 // One ADD + DEL of `config` through `binary`, as the runtime runs it.
@@ -122,7 +123,7 @@ bool cycle(benchmark::State& state, const std::string& binary, const std::string
 
 void BM_VfplaneSriov(benchmark::State& state) {
   if (g_plugin.empty()) return state.SkipWithError("--plugin PATH to vfplane-sriov is required");
-  bool ipam = state.range(0) != 0;
+  int64_t ipam = state.range(0);
   std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"vfp","type":"vfplane-sriov","deviceID":"{}"{}}})",
                                    g_node.pfs[0].vfs[0].address.str(), ipamSection(ipam, "vfp"));
   std::map<std::string, std::string> env = {{"VFPLANE_SYSFS_ROOT", (g_dir / "node").string()},
@@ -133,12 +134,12 @@ void BM_VfplaneSriov(benchmark::State& state) {
   }
   report(state, cycles);
 }
-BENCHMARK(BM_VfplaneSriov)->ArgName("ipam")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_VfplaneSriov)->ArgName("ipam")->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void BM_HostDevice(benchmark::State& state) {
   std::string binary = std::string(kRefDir) + "/host-device";
   if (::access(binary.c_str(), X_OK) != 0) return state.SkipWithError("/usr/lib/cni/host-device is missing");
-  bool ipam = state.range(0) != 0;
+  int64_t ipam = state.range(0);
   std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"{}"{}}})",
                                    *g_node.pfs[0].vfs[1].netdev, ipamSection(ipam, "hd"));
   std::vector<Cycle> cycles;
@@ -149,9 +150,27 @@ void BM_HostDevice(benchmark::State& state) {
 }
 BENCHMARK(BM_HostDevice)->ArgName("ipam")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
+// What a plugin costs before it does anything: exec, dynamic loading, reading stdin, answering
+// VERSION, exit. Part of every ADD and DEL; no kernel work in it.
+void BM_ExecVersion(benchmark::State& state) {
+  std::string binary = state.range(0) == 0 ? g_plugin : std::string(kRefDir) + "/host-device";
+  if (binary.empty()) return state.SkipWithError("--plugin PATH to vfplane-sriov is required");
+  std::map<std::string, std::string> env = {{"CNI_COMMAND", "VERSION"}};
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    auto r = cni::runProcess(binary, env, R"({"cniVersion":"1.0.0"})");
+    if (!r || r->exitCode != 0) return state.SkipWithError("VERSION failed");
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  state.SetLabel(state.range(0) == 0 ? "vfplane-sriov" : "host-device");
+}
+BENCHMARK(BM_ExecVersion)->ArgName("host_device")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
 // Keeps each benchmark's median (real time and counters) for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
+  // No colour: the output also lands in meson's test logs.
+  SummaryReporter() : ConsoleReporter(OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
@@ -174,21 +193,30 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     const Cycle* floor = find("BM_Floor");
     if (floor == nullptr) return;
     double floorCycle = floor->add + floor->del;
-    std::printf("\nmedians (ms)             ADD      DEL    cycle  overhead above floor\n");
-    std::printf("%-22s %7.2f  %7.2f  %7.2f\n", "floor (in-process)", floor->add, floor->del, floorCycle);
-    for (const char* ipam : {"0", "1"}) {
-      const Cycle* v = find(fmt::format("BM_VfplaneSriov/ipam:{}", ipam));
-      const Cycle* h = find(fmt::format("BM_HostDevice/ipam:{}", ipam));
-      for (auto [label, c] : {std::pair{"vfplane-sriov", v}, std::pair{"host-device", h}}) {
-        if (c == nullptr) continue;
-        std::printf("%-14s ipam:%s  %7.2f  %7.2f  %7.2f  %7.2f\n", label, ipam, c->add, c->del, c->add + c->del,
-                    c->add + c->del - floorCycle);
-      }
-      if (v != nullptr && h != nullptr) {
-        double ov = v->add + v->del - floorCycle, oh = h->add + h->del - floorCycle;
-        std::printf("  ipam:%s overhead ratio vfplane/host-device = %.2f (target <= 0.33)\n", ipam, oh > 0 ? ov / oh : 0);
-      }
-    }
+    std::printf("\nmedians (ms)                   ADD      DEL    cycle  above floor\n");
+    std::printf("%-26s %7.2f  %7.2f  %7.2f\n", "floor (in-process moves)", floor->add, floor->del, floorCycle);
+    auto row = [&](const char* label, const Cycle* c) {
+      if (c == nullptr) return;
+      std::printf("%-26s %7.2f  %7.2f  %7.2f  %7.2f\n", label, c->add, c->del, c->add + c->del,
+                  c->add + c->del - floorCycle);
+    };
+    const Cycle* v0 = find("BM_VfplaneSriov/ipam:0");
+    const Cycle* v1 = find("BM_VfplaneSriov/ipam:1");
+    const Cycle* v2 = find("BM_VfplaneSriov/ipam:2");
+    const Cycle* h0 = find("BM_HostDevice/ipam:0");
+    const Cycle* h1 = find("BM_HostDevice/ipam:1");
+    row("vfplane-sriov, no IPAM", v0);
+    row("host-device, no IPAM", h0);
+    row("vfplane-sriov + host-local", v1);
+    row("vfplane-sriov + vfplane-ipam", v2);
+    row("host-device + host-local", h1);
+    auto ratio = [&](const char* what, const Cycle* v, const Cycle* h) {
+      if (v == nullptr || h == nullptr) return;
+      double ov = v->add + v->del - floorCycle, oh = h->add + h->del - floorCycle;
+      std::printf("overhead ratio %-40s %.2f (target <= 0.33)\n", what, oh > 0 ? ov / oh : 0);
+    };
+    ratio("vfplane-sriov+vfplane-ipam / host-device+host-local:", v2, h1);
+    ratio("vfplane-sriov / host-device, no IPAM:", v0, h0);
   }
 
  private:

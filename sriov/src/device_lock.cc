@@ -14,7 +14,10 @@ Result<DeviceLock> DeviceLock::acquire(const std::filesystem::path& dir, const P
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail(fmt::format("create lock directory {}: {}", dir.string(), ec.message()), ec.value());
-  auto path = dir / (device.str() + ".lock");
+  return acquireFile(dir / (device.str() + ".lock"), timeout);
+}
+
+Result<DeviceLock> DeviceLock::acquireFile(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return fail(systemError(fmt::format("open {}", path.string()), errno));
   // flock has no timeout of its own; polling keeps the wait bounded without signals, which a

@@ -40,6 +40,8 @@ struct Outcome {
 class CniSriovTest : public testing::Test {
  protected:
   void SetUp() override {
+    // Checked here because a throw from a racing thread below would abort the whole binary.
+    ASSERT_NE(std::getenv("VFPLANE_SRIOV_BIN"), nullptr) << "VFPLANE_SRIOV_BIN is not set (run via meson test)";
     if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
     if (::access(kHostLocal, X_OK) != 0) {
       GTEST_SKIP() << kHostLocal << " is missing (Debian's containernetworking-plugins; scripts/setup installs it)";
@@ -206,6 +208,26 @@ TEST_F(CniSriovTest, AddCheckDelInEveryVersion) {
     auto again = cni("DEL", conf, pod_->path());
     EXPECT_EQ(again.exitCode, 0) << again.out;
   }
+}
+
+TEST_F(CniSriovTest, VfplaneIpamRunsInProcess) {
+  // CNI_PATH holds no vfplane-ipam binary: only the in-process allocator can answer.
+  std::string conf = config("1.1.0", dev(0));
+  auto j = Json::parse(conf);
+  j["ipam"]["type"] = "vfplane-ipam";
+  conf = j.dump();
+  auto add = cni("ADD", conf, pod_->path());
+  ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
+  std::string address = add.json()["ips"][0]["address"];
+  EXPECT_EQ(address, "10.66.0.2/24");
+  EXPECT_EQ(test::readFile(dir_.path() / "ipam/sriovnet/10.66.0.2"), "ctr1\r\nnet1");
+  auto inPod = podLink(pod_->path(), "net1");
+  ASSERT_TRUE(inPod);
+  EXPECT_THAT(podAddresses(pod_->path(), inPod->ifindex), testing::Contains(address));
+  EXPECT_EQ(cni("CHECK", withPrev(conf, add.out), pod_->path()).exitCode, 0);
+  EXPECT_EQ(cni("STATUS", conf, "", "", "").exitCode, 0);
+  EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
+  EXPECT_EQ(reservations(), 0u);
 }
 
 TEST_F(CniSriovTest, CheckDetectsAChangedMac) {

@@ -17,6 +17,8 @@ class DeviceLock {
   // Creates dir when needed. Waits up to timeout; then fails with ETIMEDOUT naming the lock file.
   static Result<DeviceLock> acquire(const std::filesystem::path& dir, const PciAddress& device,
                                     std::chrono::milliseconds timeout);
+  // The same on any lock file (created when missing, mode 0600), e.g. host-local's "lock".
+  static Result<DeviceLock> acquireFile(const std::filesystem::path& path, std::chrono::milliseconds timeout);
   const std::filesystem::path& path() const { return path_; }
 
  private:
