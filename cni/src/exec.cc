@@ -1,6 +1,7 @@
 #include "vfplane/cni/exec.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <spawn.h>
@@ -90,6 +91,22 @@ Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::str
     return fail(systemError("run " + binary, rc));
   }
   ExecOutput result;
+  // A child that exits without reading all of stdin (a plugin answering VERSION, one that fails
+  // early) must not take the caller down with SIGPIPE: block it in this thread while writing, and
+  // take a pending one off the queue before unblocking (the write already failed with EPIPE).
+  sigset_t pipeSet, oldSet;
+  sigemptyset(&pipeSet);
+  sigaddset(&pipeSet, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipeSet, &oldSet);
+  struct RestoreMask {
+    sigset_t set, old;
+    ~RestoreMask() {
+      timespec zero{0, 0};
+      while (sigtimedwait(&set, nullptr, &zero) > 0) {
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } restoreMask{pipeSet, oldSet};
   // Write stdin and drain stdout/stderr together, so neither side can block on a full pipe.
   size_t written = 0;
   int stdinFd = in[1];

@@ -276,32 +276,27 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
         return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
       }
     }
-    if (auto r = host->execute(sriov::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname),
-                               fmt::format("move {} into {} as {}", hostLink->name, env.netns, env.ifname));
-        !r) {
-      return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
-    }
-    auto moved = pod->link(env.ifname);
-    if (!moved || !*moved) {
-      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns), ""});
-    }
-    podIndex = (*moved)->ifindex;
-    clock.lap("move");
+    // Moved, renamed and configured (MAC, MTU, arp_notify, up) in one request.
     LinkChange change;
     change.mac = cfg->mac;
     change.mtu = cfg->mtu;
     change.up = true;
     change.arpNotify = true;
-    if (auto r = pod->execute(sriov::buildChangeLink(podIndex, change), fmt::format("configure {} in the pod", env.ifname)); !r) {
+    if (auto r = host->execute(sriov::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname, change),
+                               fmt::format("move {} into {} as {}", hostLink->name, env.netns, env.ifname));
+        !r) {
       return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
     }
-    auto now = pod->link(podIndex);
-    if (!now || !*now) return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {}", env.ifname, env.netns), ""});
-    a.podMac = (*now)->mac;
-    a.podMtu = (*now)->mtu;
+    clock.lap("move");
+    auto moved = pod->link(env.ifname);
+    if (!moved || !*moved) {
+      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns), ""});
+    }
+    podIndex = (*moved)->ifindex;
+    a.podMac = (*moved)->mac;
+    a.podMtu = (*moved)->mtu;
     iface.mac = a.podMac;
     iface.mtu = a.podMtu;
-    clock.lap("pod link");
   }
 
   NetResult result;
@@ -352,14 +347,11 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
   };
 
   if (podLink) {
-    // Down first, and MAC and MTU back while still in the pod, so the host never sees the pod's.
+    // MAC and MTU go back in the same request as the move (the kernel closes the link to move
+    // it, and applies them in the host namespace right after).
     LinkChange change;
-    change.up = false;
     if (auto mac = sriov::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) change.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) change.mtu = a.hostMtu;
-    if (auto r = pod->execute(sriov::buildChangeLink(podLink->ifindex, change), "restore MAC/MTU"); !r) {
-      spdlog::warn("VF {}: {}; moving it home anyway", a.device.str(), r.error().message());
-    }
     std::string home = a.hostName;
     if (!nameFree(home)) {
       home = fallbackName(a.device);
@@ -377,11 +369,17 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
         }
       }
     }
-    if (auto r = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
+    auto moved = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home, change),
                               fmt::format("move {} home as {}", a.ifname, home));
-        !r) {
+    if (!moved && (change.mac || change.mtu)) {
+      // A MAC or MTU the VF refuses must not keep it in the pod: move it bare, fix it up later.
+      spdlog::warn("VF {}: {}; moving it home without restoring MAC/MTU", a.device.str(), moved.error().message());
+      moved = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
+                           fmt::format("move {} home as {}", a.ifname, home));
+    }
+    if (!moved) {
       out.stranded = true;
-      out.reason = r.error().message();
+      out.reason = moved.error().message();
       return {};
     }
     if (auto back = host->link(home); back && *back) {

@@ -135,10 +135,11 @@ NlMsg buildGetLink(std::string_view name) {
 
 NlMsg buildGetLinkByIndex(int ifindex) { return linkMessage(RTM_GETLINK, NLM_F_REQUEST, ifindex); }
 
-NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName) {
-  NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName, const LinkChange& then) {
+  LinkChange change = then;
+  change.name = std::string(newName);
+  NlMsg msg = buildChangeLink(ifindex, change);
   putU32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(netnsFd));
-  putString(msg, IFLA_IFNAME, newName);
   return msg;
 }
 

@@ -93,6 +93,12 @@ TEST_F(CniIpamTest, RunProcessPassesStdinAndEnvironment) {
   auto cat = runProcess("/bin/cat", {}, std::string(200000, 'x'));
   ASSERT_TRUE(cat);
   EXPECT_EQ(cat->out.size(), 200000u) << "large stdin and stdout both flow without deadlock";
+  // A child that never reads its stdin (a plugin failing early) must not kill us with SIGPIPE.
+  for (int i = 0; i < 20; ++i) {
+    auto early = runProcess("/bin/true", {}, std::string(1 << 20, 'x'));
+    ASSERT_TRUE(early);
+    EXPECT_EQ(early->exitCode, 0);
+  }
   auto missing = runProcess("/nonexistent/plugin", {}, "");
   ASSERT_FALSE(missing);
   EXPECT_THAT(missing.error().message(), HasSubstr("/nonexistent/plugin"));

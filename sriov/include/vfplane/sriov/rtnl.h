@@ -80,8 +80,10 @@ struct LinkChange {
 NlMsg buildGetLink(std::string_view name);
 NlMsg buildGetLinkByIndex(int ifindex);
 // Moves link ifindex into the namespace of netnsFd and gives it newName there, in one request:
-// no temporary name, no window for udev to see a half-done rename.
-NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName);
+// no temporary name, no window for udev to see a half-done rename. The kernel applies `then`
+// (MAC, MTU, up, arp_notify; its name is ignored) in the target namespace within the same
+// request, after the move and the rename, so a plugin pays one round trip and one RTNL lock.
+NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName, const LinkChange& then = {});
 NlMsg buildChangeLink(int ifindex, const LinkChange& change);
 // RTM_NEWLINKPROP / RTM_DELLINKPROP with one IFLA_ALT_IFNAME.
 NlMsg buildAltname(int ifindex, std::string_view altname, bool add);
