@@ -73,5 +73,33 @@ TEST_F(IpamInteropTest, EitherReleasesWhatTheOtherAllocated) {
   EXPECT_TRUE(files().empty()) << "no reservation file is left behind";
 }
 
+TEST(CniExecCliTest, RunsAPluginAsARuntimeDoes) {
+  test::TempDir dir;
+  std::string cniPath = test::builtBinary("VFPLANE_IPAM_BIN").parent_path().string();
+  test::writeFile(dir.path() / "net.json",
+                  R"({"cniVersion":"1.1.0","name":"clinet","type":"x","ipam":{"type":"vfplane-ipam","dataDir":")" +
+                      dir.path().string() + R"(","subnet":"10.45.0.0/24"}})");
+  auto run = [&](const std::string& command) {
+    return test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "vfplane-ipam",
+                      "--command", command, "--cni-path", cniPath, "--netns", "/proc/self/ns/net",
+                      "--container-id", "cli1", "--config", (dir.path() / "net.json").string()});
+  };
+  auto add = run("ADD");
+  ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
+  EXPECT_EQ(Json::parse(add.out)["ips"][0]["address"], "10.45.0.2/24");
+  EXPECT_EQ(test::readFile(dir.path() / "clinet/10.45.0.2"), "cli1\r\nnet1");
+  EXPECT_EQ(run("DEL").exitCode, 0);
+  EXPECT_FALSE(fs::exists(dir.path() / "clinet/10.45.0.2"));
+  // The plugin's error JSON and exit status come through unchanged.
+  auto bad = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "vfplane-ipam",
+                        "--cni-path", cniPath, "--netns", "/proc/self/ns/net", "--config", "/dev/null"});
+  EXPECT_EQ(bad.exitCode, 1);
+  EXPECT_EQ(Json::parse(bad.out)["code"], 6);
+  auto unknown = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "no-such-plugin",
+                            "--cni-path", cniPath, "--config", "/dev/null"});
+  EXPECT_EQ(unknown.exitCode, 2);
+  EXPECT_THAT(unknown.err, testing::HasSubstr("no-such-plugin"));
+}
+
 }  // namespace
 }  // namespace vfplane::cni
