@@ -276,6 +276,13 @@ Result<void> AttachmentStore::clearOwner(const sriov::PciAddress& device) const 
   return removeFile(root_ / "owners" / (device.str() + ".json"));
 }
 
+Result<void> AttachmentStore::releaseOwner(const sriov::PciAddress& device, const AttachmentId& id) const {
+  auto o = owner(device);
+  if (!o) return fail(std::move(o.error()));
+  if (!*o || (*o)->containerId != id.containerId || (*o)->ifname != id.ifname) return {};
+  return clearOwner(device);
+}
+
 Result<void> AttachmentStore::ensureWritable() const {
   for (const char* sub : {"attachments", "owners", "locks"}) {
     std::error_code ec;

@@ -153,15 +153,15 @@ CniExpected<void> setupPluginLogging(std::string_view plugin, const NetConf& con
 
 RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& envMap,
                      std::string_view stdinData, const RunOptions& options) {
-  std::string replyVersion = versionOf(stdinData);
+  // The config's version is read on its own only where the full parse has not happened (yet).
   auto commandIt = envMap.find("CNI_COMMAND");
   if (commandIt != envMap.end() && commandIt->second == "VERSION") {
-    return RunOutcome{0, versionInfo(replyVersion).dump() + "\n"};
+    return RunOutcome{0, versionInfo(versionOf(stdinData)).dump() + "\n"};
   }
   auto env = parseEnvironment(envMap);
-  if (!env) return errorOutcome(env.error(), replyVersion);
+  if (!env) return errorOutcome(env.error(), versionOf(stdinData));
   auto conf = parseNetConf(stdinData);
-  if (!conf) return errorOutcome(conf.error(), replyVersion);
+  if (!conf) return errorOutcome(conf.error(), versionOf(stdinData));
 
   Request req{.env = std::move(*env), .config = std::string(stdinData), .conf = std::move(*conf),
               .netns = std::nullopt, .validAttachments = {}};

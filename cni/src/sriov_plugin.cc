@@ -81,6 +81,15 @@ class StepClock {
 
 }  // namespace
 
+CniExpected<sriov::DeviceLock> SriovPlugin::lockVf(const sriov::PciAddress& device) const {
+  auto lock = sriov::DeviceLock::acquire(store_.lockDir(), device, options_.lockTimeout);
+  if (!lock) {
+    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+                   fmt::format("lock VF {}: {}", device.str(), lock.error().message()));
+  }
+  return std::move(*lock);
+}
+
 SriovPlugin::SriovPlugin(SriovPluginOptions options, sriov::VfConfigurator* vf)
     : options_(std::move(options)), sysfs_(options_.sysfsRoot), store_(options_.stateDir), vf_(vf) {}
 
@@ -102,11 +111,8 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     if (auto found = findPlugin(ipamType, env.path); !found) return std::unexpected(found.error());
   }
 
-  auto lock = sriov::DeviceLock::acquire(store_.lockDir(), device, options_.lockTimeout);
-  if (!lock) {
-    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
-                   fmt::format("lock VF {}: {}", device.str(), lock.error().message()));
-  }
+  auto lock = lockVf(device);
+  if (!lock) return std::unexpected(lock.error());
 
   auto owner = store_.owner(device);
   if (!owner) return ioError(owner.error(), "read owner record");
@@ -520,11 +526,8 @@ CniExpected<void> SriovPlugin::del(Request& req) {
   }
   VfAttachment& att = **a;
   StepClock clock;
-  auto lock = sriov::DeviceLock::acquire(store_.lockDir(), att.device, options_.lockTimeout);
-  if (!lock) {
-    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
-                   fmt::format("lock VF {}: {}", att.device.str(), lock.error().message()));
-  }
+  auto lock = lockVf(att.device);
+  if (!lock) return std::unexpected(lock.error());
   clock.lap("lock");
   auto td = teardown(att, env, /*ipamBestEffort=*/false);
   if (!td) return std::unexpected(td.error());
@@ -538,9 +541,7 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     return {};
   }
   if (auto r = store_.remove(att.id()); !r) return ioError(r.error(), "journal");
-  if (auto o = store_.owner(att.device); o && *o && (*o)->containerId == att.containerId && (*o)->ifname == att.ifname) {
-    (void)store_.clearOwner(att.device);
-  }
+  (void)store_.releaseOwner(att.device, att.id());
   spdlog::info("DEL {} {}: VF {} released in {}", env.containerId, env.ifname, att.device.str(), clock.str());
   return {};
 }
@@ -618,7 +619,7 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
     bool valid = std::find(req.validAttachments.begin(), req.validAttachments.end(), a.id()) !=
                  req.validAttachments.end();
     if (valid && !a.stranded) continue;
-    auto lock = sriov::DeviceLock::acquire(store_.lockDir(), a.device, options_.lockTimeout);
+    auto lock = lockVf(a.device);
     if (!lock) {
       spdlog::warn("GC: VF {} is busy; next time", a.device.str());
       continue;
@@ -636,9 +637,7 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
       continue;
     }
     (void)store_.remove(a.id());
-    if (auto o = store_.owner(a.device); o && *o && (*o)->containerId == a.containerId && (*o)->ifname == a.ifname) {
-      (void)store_.clearOwner(a.device);
-    }
+    (void)store_.releaseOwner(a.device, a.id());
   }
   // IPAM plugins that speak 1.1.0 get GC too; older ones (Debian 12's host-local) cannot, and
   // the attachments above released their addresses one by one.

@@ -86,6 +86,8 @@ class AttachmentStore {
   Result<std::optional<VfOwner>> owner(const sriov::PciAddress& device) const;
   Result<void> setOwner(const sriov::PciAddress& device, const VfOwner& owner) const;
   Result<void> clearOwner(const sriov::PciAddress& device) const;
+  // Clears the owner record only when `id` still owns the VF (another ADD may have taken it).
+  Result<void> releaseOwner(const sriov::PciAddress& device, const AttachmentId& id) const;
 
   // Creates the directories and checks that they can be written (STATUS).
   Result<void> ensureWritable() const;

@@ -21,6 +21,7 @@
 #include "vfplane/cni/attachment_store.h"
 #include "vfplane/cni/plugin.h"
 #include "vfplane/cni/sriov_config.h"
+#include "vfplane/sriov/device_lock.h"
 #include "vfplane/sriov/sysfs.h"
 #include "vfplane/sriov/vf_config.h"
 
@@ -55,6 +56,8 @@ class SriovPlugin final : public Plugin {
   CniExpected<Teardown> teardown(VfAttachment& a, const Environment& env, bool ipamBestEffort);
   CniExpected<void> bringHome(VfAttachment& a, Teardown& out);
   // Releases what a dead owner left behind on this VF before a new ADD takes it.
+  // The per-VF flock, as a CNI error: code 11 on timeout.
+  CniExpected<sriov::DeviceLock> lockVf(const sriov::PciAddress& device) const;
   CniExpected<void> reclaim(const sriov::PciAddress& device, const VfOwner& owner, const Environment& env);
 
   SriovPluginOptions options_;
