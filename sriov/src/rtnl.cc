@@ -197,6 +197,32 @@ NlMsg buildAddress(int ifindex, const IpPrefix& prefix, bool add) {
   return msg;
 }
 
+NlMsg buildCreateMacvlan(const MacvlanSpec& spec) {
+  NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 0);
+  putString(msg, IFLA_IFNAME, spec.name);
+  putU32(msg, IFLA_LINK, static_cast<uint32_t>(spec.masterIndex));
+  if (spec.mtu) putU32(msg, IFLA_MTU, static_cast<uint32_t>(*spec.mtu));
+  if (spec.mac) put(msg, IFLA_ADDRESS, spec.mac->bytes.data(), spec.mac->bytes.size());
+  if (spec.netnsFd >= 0) putU32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(spec.netnsFd));
+  nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
+  putString(msg, IFLA_INFO_KIND, "macvlan");
+  nlattr* data = nla_nest_start(msg.get(), IFLA_INFO_DATA);
+  putU32(msg, IFLA_MACVLAN_MODE, spec.mode);
+  nla_nest_end(msg.get(), data);
+  nla_nest_end(msg.get(), info);
+  return msg;
+}
+
+NlMsg buildDeleteLink(int ifindex) { return linkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex); }
+
+NlMsg buildGetRoutes(int family) {
+  NlMsg msg = newMessage(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(family);
+  appendHeader(msg, rtm);
+  return msg;
+}
+
 NlMsg buildGetAddresses() {
   NlMsg msg = newMessage(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
   ifaddrmsg ifa{};
@@ -254,8 +280,15 @@ Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
     nlattr* li[IFLA_INFO_MAX + 1] = {};
     if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 && li[IFLA_INFO_KIND]) {
       info.kind = attrString(li[IFLA_INFO_KIND]);
+      nlattr* data[IFLA_MACVLAN_MAX + 1] = {};
+      if (info.kind == "macvlan" && li[IFLA_INFO_DATA] &&
+          nla_parse_nested(data, IFLA_MACVLAN_MAX, li[IFLA_INFO_DATA], nullptr) == 0 && data[IFLA_MACVLAN_MODE]) {
+        info.macvlanMode = nla_get_u32(data[IFLA_MACVLAN_MODE]);
+      }
     }
   }
+  if (tb[IFLA_LINK]) info.parentIndex = static_cast<int>(nla_get_u32(tb[IFLA_LINK]));
+  if (tb[IFLA_LINK_NETNSID]) info.linkNetnsId = static_cast<int>(nla_get_s32(tb[IFLA_LINK_NETNSID]));
   return info;
 }
 
@@ -278,6 +311,32 @@ Result<AddressInfo> parseAddress(const nlmsghdr* hdr) {
     return fail("netlink: address message without an address", EIO);
   }
   std::memcpy(out.prefix.addr.data(), nla_data(a), out.prefix.addrLen());
+  return out;
+}
+
+Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWROUTE || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
+    return fail("netlink: not a route message", EIO);
+  }
+  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(hdr));
+  nlattr* tb[RTA_MAX + 1] = {};
+  if (nlmsg_parse(const_cast<nlmsghdr*>(hdr), sizeof(rtmsg), tb, RTA_MAX, nullptr) < 0) {
+    return fail("netlink: malformed route message", EIO);
+  }
+  RouteInfo out;
+  out.dst.family = rtm->rtm_family;
+  out.dst.length = rtm->rtm_dst_len;
+  out.table = tb[RTA_TABLE] ? static_cast<int>(nla_get_u32(tb[RTA_TABLE])) : rtm->rtm_table;
+  size_t len = out.dst.addrLen();
+  if (tb[RTA_DST] && static_cast<size_t>(nla_len(tb[RTA_DST])) == len) std::memcpy(out.dst.addr.data(), nla_data(tb[RTA_DST]), len);
+  if (tb[RTA_GATEWAY] && static_cast<size_t>(nla_len(tb[RTA_GATEWAY])) == len) {
+    IpPrefix gw;
+    gw.family = rtm->rtm_family;
+    gw.length = static_cast<int>(len * 8);
+    std::memcpy(gw.addr.data(), nla_data(tb[RTA_GATEWAY]), len);
+    out.gateway = gw;
+  }
+  if (tb[RTA_OIF]) out.oif = static_cast<int>(nla_get_u32(tb[RTA_OIF]));
   return out;
 }
 
@@ -405,6 +464,32 @@ Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
     if (a && a->ifindex == ifindex) out.push_back(a->prefix);
   }
   return out;
+}
+
+Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
+  auto replies = query(buildGetRoutes(family), "list routes");
+  if (!replies) return fail(std::move(replies.error()));
+  std::vector<RouteInfo> out;
+  for (const auto& r : *replies) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
+    if (h->nlmsg_type != RTM_NEWROUTE) continue;
+    const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(h));
+    if (rtm->rtm_type != RTN_UNICAST) continue;
+    auto route = parseRoute(h);
+    if (route && route->table == RT_TABLE_MAIN) out.push_back(std::move(*route));
+  }
+  return out;
+}
+
+Result<std::optional<int>> Rtnl::defaultRouteLink() {
+  for (int family : {AF_INET, AF_INET6}) {
+    auto routes = this->routes(family);
+    if (!routes) return fail(std::move(routes.error()));
+    for (const auto& r : *routes) {
+      if (r.dst.length == 0 && r.oif > 0) return std::optional<int>(r.oif);
+    }
+  }
+  return std::optional<int>();
 }
 
 }  // namespace vfplane::sriov

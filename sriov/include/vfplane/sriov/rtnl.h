@@ -61,6 +61,9 @@ struct LinkInfo {
   std::string alias;         // IFLA_IFALIAS
   std::string kind;          // IFLA_INFO_KIND: "veth", "macvlan", ... ; "" for hardware
   std::string parentDevice;  // IFLA_PARENT_DEV_NAME: the PCI address of a hardware netdev
+  int parentIndex = 0;       // IFLA_LINK: a macvlan's master (an index in linkNetnsId's namespace)
+  int linkNetnsId = -1;      // IFLA_LINK_NETNSID: -1 when the parent is in the link's own namespace
+  uint32_t macvlanMode = 0;  // IFLA_MACVLAN_MODE (MACVLAN_MODE_*), for kind "macvlan"
   bool up() const;
 };
 
@@ -72,6 +75,24 @@ struct LinkChange {
   std::optional<std::string> name;
   std::optional<std::string> alias;
   std::optional<bool> arpNotify;  // IPv4 devconf arp_notify, through IFLA_AF_SPEC
+};
+
+// A macvlan link to create. MACVLAN_MODE_* values from <linux/if_link.h>.
+struct MacvlanSpec {
+  std::string name;
+  int masterIndex = 0;  // in the namespace of the socket that sends the request
+  uint32_t mode = 0;
+  std::optional<int> mtu;
+  std::optional<MacAddress> mac;
+  int netnsFd = -1;  // create it there; -1: in the socket's namespace
+};
+
+// A route as the kernel lists it (main table, unicast).
+struct RouteInfo {
+  IpPrefix dst;  // length 0 for a default route
+  std::optional<IpPrefix> gateway;
+  int oif = 0;
+  int table = 0;
 };
 
 // ---- builders -------------------------------------------------------------------------------
@@ -89,6 +110,12 @@ NlMsg buildChangeLink(int ifindex, const LinkChange& change);
 NlMsg buildAltname(int ifindex, std::string_view altname, bool add);
 NlMsg buildAddress(int ifindex, const IpPrefix& prefix, bool add);
 NlMsg buildGetAddresses();  // dump, every family
+// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL: an existing name is EEXIST, never an adoption. With
+// netnsFd the kernel resolves the master in the sender's namespace and creates the link in the
+// target one, so the link never exists in the host.
+NlMsg buildCreateMacvlan(const MacvlanSpec& spec);
+NlMsg buildDeleteLink(int ifindex);
+NlMsg buildGetRoutes(int family);  // dump
 // A unicast route in the main table via oif; gateway may be empty for an on-link route.
 NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, bool add);
 
@@ -100,6 +127,7 @@ struct AddressInfo {
   IpPrefix prefix;
 };
 Result<AddressInfo> parseAddress(const nlmsghdr* hdr);
+Result<RouteInfo> parseRoute(const nlmsghdr* hdr);
 
 // ---- socket ---------------------------------------------------------------------------------
 
@@ -119,6 +147,11 @@ class Rtnl {
   Result<std::optional<LinkInfo>> link(std::string_view name);
   Result<std::optional<LinkInfo>> link(int ifindex);
   Result<std::vector<IpPrefix>> addresses(int ifindex);
+  // The main table's unicast routes of one family.
+  Result<std::vector<RouteInfo>> routes(int family);
+  // The link of the first default route (IPv4, else IPv6), as the reference plugins pick a
+  // master; nullopt when there is none.
+  Result<std::optional<int>> defaultRouteLink();
 
  private:
   explicit Rtnl(Fd fd) : fd_(std::move(fd)) {}
