@@ -7,6 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+
+#include "vfplane/cni/exec.h"
 
 namespace vfplane::cni {
 namespace {
@@ -236,6 +242,18 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
       break;
   }
   return RunOutcome{0, versionInfo(version).dump() + "\n"};
+}
+
+int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin, const RunOptions& options) {
+  if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::fwrite(help.data(), 1, help.size(), stdout);
+    return 0;
+  }
+  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  auto outcome = runPlugin(plugin, currentEnvironment(), input, options);
+  std::fwrite(outcome.out.data(), 1, outcome.out.size(), stdout);
+  std::fflush(stdout);
+  return outcome.exitCode;
 }
 
 }  // namespace vfplane::cni

@@ -261,8 +261,10 @@ Json renderResult(const NetResult& r, std::string_view version) {
     }
     j["routes"] = std::move(list);
   }
-  if (!r.dns.empty()) {
-    Json d;
+  {
+    // Always present, as Go's result types print it (a struct is never omitted): a runtime or a
+    // chained plugin sees the same keys from vfplane as from the reference plugins.
+    Json d = Json::object();
     if (!r.dns.nameservers.empty()) d["nameservers"] = r.dns.nameservers;
     if (!r.dns.domain.empty()) d["domain"] = r.dns.domain;
     if (!r.dns.search.empty()) d["search"] = r.dns.search;

@@ -128,6 +128,19 @@ TEST(CniResult, RenderedPerVersion) {
             R"("gw":"10.1.0.1","priority":100}],"dns":{"nameservers":["10.1.0.53"]}})");
 }
 
+TEST(CniResult, KeysAsTheReferencePluginsPrintThem) {
+  // Go's result types omit empty lists but always print "dns", as {} when empty.
+  NetResult r;
+  r.interfaces.push_back({"net1", "02:00:00:00:00:01", std::nullopt, "/var/run/netns/p", "", ""});
+  for (const auto& v : supportedVersions()) {
+    auto j = renderResult(r, v);
+    EXPECT_FALSE(j.contains("ips")) << v;
+    EXPECT_FALSE(j.contains("routes")) << v;
+    ASSERT_TRUE(j.contains("dns")) << v;
+    EXPECT_EQ(j["dns"], nlohmann::json::object()) << v;
+  }
+}
+
 TEST(CniResult, ParsesAnyVersionAndRoundTrips) {
   auto r = sampleResult();
   for (const auto& v : supportedVersions()) {

@@ -83,6 +83,10 @@ struct RunOutcome {
 RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& env,
                      std::string_view stdinData, const RunOptions& options = {});
 
+// The whole main() of a plugin binary: "--help"/"-h" prints `help`; otherwise stdin and the
+// process environment go through runPlugin and its answer to stdout. Returns the exit code.
+int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin, const RunOptions& options = {});
+
 // CNI code 8 is not in the spec's table; vfplane uses it for "CNI_NETNS is the plugin's own
 // network namespace".
 inline constexpr ErrorCode kNetnsIsOwn = static_cast<ErrorCode>(8);

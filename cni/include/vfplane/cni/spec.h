@@ -122,7 +122,8 @@ struct NetResult {
 // Reads a result of any supported version (e.g. prevResult, or an IPAM plugin's output).
 CniExpected<NetResult> parseResult(const nlohmann::json& j);
 // Renders in exactly `version`: 0.3.x and 0.4.0 give each IP a "version"; 1.1.0 adds interface
-// mtu, socketPath and pciID; empty sections are left out as libcni does.
+// mtu, socketPath and pciID. Empty lists are left out and "dns" is always there ({} when empty),
+// exactly as the reference plugins' Go types render a result.
 nlohmann::ordered_json renderResult(const NetResult& r, std::string_view version);
 
 }  // namespace vfplane::cni
