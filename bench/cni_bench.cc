@@ -24,6 +24,7 @@
 #include <map>
 
 #include "bench_args.h"
+#include "cni_bench_support.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/sriov/links.h"
 #include "vfplane/sriov/netns.h"
@@ -33,17 +34,15 @@
 namespace {
 namespace fs = std::filesystem;
 using namespace vfplane;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::ms;
 
 constexpr const char* kRefDir = "/usr/lib/cni";
 
 std::string g_plugin;
 fs::path g_dir;
 sriov::SimNode g_node;
-pid_t g_podPid = -1;
 std::string g_podPath;
-
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 struct Cycle {
   double add = 0;
@@ -107,22 +106,13 @@ std::string ipamSection(int64_t ipam, const std::string& net) {
 bool cycle(benchmark::State& state, const std::string& binary, const std::string& config,
            const std::map<std::string, std::string>& extraEnv, std::vector<Cycle>& cycles) {
   std::map<std::string, std::string> env = {{"CNI_CONTAINERID", "bench"}, {"CNI_NETNS", g_podPath},
-                                            {"CNI_IFNAME", "net1"}, {"CNI_PATH", kRefDir},
-                                            {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+                                            {"CNI_IFNAME", "net1"}, {"CNI_PATH", kRefDir}};
   for (const auto& [k, v] : extraEnv) env[k] = v;
   Cycle c;
-  for (const char* command : {"ADD", "DEL"}) {
-    env["CNI_COMMAND"] = command;
-    auto t0 = Clock::now();
-    auto r = cni::runProcess(binary, env, config);
-    double took = ms(Clock::now() - t0);
-    if (!r || r->exitCode != 0) {
-      std::string why = fmt::format("{} {} failed: {}", fs::path(binary).filename().string(), command,
-                                    r ? r->out + r->err : r.error().message());
-      state.SkipWithError(why.c_str());
-      return false;
-    }
-    (std::string(command) == "ADD" ? c.add : c.del) = took;
+  std::string why = bench::timePluginCycle(binary, config, env, c.add, c.del, [] {});
+  if (!why.empty()) {
+    state.SkipWithError(why.c_str());
+    return false;
   }
   cycles.push_back(c);
   state.SetIterationTime((c.add + c.del) / 1000.0);
@@ -239,15 +229,11 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   vfplane::bench::takeOption(argc, argv, "--plugin", g_plugin);
-  // Everything happens in a network namespace of our own, so the host's links are never touched.
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::fprintf(stderr, "cni_bench: SKIP: needs root for a throwaway network namespace (unshare: %s)\n",
-                 std::strerror(errno));
-    return 77;
-  }
-  std::string templ = (fs::temp_directory_path() / "vfplane-cnibench-XXXXXX").string();
-  if (::mkdtemp(templ.data()) == nullptr) return 1;
-  g_dir = templ;
+  int exitCode = 0;
+  auto world = bench::BenchWorld::open("cni_bench", &exitCode);
+  if (!world) return exitCode;
+  g_dir = world->dir();
+  g_podPath = world->podPath();
   auto links = sriov::NetlinkLinks::open();
   if (!links) return 1;
   sriov::SimNodeSpec spec;
@@ -261,30 +247,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_node = *node;
-  int ready[2];
-  if (::pipe(ready) != 0) return 1;
-  g_podPid = ::fork();
-  if (g_podPid == 0) {
-    char ok = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
-    (void)!::write(ready[1], &ok, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  char ok = 'n';
-  (void)!::read(ready[0], &ok, 1);
-  g_podPath = fmt::format("/proc/{}/ns/net", g_podPid);
 
   benchmark::AddCustomContext("node", "simulated, VF netdevs are veth links");
   benchmark::Initialize(&argc, argv);
-  int rc = benchmark::ReportUnrecognizedArguments(argc, argv) ? 2 : 0;
-  if (rc == 0 && ok == 'y') {
-    SummaryReporter reporter;
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-    reporter.printSummary();
-  }
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.printSummary();
   benchmark::Shutdown();
-  ::kill(g_podPid, SIGKILL);
-  ::waitpid(g_podPid, nullptr, 0);
-  fs::remove_all(g_dir);
-  return ok == 'y' ? rc : 1;
+  return 0;
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cni_test_support.h"
 #include "test_support.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/sriov/links.h"
@@ -26,16 +27,7 @@ using testing::HasSubstr;
 
 constexpr const char* kHostLocal = "/usr/lib/cni/host-local";
 
-struct Outcome {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-  Json json() const { return Json::parse(out, nullptr, false); }
-  int code() const {
-    auto j = json();
-    return j.is_object() && j.contains("code") ? j["code"].get<int>() : -1;
-  }
-};
+using Outcome = test::CniOutcome;
 
 class CniSriovTest : public testing::Test {
  protected:
@@ -89,50 +81,20 @@ class CniSriovTest : public testing::Test {
         {"VFPLANE_SYSFS_ROOT", (dir_.path() / "sim").string()},
         {"VFPLANE_STATE_DIR", (dir_.path() / "state").string()}};
     for (const auto& [k, v] : extra) env[k] = v;
-    auto r = runProcess(test::builtBinary("VFPLANE_SRIOV_BIN").string(), env, config);
-    if (!r) return Outcome{-1, "", r.error().message()};
-    return Outcome{r->exitCode, r->out, r->err};
+    return test::runCni(test::builtBinary("VFPLANE_SRIOV_BIN").string(), env, config);
   }
 
   static std::string withPrev(const std::string& config, const std::string& result) {
-    auto j = Json::parse(config);
-    j["prevResult"] = Json::parse(result);
-    return j.dump();
+    return test::withPrevResult(config, result);
   }
-
-  static std::optional<sriov::LinkInfo> hostLink(const std::string& name) {
-    auto rtnl = sriov::Rtnl::open();
-    if (!rtnl) return std::nullopt;
-    auto l = rtnl->link(name);
-    return l ? *l : std::nullopt;
-  }
+  static std::optional<sriov::LinkInfo> hostLink(const std::string& name) { return test::linkIn("", name); }
   static std::optional<sriov::LinkInfo> podLink(const std::string& path, const std::string& name) {
-    auto ns = sriov::Netns::open(path);
-    if (!ns) return std::nullopt;
-    auto rtnl = sriov::Rtnl::openIn(*ns);
-    if (!rtnl) return std::nullopt;
-    auto l = rtnl->link(name);
-    return l ? *l : std::nullopt;
+    return test::linkIn(path, name);
   }
   static std::vector<std::string> podAddresses(const std::string& path, int ifindex) {
-    std::vector<std::string> out;
-    auto ns = sriov::Netns::open(path);
-    auto rtnl = sriov::Rtnl::openIn(*ns);
-    auto addresses = rtnl->addresses(ifindex);
-    if (!addresses) return out;
-    for (const auto& a : *addresses) out.push_back(a.str());
-    return out;
+    return test::addressesIn(path, ifindex);
   }
-
-  size_t reservations() const {
-    size_t n = 0;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_.path() / "ipam/sriovnet", ec)) {
-      std::string f = e.path().filename().string();
-      if (f != "lock" && !f.starts_with("last_reserved_ip")) ++n;
-    }
-    return n;
-  }
+  size_t reservations() const { return test::ipamReservations(dir_.path() / "ipam/sriovnet"); }
   size_t files(const std::string& sub) const {
     std::error_code ec;
     size_t n = 0;

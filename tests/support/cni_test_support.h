@@ -1,0 +1,44 @@
+// Helpers for the CNI plugin tests: run a plugin as a runtime does and look at what it left in a
+// namespace.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vfplane/sriov/rtnl.h"
+
+namespace vfplane::test {
+
+// A plugin run: exit code, stdout, stderr.
+struct CniOutcome {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+  nlohmann::json json() const { return nlohmann::json::parse(out, nullptr, false); }
+  // The error JSON's code, -1 when stdout is not an error.
+  int code() const;
+};
+
+// Execs `binary` with exactly `env` and `config` on stdin.
+CniOutcome runCni(const std::string& binary, const std::map<std::string, std::string>& env, const std::string& config);
+
+// The config with "prevResult" set to `result` (a plugin's ADD output), for CHECK and chained DEL.
+std::string withPrevResult(const std::string& config, const std::string& result);
+
+// Link `name` in the namespace at nsPath ("" for the caller's own); nullopt when it is not there.
+std::optional<sriov::LinkInfo> linkIn(const std::string& nsPath, const std::string& name);
+// Link ifindex's addresses there, as "10.1.0.5/24".
+std::vector<std::string> addressesIn(const std::string& nsPath, int ifindex);
+// The main table's routes there, one family, as "dst via gw dev <ifindex>" ("via" only with a gw).
+std::vector<std::string> routesIn(const std::string& nsPath, int family);
+
+// host-local's reservations in one network's directory: every file but "lock" and
+// "last_reserved_ip.*".
+size_t ipamReservations(const std::filesystem::path& networkDir);
+
+}  // namespace vfplane::test
