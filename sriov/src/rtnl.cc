@@ -134,6 +134,7 @@ NlMsg buildGetLink(std::string_view name) {
 }
 
 NlMsg buildGetLinkByIndex(int ifindex) { return linkMessage(RTM_GETLINK, NLM_F_REQUEST, ifindex); }
+NlMsg buildGetLinks() { return linkMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0); }
 
 NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName, const LinkChange& then) {
   LinkChange change = then;
@@ -451,6 +452,18 @@ Result<std::optional<LinkInfo>> Rtnl::link(std::string_view name) {
 
 Result<std::optional<LinkInfo>> Rtnl::link(int ifindex) {
   return linkQuery(buildGetLinkByIndex(ifindex), fmt::format("get link #{}", ifindex));
+}
+
+Result<std::vector<LinkInfo>> Rtnl::links() {
+  auto replies = query(buildGetLinks(), "list links");
+  if (!replies) return fail(std::move(replies.error()));
+  std::vector<LinkInfo> out;
+  for (const auto& r : *replies) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
+    if (h->nlmsg_type != RTM_NEWLINK) continue;
+    if (auto l = parseLink(h)) out.push_back(std::move(*l));
+  }
+  return out;
 }
 
 Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {

@@ -43,16 +43,10 @@ class CniMacvlanTest : public testing::Test {
     ASSERT_TRUE(links_->addVethPair(kMaster, "eno1peer"));
     ASSERT_TRUE(links_->setUp(kMaster, true));
     ASSERT_TRUE(links_->setUp("eno1peer", true));
-    pod_ = newPod();
+    pod_ = test::newPod();
     ASSERT_TRUE(pod_);
   }
 
-  std::unique_ptr<test::PodNetns> newPod() {
-    std::string why;
-    auto pod = test::PodNetns::create(&why);
-    if (!pod) ADD_FAILURE() << why;
-    return pod ? std::make_unique<test::PodNetns>(std::move(*pod)) : nullptr;
-  }
 
   static bool haveReference() {
     return ::access((std::string(kRefDir) + "/macvlan").c_str(), X_OK) == 0 &&
@@ -93,23 +87,6 @@ class CniMacvlanTest : public testing::Test {
   std::unique_ptr<test::PodNetns> pod_;
 };
 
-// Every key of a JSON value, as paths ("interfaces[].mac"), so two results compare by shape.
-void keyPaths(const Json& j, const std::string& prefix, std::set<std::string>& out) {
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) {
-      std::string p = prefix.empty() ? k : prefix + "." + k;
-      out.insert(p);
-      keyPaths(v, p, out);
-    }
-  } else if (j.is_array()) {
-    for (const auto& v : j) keyPaths(v, prefix + "[]", out);
-  }
-}
-std::set<std::string> keyPaths(const Json& j) {
-  std::set<std::string> out;
-  keyPaths(j, "", out);
-  return out;
-}
 
 // A link's routes with its own ifindex taken out, so two pods' tables compare.
 std::vector<std::string> routesOf(const std::string& ns, int ifindex) {
@@ -135,7 +112,7 @@ std::string prefixLength(const std::string& cidr) { return cidr.substr(cidr.find
 
 TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
   if (!haveReference()) GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
-  auto refPod = newPod();
+  auto refPod = test::newPod();
   ASSERT_TRUE(refPod);
   // Debian 12's reference plugins stop at spec 1.0.0.
   for (const std::string version : {"0.3.0", "0.3.1", "0.4.0", "1.0.0"}) {
@@ -145,7 +122,7 @@ TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
     auto ours = cni("ADD", config(version, false), pod_->path());
     ASSERT_EQ(ours.exitCode, 0) << ours.out << ours.err;
     Json r = ref.json(), o = ours.json();
-    EXPECT_EQ(keyPaths(o), keyPaths(r)) << "ours: " << o.dump() << "\nreference: " << r.dump();
+    EXPECT_EQ(test::keyPaths(o), test::keyPaths(r)) << "ours: " << o.dump() << "\nreference: " << r.dump();
     EXPECT_EQ(o["cniVersion"], version);
     EXPECT_EQ(o["interfaces"][0]["sandbox"], pod_->path());
     EXPECT_EQ(r["interfaces"][0]["sandbox"], refPod->path());
@@ -325,7 +302,7 @@ TEST_F(CniMacvlanTest, DelIsIdempotentAndWorksWithoutTheNetns) {
   EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
   EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
 
-  auto pod2 = newPod();
+  auto pod2 = test::newPod();
   ASSERT_TRUE(pod2);
   ASSERT_EQ(cni("ADD", conf, pod2->path(), "ctr2").exitCode, 0);
   EXPECT_EQ(reservations(), 1u);

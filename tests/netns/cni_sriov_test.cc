@@ -50,15 +50,9 @@ class CniSriovTest : public testing::Test {
     auto node = sriov::createSimNode(spec, links_.get());
     ASSERT_TRUE(node) << node.error().message();
     node_ = std::move(*node);
-    pod_ = newPod();
+    pod_ = test::newPod();
   }
 
-  std::unique_ptr<test::PodNetns> newPod() {
-    std::string why;
-    auto pod = test::PodNetns::create(&why);
-    if (!pod) ADD_FAILURE() << why;
-    return pod ? std::make_unique<test::PodNetns>(std::move(*pod)) : nullptr;
-  }
 
   const sriov::SimVf& vf(int i) const { return node_.pfs.at(0).vfs.at(static_cast<size_t>(i)); }
   std::string dev(int i) const { return vf(i).address.str(); }
@@ -309,7 +303,7 @@ TEST_F(CniSriovTest, AltnameThatClashesInThePodIsDroppedAndRestored) {
 }
 
 TEST_F(CniSriovTest, TwoAddsRacingForOneVfOneWinsOneGetsCode11) {
-  auto pod2 = newPod();
+  auto pod2 = test::newPod();
   ASSERT_TRUE(pod2);
   std::string conf = config("1.0.0", dev(2));
   Outcome a, b;

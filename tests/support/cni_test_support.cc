@@ -1,6 +1,7 @@
 #include "cni_test_support.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "vfplane/cni/exec.h"
 #include "vfplane/sriov/netns.h"
@@ -67,6 +68,27 @@ std::vector<std::string> routesIn(const std::string& nsPath, int family) {
     out.push_back(fmt::format("{}{} dev {}", r.dst.str(), r.gateway ? " via " + r.gateway->addressStr() : "", r.oif));
   }
   return out;
+}
+
+std::set<std::string> keyPaths(const nlohmann::json& j, const std::string& prefix) {
+  std::set<std::string> out;
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      std::string p = prefix.empty() ? k : prefix + "." + k;
+      out.insert(p);
+      out.merge(keyPaths(v, p));
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) out.merge(keyPaths(v, prefix + "[]"));
+  }
+  return out;
+}
+
+std::unique_ptr<PodNetns> newPod() {
+  std::string why;
+  auto pod = PodNetns::create(&why);
+  if (!pod) ADD_FAILURE() << why;
+  return pod ? std::make_unique<PodNetns>(std::move(*pod)) : nullptr;
 }
 
 size_t ipamReservations(const fs::path& networkDir) {

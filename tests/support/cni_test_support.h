@@ -4,12 +4,15 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
 #include "vfplane/sriov/rtnl.h"
 
 namespace vfplane::test {
@@ -36,6 +39,13 @@ std::optional<sriov::LinkInfo> linkIn(const std::string& nsPath, const std::stri
 std::vector<std::string> addressesIn(const std::string& nsPath, int ifindex);
 // The main table's routes there, one family, as "dst via gw dev <ifindex>" ("via" only with a gw).
 std::vector<std::string> routesIn(const std::string& nsPath, int family);
+
+// Every key of a JSON value as a path ("interfaces[].mac"), so two plugins' results compare by
+// shape.
+std::set<std::string> keyPaths(const nlohmann::json& j, const std::string& prefix = "");
+
+// A pod namespace for a test; on failure the test fails with the reason and nullptr comes back.
+std::unique_ptr<PodNetns> newPod();
 
 // host-local's reservations in one network's directory: every file but "lock" and
 // "last_reserved_ip.*".

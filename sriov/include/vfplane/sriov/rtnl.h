@@ -100,6 +100,7 @@ struct RouteInfo {
 // RTM_GETLINK of one link. A name lookup also finds altnames, as the kernel resolves both.
 NlMsg buildGetLink(std::string_view name);
 NlMsg buildGetLinkByIndex(int ifindex);
+NlMsg buildGetLinks();  // dump
 // Moves link ifindex into the namespace of netnsFd and gives it newName there, in one request:
 // no temporary name, no window for udev to see a half-done rename. The kernel applies `then`
 // (MAC, MTU, up, arp_notify; its name is ignored) in the target namespace within the same
@@ -146,6 +147,7 @@ class Rtnl {
   // nullopt when no link has that name (or altname) / index here.
   Result<std::optional<LinkInfo>> link(std::string_view name);
   Result<std::optional<LinkInfo>> link(int ifindex);
+  Result<std::vector<LinkInfo>> links();
   Result<std::vector<IpPrefix>> addresses(int ifindex);
   // The main table's unicast routes of one family.
   Result<std::vector<RouteInfo>> routes(int family);

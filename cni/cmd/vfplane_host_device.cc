@@ -1,0 +1,42 @@
+// vfplane-host-device: the CNI plugin binary. Everything lives in the cni library.
+#include <cstdlib>
+#include <string>
+
+#include "vfplane/cni/host_device_plugin.h"
+
+namespace {
+
+std::string envOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  constexpr const char* kHelp = R"(vfplane-host-device: CNI plugin that hands a whole host device to a pod.
+
+It is run by the container runtime (or Multus) with CNI_* in the environment and the network
+config on stdin; `vfplane cni exec` runs it by hand as a runtime would.
+
+Commands: ADD, DEL, CHECK (cniVersion >= 0.4.0), GC and STATUS (1.1.0), VERSION.
+Config: the reference host-device plugin's keys, unchanged. The device is named by one of
+  device       its link name in the host
+  hwaddr       its MAC
+  kernelpath   its sysfs directory, /sys/devices/...
+  pciBusID     its PCI address (runtimeConfig.deviceID, from Multus, wins over it)
+A PCI device on vfio-pci or uio is not moved: only IPAM runs. "ipam" is optional; "vfplane-ipam"
+runs in-process. logLevel, logFile as the other vfplane plugins. See docs/cni-host-device.md.
+
+Environment read at start:
+  VFPLANE_SYSFS_ROOT          directory holding sys/ (default /)
+  VFPLANE_STATE_DIR           where each attachment's record is kept (default /var/lib/cni/vfplane)
+  VFPLANE_CNI_ALLOW_OWN_NETNS=1  accept CNI_NETNS equal to the plugin's own namespace
+)";
+  vfplane::cni::HostDevicePluginOptions options;
+  options.sysfsRoot = envOr("VFPLANE_SYSFS_ROOT", "/");
+  options.stateDir = envOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
+  vfplane::cni::HostDevicePlugin plugin(options);
+  return vfplane::cni::pluginMain(argc, argv, kHelp, plugin,
+                                  {.allowOwnNetns = envOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
+}

@@ -1,0 +1,397 @@
+#include "vfplane/cni/host_device_plugin.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <fstream>
+
+#include "vfplane/cni/attachment_store.h"
+#include "vfplane/cni/config_keys.h"
+#include "vfplane/cni/ip_config.h"
+#include "vfplane/cni/ipam.h"
+#include "vfplane/sriov/inventory.h"
+#include "vfplane/sriov/json_keys.h"
+
+namespace vfplane::cni {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using sriov::LinkChange;
+using sriov::Rtnl;
+
+constexpr const char* kPlugin = "vfplane-host-device";
+
+std::unexpected<CniError> ioFail(const Error& e) { return cniFail(ErrorCode::kIoFailure, e.message()); }
+
+// What ADD leaves for DEL: written before the move, so a DEL after a crash mid-ADD still knows the
+// device's own name.
+struct HostDeviceState {
+  std::string containerId;
+  std::string ifname;
+  std::string netns;
+  std::string originalName;  // "" in DPDK mode
+  std::string pci;           // "" when the device was not chosen by PCI address
+  bool dpdk = false;
+
+  Json toJson() const {
+    return {{"containerID", containerId}, {"ifname", ifname}, {"netns", netns},
+            {"originalName", originalName}, {"pci", pci}, {"dpdk", dpdk}};
+  }
+  static std::optional<HostDeviceState> fromJson(const Json& j) {
+    if (!j.is_object()) return std::nullopt;
+    HostDeviceState s;
+    s.containerId = j.value("containerID", "");
+    s.ifname = j.value("ifname", "");
+    s.netns = j.value("netns", "");
+    s.originalName = j.value("originalName", "");
+    s.pci = j.value("pci", "");
+    s.dpdk = j.value("dpdk", false);
+    return s;
+  }
+};
+
+std::optional<HostDeviceState> loadState(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  return HostDeviceState::fromJson(Json::parse(in, nullptr, false));
+}
+
+bool validKernelPath(const std::string& p) {
+  if (!p.starts_with("/sys/devices/")) return false;
+  // No climbing out with "..", and nothing but plain path characters.
+  for (const auto& part : fs::path(p)) {
+    if (part == "..") return false;
+  }
+  return std::all_of(p.begin(), p.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("/:._-").find(c) != std::string_view::npos;
+  });
+}
+
+}  // namespace
+
+CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
+  ConfigKeys keys(kPlugin, conf.raw);
+  HostDeviceConfig c;
+  std::optional<std::string> pci;
+  if (auto v = keys.string("pciBusID"); !v) {
+    return std::unexpected(v.error());
+  } else if (*v && !(**v).empty()) {
+    pci = **v;
+    c.pciKey = "pciBusID";
+  }
+  if (const Json* d = ConfigKeys(kPlugin, conf.runtimeConfig).find("deviceID")) {
+    if (!d->is_string()) return keys.invalid("runtimeConfig.deviceID", "must be a string");
+    if (!d->get<std::string>().empty()) {
+      pci = d->get<std::string>();
+      c.pciKey = "runtimeConfig.deviceID";
+    }
+  }
+  if (pci) {
+    auto parsed = sriov::PciAddress::parse(*pci);
+    if (!parsed) return keys.invalid(c.pciKey, parsed.error().message());
+    c.pci = *parsed;
+  }
+  auto device = keys.string("device");
+  if (!device) return std::unexpected(device.error());
+  if (*device && !(**device).empty()) {
+    if (auto problem = ifNameProblem(**device)) return keys.invalid("device", *problem);
+    c.device = **device;
+  }
+  auto hwaddr = keys.string("hwaddr");
+  if (!hwaddr) return std::unexpected(hwaddr.error());
+  if (*hwaddr && !(**hwaddr).empty()) {
+    auto mac = sriov::MacAddress::parse(**hwaddr);
+    if (!mac) return keys.invalid("hwaddr", mac.error().message());
+    c.hwaddr = *mac;
+  }
+  auto kernelPath = keys.string("kernelpath");
+  if (!kernelPath) return std::unexpected(kernelPath.error());
+  if (*kernelPath && !(**kernelPath).empty()) {
+    if (!validKernelPath(**kernelPath)) {
+      return keys.invalid("kernelpath", fmt::format("\"{}\" must be an absolute path under /sys/devices/", **kernelPath));
+    }
+    c.kernelPath = **kernelPath;
+  }
+  if (!c.pci && c.device.empty() && !c.hwaddr && c.kernelPath.empty()) {
+    return keys.invalid("device", "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\" "
+                                  "or runtimeConfig.deviceID");
+  }
+  return c;
+}
+
+struct HostDevicePlugin::Selected {
+  std::optional<sriov::LinkInfo> link;  // nullopt in DPDK mode
+  std::optional<sriov::PciAddress> pci;
+  std::string driver;
+};
+
+HostDevicePlugin::HostDevicePlugin(HostDevicePluginOptions options)
+    : options_(std::move(options)), sysfs_(options_.sysfsRoot) {}
+
+fs::path HostDevicePlugin::statePath(const std::string& containerId, const std::string& ifname) const {
+  return options_.stateDir / "host-device" / fmt::format("{}_{}.json", containerId, ifname);
+}
+
+CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg, Rtnl& host) const {
+  ConfigKeys keys(kPlugin, Json::object());
+  Selected out;
+  auto byName = [&](const std::string& name, std::string_view key) -> CniExpected<void> {
+    auto l = host.link(name);
+    if (!l) return ioFail(l.error());
+    if (!*l) return keys.invalid(key, fmt::format("link {} not found in the host", name));
+    out.link = **l;
+    return {};
+  };
+  // The netdev under a sysfs device directory; none and a user-space driver means DPDK mode.
+  auto fromSysfsDir = [&](const std::string& rel, std::string_view key) -> CniExpected<void> {
+    if (!sysfs_.exists(rel)) return keys.invalid(key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
+    auto netdevs = sysfs_.listDir(rel + "/net");
+    if (netdevs && !netdevs->empty()) {
+      std::sort(netdevs->begin(), netdevs->end());
+      return byName(netdevs->front(), key);
+    }
+    auto driver = sysfs_.readLinkName(rel + "/driver");
+    if (driver && sriov::isUserspaceDriver(*driver)) {
+      out.driver = *driver;
+      return {};
+    }
+    return keys.invalid(key, fmt::format("{} has no network device{}", sysfs_.absolute(rel).string(),
+                                         driver ? fmt::format(" (driver {})", *driver) : " and no driver"));
+  };
+
+  if (cfg.pci) {
+    out.pci = cfg.pci;
+    auto r = fromSysfsDir("sys/bus/pci/devices/" + cfg.pci->str(), cfg.pciKey);
+    if (!r) return std::unexpected(r.error());
+  } else if (!cfg.device.empty()) {
+    auto r = byName(cfg.device, "device");
+    if (!r) return std::unexpected(r.error());
+  } else if (cfg.hwaddr) {
+    auto all = host.links();
+    if (!all) return ioFail(all.error());
+    auto it = std::find_if(all->begin(), all->end(), [&](const sriov::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
+    if (it == all->end()) return keys.invalid("hwaddr", fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
+    out.link = *it;
+  } else {
+    auto r = fromSysfsDir(cfg.kernelPath.substr(1), "kernelpath");
+    if (!r) return std::unexpected(r.error());
+  }
+  if (out.link && !out.pci && !out.link->parentDevice.empty()) {
+    if (auto p = sriov::PciAddress::parse(out.link->parentDevice)) out.pci = *p;
+  }
+  return out;
+}
+
+CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
+  const auto& env = req.env;
+  auto cfg = parseHostDeviceConfig(req.conf);
+  if (!cfg) return std::unexpected(cfg.error());
+  auto host = Rtnl::open();
+  if (!host) return ioFail(host.error());
+  auto pod = Rtnl::openIn(*req.netns);
+  if (!pod) return ioFail(pod.error());
+  auto selected = select(*cfg, *host);
+  if (!selected) return std::unexpected(selected.error());
+  const bool dpdk = !selected->link.has_value();
+
+  if (!dpdk) {
+    if (auto existing = pod->link(env.ifname); !existing) {
+      return ioFail(existing.error());
+    } else if (*existing) {
+      return cniFail(ErrorCode::kInvalidEnvironment,
+                     fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
+    }
+  }
+  HostDeviceState state{env.containerId, env.ifname, env.netns, dpdk ? "" : selected->link->name,
+                        selected->pci ? selected->pci->str() : "", dpdk};
+  const fs::path path = statePath(env.containerId, env.ifname);
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (auto w = writeFileAtomic(path, state.toJson().dump()); !w) return ioFail(w.error());
+
+  int podIndex = 0;
+  if (!dpdk) {
+    // Moved, renamed, marked with its own name and brought up in one request.
+    LinkChange change;
+    change.alias = selected->link->name;
+    change.up = true;
+    if (auto r = host->execute(sriov::buildMoveLink(selected->link->ifindex, req.netns->fd(), env.ifname, change),
+                               fmt::format("move {} into {} as {}", selected->link->name, env.netns, env.ifname));
+        !r) {
+      fs::remove(path, ec);
+      return ioFail(r.error());
+    }
+    auto moved = pod->link(env.ifname);
+    if (!moved || !*moved) {
+      fs::remove(path, ec);
+      return cniFail(ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns));
+    }
+    podIndex = (*moved)->ifindex;
+  }
+  // Undoes the move (name back, alias cleared, home) for a failed ADD.
+  auto undoMove = [&] {
+    if (dpdk) return;
+    auto hostNs = sriov::Netns::current();
+    if (!hostNs) return;
+    LinkChange back;
+    back.alias = "";
+    if (auto r = pod->execute(sriov::buildMoveLink(podIndex, hostNs->fd(), state.originalName, back), "move home"); !r) {
+      spdlog::warn("{}: rollback: {}", kPlugin, r.error().message());
+    }
+  };
+
+  NetResult result;
+  if (!req.conf.ipamType().empty()) {
+    auto allocated = runIpamAdd(env, req.conf, req.config);
+    if (!allocated) {
+      undoMove();
+      fs::remove(path, ec);
+      return std::unexpected(allocated.error());
+    }
+    result = std::move(*allocated);
+    for (auto& ip : result.ips) ip.interface = 0;
+    if (!dpdk) {
+      if (auto r = configureIps(*pod, podIndex, result, 0); !r) {
+        if (auto d = runIpam(env, Command::kDel, req.conf, req.config); !d) {
+          spdlog::warn("{}: rollback: IPAM DEL: {}", kPlugin, d.error().msg);
+        }
+        undoMove();
+        fs::remove(path, ec);
+        return std::unexpected(r.error());
+      }
+    }
+  }
+  Interface iface;
+  iface.name = env.ifname;
+  iface.sandbox = env.netns;
+  if (selected->pci) iface.pciID = selected->pci->str();
+  if (!dpdk) {
+    auto l = pod->link(podIndex);
+    if (l && *l) {
+      iface.mac = (*l)->mac;
+      iface.mtu = (*l)->mtu;
+    }
+  }
+  result.interfaces.insert(result.interfaces.begin(), iface);
+  spdlog::info("{}: ADD {} {}: {} {}", kPlugin, env.containerId, env.ifname,
+               dpdk ? fmt::format("PCI device {} on {} (DPDK mode, not moved)", state.pci, selected->driver)
+                    : fmt::format("{} moved in", state.originalName),
+               result.ips.empty() ? "" : fmt::format("with {} address(es)", result.ips.size()));
+  return result;
+}
+
+CniExpected<void> HostDevicePlugin::del(Request& req) {
+  const auto& env = req.env;
+  // IPAM first, and whatever else happens: the address must not outlive the attachment, also when
+  // the netns is already gone.
+  if (!req.conf.ipamType().empty()) {
+    if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) return r;
+  }
+  const fs::path path = statePath(env.containerId, env.ifname);
+  auto state = loadState(path);
+  std::error_code ec;
+  if ((state && state->dpdk) || !req.netns) {
+    // Nothing was moved, or the namespace is gone (a hardware device then returns to the host by
+    // itself; a virtual one went with it).
+    fs::remove(path, ec);
+    return {};
+  }
+  auto pod = Rtnl::openIn(*req.netns);
+  if (!pod) return ioFail(pod.error());
+  auto link = pod->link(env.ifname);
+  if (!link) return ioFail(link.error());
+  if (!*link) {
+    fs::remove(path, ec);
+    return {};
+  }
+  std::string home = state ? state->originalName : (*link)->alias;
+  if (home.empty()) {
+    // Neither a state file nor an alias: not a device this plugin moved.
+    spdlog::warn("{}: DEL {}: {} in {} carries no record of its host name; left alone", kPlugin, env.containerId,
+                 env.ifname, env.netns);
+    return {};
+  }
+  auto host = Rtnl::open();
+  auto hostNs = sriov::Netns::current();
+  if (!host || !hostNs) return cniFail(ErrorCode::kIoFailure, "cannot open the host namespace");
+  if (auto taken = host->link(home); taken && *taken) {
+    std::string fallback = fmt::format("hd{}", (*link)->ifindex);
+    spdlog::warn("{}: DEL {}: {} is taken in the host; {} comes home as {}", kPlugin, env.containerId, home,
+                 env.ifname, fallback);
+    home = fallback;
+  }
+  LinkChange back;
+  back.alias = "";
+  if (auto r = pod->execute(sriov::buildMoveLink((*link)->ifindex, hostNs->fd(), home, back),
+                            fmt::format("move {} home as {}", env.ifname, home));
+      !r) {
+    return ioFail(r.error());
+  }
+  fs::remove(path, ec);
+  spdlog::info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, home);
+  return {};
+}
+
+CniExpected<void> HostDevicePlugin::check(Request& req) {
+  const auto& env = req.env;
+  auto cfg = parseHostDeviceConfig(req.conf);
+  if (!cfg) return std::unexpected(cfg.error());
+  if (!req.conf.prevResult) return cniFail(ErrorCode::kInvalidConfig, "vfplane-host-device CHECK: prevResult is required");
+  const NetResult& prev = *req.conf.prevResult;
+  auto it = std::find_if(prev.interfaces.begin(), prev.interfaces.end(),
+                         [&](const Interface& i) { return i.name == env.ifname && !i.sandbox.empty(); });
+  if (it == prev.interfaces.end()) {
+    return cniFail(kCheckMismatch, fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
+  }
+  if (!req.conf.ipamType().empty()) {
+    if (auto r = runIpam(env, Command::kCheck, req.conf, req.config); !r) return r;
+  }
+  auto state = loadState(statePath(env.containerId, env.ifname));
+  if (state && state->dpdk) return {};
+  auto pod = Rtnl::openIn(*req.netns);
+  if (!pod) return ioFail(pod.error());
+  auto link = pod->link(env.ifname);
+  if (!link) return ioFail(link.error());
+  if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
+  if (!it->mac.empty() && asciiLower(it->mac) != (*link)->mac) {
+    return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, (*link)->mac, it->mac));
+  }
+  return checkIps(*pod, (*link)->ifindex, prev, static_cast<int>(it - prev.interfaces.begin()));
+}
+
+CniExpected<void> HostDevicePlugin::gc(Request& req) {
+  // State files of attachments the runtime no longer has: their devices came home with their
+  // namespaces (or went with them), so only the records are left.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.stateDir / "host-device", ec)) {
+    auto state = loadState(e.path());
+    if (!state) continue;
+    AttachmentId id{state->containerId, state->ifname};
+    if (std::find(req.validAttachments.begin(), req.validAttachments.end(), id) == req.validAttachments.end()) {
+      std::error_code rm;
+      fs::remove(e.path(), rm);
+      spdlog::info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId, state->ifname);
+    }
+  }
+  if (req.conf.ipamType().empty()) return {};
+  return runIpam(req.env, Command::kGc, req.conf, req.config, req.validAttachments);
+}
+
+CniExpected<void> HostDevicePlugin::status(Request& req) {
+  const fs::path dir = options_.stateDir / "host-device";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || ::access(dir.c_str(), W_OK) != 0) {
+    return cniFail(ErrorCode::kNotAvailable, fmt::format("state directory {} is not writable", dir.string()));
+  }
+  if (req.conf.ipamType().empty()) return {};
+  return runIpam(req.env, Command::kStatus, req.conf, req.config);
+}
+
+}  // namespace vfplane::cni
