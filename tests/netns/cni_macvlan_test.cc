@@ -164,6 +164,41 @@ TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
   }
 }
 
+TEST_F(CniMacvlanTest, DualStackMatchesTheReference) {
+  if (!haveReference()) GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
+  auto refPod = test::newPod();
+  ASSERT_TRUE(refPod);
+  auto dual = [&](bool reference) {
+    auto j = Json::parse(config("1.0.0", reference, "", R"([[{"subnet":"10.55.0.0/24"}],[{"subnet":"fd00:55::/64"}]])"));
+    j["ipam"]["routes"] = Json::parse(R"([{"dst":"0.0.0.0/0"},{"dst":"::/0"}])");
+    return j.dump();
+  };
+  auto ref = cni("ADD", dual(true), refPod->path(), "ctr1", "net1", true);
+  ASSERT_EQ(ref.exitCode, 0) << ref.out;
+  auto ours = cni("ADD", dual(false), pod_->path());
+  ASSERT_EQ(ours.exitCode, 0) << ours.out;
+  EXPECT_EQ(test::keyPaths(ours.json()), test::keyPaths(ref.json()));
+  EXPECT_EQ(ours.json()["ips"], ref.json()["ips"]) << "same ranges, fresh state: the same addresses";
+  EXPECT_EQ(ours.json()["routes"], ref.json()["routes"]);
+  auto ourLink = test::linkIn(pod_->path(), "net1");
+  auto refLink = test::linkIn(refPod->path(), "net1");
+  ASSERT_TRUE(ourLink && refLink);
+  EXPECT_EQ(globalAddresses(pod_->path(), ourLink->ifindex), globalAddresses(refPod->path(), refLink->ifindex));
+  auto v6routes = [](const std::string& ns, int ifindex) {
+    std::vector<std::string> out;
+    for (auto& r : test::routesIn(ns, AF_INET6)) {
+      if (r.ends_with(fmt::format(" dev {}", ifindex)) && !r.starts_with("fe80:")) out.push_back(r.substr(0, r.rfind(" dev ")));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(v6routes(pod_->path(), ourLink->ifindex), v6routes(refPod->path(), refLink->ifindex));
+  EXPECT_EQ(routesOf(pod_->path(), ourLink->ifindex), routesOf(refPod->path(), refLink->ifindex));
+  EXPECT_EQ(cni("DEL", dual(false), pod_->path()).exitCode, 0);
+  EXPECT_EQ(cni("DEL", dual(true), refPod->path(), "ctr1", "net1", true).exitCode, 0);
+  EXPECT_EQ(reservations(), 0u);
+}
+
 TEST_F(CniMacvlanTest, SpecOneOneAddsTheInterfaceMtu) {
   auto add = cni("ADD", config("1.1.0", false, R"(,"mtu":1400)"), pod_->path());
   ASSERT_EQ(add.exitCode, 0) << add.out;
