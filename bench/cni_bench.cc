@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "bench_args.h"
 #include "cni_bench_support.h"
@@ -84,6 +85,7 @@ void BM_Floor(benchmark::State& state) {
     auto t1 = Clock::now();
     auto inPod = pod->link("net1");
     if (!moved || !inPod || !*inPod) return state.SkipWithError("move into the pod failed");
+    std::this_thread::sleep_for(bench::kLifetime);
     auto t2 = Clock::now();
     auto out = pod->execute(sriov::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
     auto t3 = Clock::now();
@@ -109,7 +111,8 @@ bool cycle(benchmark::State& state, const std::string& binary, const std::string
                                             {"CNI_IFNAME", "net1"}, {"CNI_PATH", kRefDir}};
   for (const auto& [k, v] : extraEnv) env[k] = v;
   Cycle c;
-  std::string why = bench::timePluginCycle(binary, config, env, c.add, c.del, [] {});
+  std::string why =
+      bench::timePluginCycle(binary, config, env, c.add, c.del, [] { std::this_thread::sleep_for(bench::kLifetime); });
   if (!why.empty()) {
     state.SkipWithError(why.c_str());
     return false;

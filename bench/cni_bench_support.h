@@ -24,6 +24,12 @@ namespace vfplane::bench {
 using Clock = std::chrono::steady_clock;
 inline double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+// How long an attachment lives between ADD and DEL (not timed), in the floors and the plugin runs
+// alike. A link torn down the moment it came up still has the kernel's start-up work (IPv6 DAD,
+// MLD) in flight, which made DEL's cost depend on how fast the ADD before it was; pods live
+// longer than this.
+constexpr auto kLifetime = std::chrono::milliseconds(50);
+
 // The run's surroundings. open() moves the process into a new network namespace (so the host's
 // links are never touched), makes the scratch directory and forks the pod. Exit code 77 (skip)
 // without root.

@@ -42,10 +42,6 @@ using bench::ms;
 constexpr const char* kRefDir = "/usr/lib/cni";
 constexpr const char* kMaster = "eno1";
 
-// How long each attachment lives between ADD and DEL (not timed). A link deleted the moment it
-// came up still has the kernel's start-up work (IPv6 DAD, MLD) in flight, which makes DEL cost
-// depend on how fast the ADD was; pods live longer than this.
-constexpr auto kLifetime = std::chrono::milliseconds(50);
 
 std::string g_plugin;
 fs::path g_dir;
@@ -132,7 +128,7 @@ void BM_Floor(benchmark::State& state) {
     if (auto r = pod->execute(sriov::buildChangeLink((*link)->ifindex, change), "rename"); !r) return r.error().message();
     if (auto r = pod->execute(sriov::buildAddress((*link)->ifindex, *address, true), "address"); !r) return r.error().message();
     add = ms(Clock::now() - t0);
-    std::this_thread::sleep_for(kLifetime);
+    std::this_thread::sleep_for(bench::kLifetime);
     auto t1 = Clock::now();
     if (auto r = pod->execute(sriov::buildDeleteLink((*link)->ifindex), "delete"); !r) return r.error().message();
     del = ms(Clock::now() - t1);
@@ -146,7 +142,7 @@ std::string pluginCycle(const std::string& binary, const std::string& config, in
                                             {"CNI_NETNS", g_podPath},
                                             {"CNI_IFNAME", fmt::format("net{}", w)},
                                             {"CNI_PATH", kRefDir}};
-  return bench::timePluginCycle(binary, config, env, add, del, [] { std::this_thread::sleep_for(kLifetime); });
+  return bench::timePluginCycle(binary, config, env, add, del, [] { std::this_thread::sleep_for(bench::kLifetime); });
 }
 
 std::string networkConfig(const char* type, const char* ipam, const std::string& net) {
