@@ -103,35 +103,6 @@ Result<void> removeFile(const fs::path& path) {
 
 }  // namespace
 
-Result<void> writeFileAtomic(const fs::path& path, std::string_view content) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) return fail(fmt::format("create {}: {}", path.parent_path().string(), ec.message()), ec.value());
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp.{}", ::getpid());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd.valid()) return fail(systemError(fmt::format("create {}", tmp.string()), errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return fail(systemError(fmt::format("write {}", tmp.string()), err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  // No fsync: the journal guards against the plugin dying mid-step (killed on a runtime timeout,
-  // OOM), which the page cache survives. A power loss takes every pod namespace with it, and VFs
-  // come back to the host at boot anyway; paying ~1 ms per step on every ADD for it is not worth it.
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return fail(systemError(fmt::format("write {}", path.string()), err));
-  }
-  return {};
-}
 
 Json toJson(const VfAttachment& a) {
   Json j;

@@ -19,6 +19,7 @@
 
 #include "vfplane/cni/plugin.h"
 #include "vfplane/sriov/error.h"
+#include "vfplane/sriov/files.h"
 #include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/vf_config.h"
 
@@ -97,7 +98,6 @@ class AttachmentStore {
   std::filesystem::path root_;
 };
 
-// Writes path atomically: a temp file in the same directory, then rename.
-Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view content);
+using sriov::writeFileAtomic;
 
 }  // namespace vfplane::cni
