@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--allow-default-route-devices", allowDefaultRoute,
                "Offer devices whose netdev carries a default route (upstream always excludes them)");
+  app.add_flag("--use-cdi", opts.useCdi,
+               "Expose devices through CDI: a spec file per resource in --cdi-dir, and a CDI annotation in Allocate");
+  app.add_option("--cdi-dir", opts.cdiDir, "Where the CDI spec files go (the runtime's dynamic CDI directory)")
+      ->capture_default_str();
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

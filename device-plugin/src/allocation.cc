@@ -145,55 +145,121 @@ std::string resourceEnvName(std::string_view resourceName) {
   return out;
 }
 
+std::vector<DeviceSpecEntry> deviceNodesFor(const ResourcePool& pool, const PoolDevice& device) {
+  std::vector<DeviceSpecEntry> out;
+  auto add = [&](std::string container, std::string host) {
+    DeviceSpecEntry spec{std::move(container), std::move(host), "rw"};
+    if (std::find(out.begin(), out.end(), spec) == out.end()) out.push_back(std::move(spec));
+  };
+  const auto& fn = device.function;
+  if (fn.driver == "vfio-pci") {
+    add("/dev/vfio/vfio", "/dev/vfio/vfio");
+    if (fn.iommuGroup) {
+      // A noiommu group's node is /dev/vfio/noiommu-N on the host; DPDK in the pod expects N.
+      std::string container = fmt::format("/dev/vfio/{}", *fn.iommuGroup);
+      add(container, fn.noIommu ? fmt::format("/dev/vfio/noiommu-{}", *fn.iommuGroup) : container);
+    }
+  }
+  if (pool.isRdma && !fn.rdmaDevices.empty()) {
+    // The device's own verbs and MAD nodes, plus the node-wide connection manager.
+    for (const auto& c : fn.rdmaCharDevices) add("/dev/infiniband/" + c, "/dev/infiniband/" + c);
+    add("/dev/infiniband/rdma_cm", "/dev/infiniband/rdma_cm");
+  }
+  if (pool.needVhostNet) {
+    add("/dev/vhost-net", "/dev/vhost-net");
+    add("/dev/net/tun", "/dev/net/tun");
+  }
+  return out;
+}
+
+namespace {
+
+// The resource name as one token: "intel.com/sriov_net_a" -> "intel.com_sriov_net_a".
+std::string flatName(const ResourcePool& pool) {
+  std::string s = pool.name;
+  std::replace(s.begin(), s.end(), '/', '_');
+  return s;
+}
+
+}  // namespace
+
+std::string cdiKind(const ResourcePool& pool) {
+  auto slash = pool.name.find('/');
+  return (slash == std::string::npos ? pool.name : pool.name.substr(0, slash)) + "/net-pci";
+}
+
+std::string cdiSpecFileName(const ResourcePool& pool) { return "vfplane-" + flatName(pool) + ".json"; }
+
+std::string cdiAnnotationKey(const ResourcePool& pool) {
+  std::string name = "vfplane_" + flatName(pool);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  if (name.size() > 63) name.resize(63);  // an annotation key's name part
+  while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.back()))) name.pop_back();
+  return "cdi.k8s.io/" + name;
+}
+
+nlohmann::json cdiSpec(const ResourcePool& pool) {
+  Json devices = Json::array();
+  for (const auto& d : pool.devices) {
+    Json edits = Json::object();
+    Json nodes = Json::array();
+    for (const auto& n : deviceNodesFor(pool, d)) {
+      nodes.push_back({{"path", n.containerPath}, {"hostPath", n.hostPath}, {"permissions", n.permissions}});
+    }
+    if (!nodes.empty()) {
+      edits["deviceNodes"] = std::move(nodes);
+    } else {
+      std::string var = resourceEnvName(pool.name) + "_CDI_" + d.id;
+      std::replace_if(var.begin(), var.end(), [](char c) { return c == ':' || c == '.'; }, '_');
+      edits["env"] = Json::array({var + "=" + d.id});
+    }
+    devices.push_back({{"name", d.id}, {"containerEdits", std::move(edits)}});
+  }
+  return {{"cdiVersion", "0.5.0"}, {"kind", cdiKind(pool)}, {"devices", std::move(devices)}};
+}
+
 ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
-                                    const std::string& devinfoDir) {
+                                    const std::string& devinfoDir, bool cdi) {
   ContainerAllocation alloc;
   std::string envName = resourceEnvName(pool.name);
   std::string ids;
+  std::string cdiNames;
   Json info = Json::object();
-  auto addSpec = [&](std::string container, std::string host) {
-    DeviceSpecEntry spec{std::move(container), std::move(host), "rw"};
-    if (std::find(alloc.devices.begin(), alloc.devices.end(), spec) == alloc.devices.end()) {
-      alloc.devices.push_back(std::move(spec));
-    }
-  };
   // The resource name without its prefix's '/' is what device-info file names carry.
   std::string fileStem = pool.name;
   std::replace(fileStem.begin(), fileStem.end(), '/', '-');
   for (const auto* d : devices) {
     ids += (ids.empty() ? "" : ",") + d->id;
+    if (cdi) {
+      cdiNames += (cdiNames.empty() ? "" : ",") + cdiKind(pool) + "=" + d->id;
+    } else {
+      for (auto& spec : deviceNodesFor(pool, *d)) {
+        if (std::find(alloc.devices.begin(), alloc.devices.end(), spec) == alloc.devices.end()) {
+          alloc.devices.push_back(std::move(spec));
+        }
+      }
+    }
     Json entry;
     entry["generic"] = {{"deviceID", d->id}};
     const auto& fn = d->function;
     if (fn.driver == "vfio-pci") {
-      addSpec("/dev/vfio/vfio", "/dev/vfio/vfio");
       Json vfio = {{"mount", "/dev/vfio/vfio"}};
-      if (fn.iommuGroup) {
-        // A noiommu group's node is /dev/vfio/noiommu-N on the host; DPDK in the pod expects N.
-        std::string container = fmt::format("/dev/vfio/{}", *fn.iommuGroup);
-        std::string host = fn.noIommu ? fmt::format("/dev/vfio/noiommu-{}", *fn.iommuGroup) : container;
-        addSpec(container, host);
-        vfio["dev-mount"] = container;
-      }
+      if (fn.iommuGroup) vfio["dev-mount"] = fmt::format("/dev/vfio/{}", *fn.iommuGroup);
       entry["vfio"] = std::move(vfio);
     }
     if (pool.isRdma && !fn.rdmaDevices.empty()) {
-      // The device's own verbs and MAD nodes, plus the node-wide connection manager.
       Json rdma = {{"rdma_dev", fn.rdmaDevices.front()}};
       for (const auto& c : fn.rdmaCharDevices) {
-        std::string path = "/dev/infiniband/" + c;
-        addSpec(path, path);
         for (const char* kind : {"uverbs", "umad", "issm"}) {
-          if (c.starts_with(kind)) rdma[kind] = path;
+          if (c.starts_with(kind)) rdma[kind] = "/dev/infiniband/" + c;
         }
       }
-      addSpec("/dev/infiniband/rdma_cm", "/dev/infiniband/rdma_cm");
       rdma["rdma_cm"] = "/dev/infiniband/rdma_cm";
       entry["rdma"] = std::move(rdma);
     }
     if (pool.needVhostNet) {
-      addSpec("/dev/vhost-net", "/dev/vhost-net");
-      addSpec("/dev/net/tun", "/dev/net/tun");
       entry["vhost"] = {{"net-mount", "/dev/vhost-net"}, {"tun-mount", "/dev/net/tun"}};
     }
     Json extra = Json::object();
@@ -218,6 +284,7 @@ ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<
   }
   alloc.envs[envName] = ids;
   alloc.envs[envName + "_INFO"] = info.dump();
+  if (cdi && !cdiNames.empty()) alloc.annotations[cdiAnnotationKey(pool)] = cdiNames;
   return alloc;
 }
 

@@ -9,6 +9,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
+
+#include "vfplane/dp/allocation.h"
+#include "vfplane/sriov/files.h"
 
 namespace vfplane::dp {
 namespace fs = std::filesystem;
@@ -145,6 +149,7 @@ void Daemon::applyPlan(PoolPlan plan) {
   std::map<std::string, ResourcePool> pools;
   for (auto& p : plan.pools) pools[p.name] = std::move(p);
   lastPools_ = pools;
+  if (options_.useCdi) writeCdiSpecs(pools);
   refreshCarrier();
   HealthFacts f = facts();
   std::lock_guard lock(mu_);
@@ -180,7 +185,7 @@ void Daemon::applyPlan(PoolPlan plan) {
       if (!ok) ++counters_.registrationErrors;
     };
     auto server = std::make_unique<PluginServer>(
-        state, PluginServerOptions{options_.kubeletDir, options_.devinfoDir, mode_}, std::move(events));
+        state, PluginServerOptions{options_.kubeletDir, options_.devinfoDir, mode_, options_.useCdi}, std::move(events));
     if (auto ok = server->start(); !ok) {
       spdlog::error("{}", ok.error().message());
     } else {
@@ -191,6 +196,29 @@ void Daemon::applyPlan(PoolPlan plan) {
     needsRegistration_[name] = true;
   }
   registerAll("new resources");
+}
+
+void Daemon::writeCdiSpecs(const std::map<std::string, ResourcePool>& pools) {
+  std::error_code ec;
+  fs::create_directories(options_.cdiDir, ec);
+  std::set<std::string> ours;
+  for (const auto& [name, pool] : pools) {
+    fs::path path = fs::path(options_.cdiDir) / cdiSpecFileName(pool);
+    ours.insert(path.filename().string());
+    std::string content = cdiSpec(pool).dump(2) + "\n";
+    if (auto ok = sriov::writeFileIfChanged(path, content); !ok) {
+      spdlog::error("{}: CDI spec: {}", name, ok.error().message());
+    } else if (*ok) {
+      spdlog::info("{}: CDI spec {} lists {} devices of kind {}", name, path.string(), pool.devices.size(), cdiKind(pool));
+    }
+  }
+  for (const auto& e : fs::directory_iterator(options_.cdiDir, ec)) {
+    std::string f = e.path().filename().string();
+    if (f.starts_with("vfplane-") && f.ends_with(".json") && !ours.contains(f)) {
+      fs::remove(e.path(), ec);
+      spdlog::info("CDI spec {} removed: its resource is no longer served", e.path().string());
+    }
+  }
 }
 
 void Daemon::registerAll(const char* why) {

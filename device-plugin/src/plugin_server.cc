@@ -13,6 +13,7 @@
 #include "deviceplugin_v1beta1.grpc.pb.h"
 #include "pluginregistration_v1.grpc.pb.h"
 #include "vfplane/dp/allocation.h"
+#include "vfplane/sriov/files.h"
 
 namespace vfplane::dp {
 namespace {
@@ -34,29 +35,6 @@ v1beta1::ListAndWatchResponse toProto(const PoolSnapshot& snap) {
   return resp;
 }
 
-// Written to a temporary name and renamed, so the CNI never reads half a file. A device's
-// device-info is the same every time it is allocated, so an identical file is left alone: on
-// this path a new inode per Allocate cost more than the whole gRPC round trip.
-Result<void> writeFileAtomically(const std::string& path, const std::string& content) {
-  if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    std::string existing(content.size() + 1, '\0');
-    ssize_t n = ::read(fd, existing.data(), existing.size());
-    ::close(fd);
-    if (n == static_cast<ssize_t>(content.size()) && existing.compare(0, content.size(), content) == 0) return {};
-  }
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) return fail(Error(fmt::format("create {}: {}", fs::path(path).parent_path().string(), ec.message()), ec.value()));
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(systemError("write " + tmp, errno));
-  ssize_t n = ::write(fd, content.data(), content.size());
-  int err = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(content.size())) return fail(systemError("write " + tmp, err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(systemError("rename to " + path, errno));
-  return {};
-}
 
 }  // namespace
 
@@ -144,7 +122,7 @@ class PluginServer::Service final : public ServiceBase {
       std::vector<std::string> ids(c.devices_ids().begin(), c.devices_ids().end());
       auto alloc = allocateDevices(
           snap->pool, ids, [&](const PoolDevice& d) { return snap->isHealthy(d.id); },
-          owner_.options_.devinfoDir);
+          owner_.options_.devinfoDir, owner_.options_.useCdi);
       if (!alloc) {
         spdlog::warn("{}", alloc.error().message());
         if (owner_.events_.onAllocate) owner_.events_.onAllocate(owner_.resourceName_, false);
@@ -152,6 +130,7 @@ class PluginServer::Service final : public ServiceBase {
       }
       auto* out = resp->add_container_responses();
       for (const auto& [k, v] : alloc->envs) (*out->mutable_envs())[k] = v;
+      for (const auto& [k, v] : alloc->annotations) (*out->mutable_annotations())[k] = v;
       for (const auto& spec : alloc->devices) {
         auto* d = out->add_devices();
         d->set_container_path(spec.containerPath);
@@ -160,7 +139,7 @@ class PluginServer::Service final : public ServiceBase {
       }
       for (const auto& file : alloc->deviceInfoFiles) {
         // As upstream: a device-info file that cannot be written is logged, not fatal to the pod.
-        if (auto ok = writeFileAtomically(file.path, file.content); !ok) {
+        if (auto ok = sriov::writeFileIfChanged(file.path, file.content); !ok) {
           spdlog::error("{}: device-info file: {}", owner_.resourceName_, ok.error().message());
         }
       }

@@ -53,8 +53,10 @@ class DpDaemonTest : public testing::Test {
     ASSERT_TRUE(k) << k.error().message();
     kubelet_ = std::move(*k);
   }
-  void startDaemon(std::chrono::milliseconds rescan = 60s) {
+  void startDaemon(std::chrono::milliseconds rescan = 60s, bool cdi = false) {
     DaemonOptions o;
+    o.useCdi = cdi;
+    o.cdiDir = (root() / "cdi").string();
     o.configPath = (root() / "config.json").string();
     o.kubeletDir = (root() / "kubelet").string();
     o.sysfsRoot = (root() / "node").string();
@@ -244,6 +246,40 @@ TEST_F(DpDaemonTest, AllocateAnswersAndFiles) {
   ASSERT_FALSE(bad);
   EXPECT_THAT(bad.error().message(), HasSubstr("unknown device IDs: 0000:99:01.0"));
   EXPECT_EQ(daemon_->counters().allocationErrors, 1u);
+}
+
+TEST_F(DpDaemonTest, CdiSpecPerPoolKeptInStepAndAllocateAnnotates) {
+  // A stale spec of ours from an earlier run, and somebody else's, which stays.
+  fs::create_directories(root() / "cdi");
+  test::writeFile(root() / "cdi/vfplane-intel.com_gone.json", "{}");
+  test::writeFile(root() / "cdi/other-vendor.json", "{}");
+  startKubelet();
+  startDaemon(60s, true);
+  ASSERT_TRUE(waitDevices("intel.com/sriov_dpdk", 2));
+  fs::path net = root() / "cdi/vfplane-intel.com_sriov_net_a.json";
+  fs::path dpdk = root() / "cdi/vfplane-intel.com_sriov_dpdk.json";
+  ASSERT_TRUE(fs::exists(net));
+  ASSERT_TRUE(fs::exists(dpdk)) << "two pools under one prefix: two files, neither overwrites the other";
+  EXPECT_FALSE(fs::exists(root() / "cdi/vfplane-intel.com_gone.json"));
+  EXPECT_TRUE(fs::exists(root() / "cdi/other-vendor.json"));
+  auto dpdkSpec = nlohmann::json::parse(test::readFile(dpdk));
+  EXPECT_EQ(dpdkSpec["kind"], "intel.com/net-pci");
+  ASSERT_EQ(dpdkSpec["devices"].size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(test::readFile(net))["devices"].size(), 6u);
+
+  auto client = PluginClient::connect(socketOf("intel.com/sriov_dpdk"));
+  ASSERT_TRUE(client);
+  auto resp = client->allocate({"0000:41:01.3"});
+  ASSERT_TRUE(resp) << resp.error().message();
+  auto j = nlohmann::json::parse(*resp)["container_responses"][0];
+  EXPECT_TRUE(!j.contains("devices") || j["devices"].empty()) << "the device nodes come from the CDI spec";
+  EXPECT_EQ(j["annotations"]["cdi.k8s.io/vfplane_intel.com_sriov_dpdk"], "intel.com/net-pci=0000:41:01.3");
+  EXPECT_EQ(j["envs"]["PCIDEVICE_INTEL_COM_SRIOV_DPDK"], "0000:41:01.3");
+
+  // A reload that drops a pool drops its spec.
+  writeConfig(R"({"resourceList": [{"resourceName": "sriov_net_a", "selectors": {"drivers": ["iavf"]}}]})");
+  ASSERT_TRUE(kubelet_->waitFor([&] { return !fs::exists(dpdk); }, kWait));
+  EXPECT_TRUE(fs::exists(net));
 }
 
 TEST_F(DpDaemonTest, PreferredAllocationPackedAndSpreadOverTheSocket) {

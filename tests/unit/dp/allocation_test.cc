@@ -179,5 +179,63 @@ TEST(Allocate, RejectsUnknownAndUnhealthyNamingThem) {
   EXPECT_THAT(alloc.error().message(), HasSubstr("intel.com/sriov_net_a"));
 }
 
+TEST(Cdi, NamesPerResourceSoPoolsNeverShareAFileOrAnAnnotation) {
+  auto a = makePool(AllocationPolicy::kPacked);
+  auto b = makePool(AllocationPolicy::kPacked);
+  b.name = "intel.com/sriov_net_b";
+  EXPECT_EQ(cdiKind(a), "intel.com/net-pci");
+  EXPECT_EQ(cdiKind(a), cdiKind(b)) << "one kind may span several spec files, as upstream's";
+  EXPECT_EQ(cdiSpecFileName(a), "vfplane-intel.com_sriov_net_a.json");
+  EXPECT_NE(cdiSpecFileName(a), cdiSpecFileName(b));
+  EXPECT_EQ(cdiAnnotationKey(a), "cdi.k8s.io/vfplane_intel.com_sriov_net_a");
+  EXPECT_NE(cdiAnnotationKey(a), cdiAnnotationKey(b));
+  b.name = "example.org/" + std::string(80, 'x');
+  EXPECT_LE(cdiAnnotationKey(b).size(), std::string("cdi.k8s.io/").size() + 63);
+}
+
+TEST(Cdi, SpecListsEveryDeviceWithItsNodes) {
+  auto pool = makePool(AllocationPolicy::kPacked);
+  for (auto& d : pool.devices) {
+    d.function.driver = "vfio-pci";
+    d.function.iommuGroup = 40 + d.vfIndex;
+  }
+  const_cast<PoolDevice*>(pool.find("0000:0a:01.1"))->function.noIommu = true;
+  auto spec = cdiSpec(pool);
+  EXPECT_EQ(spec["cdiVersion"], "0.5.0");
+  EXPECT_EQ(spec["kind"], "intel.com/net-pci");
+  ASSERT_EQ(spec["devices"].size(), pool.devices.size());
+  nlohmann::json noIommu;
+  for (const auto& d : spec["devices"]) {
+    if (d["name"] == "0000:0a:01.1") noIommu = d;
+  }
+  ASSERT_TRUE(noIommu.is_object());
+  EXPECT_EQ(noIommu["containerEdits"]["deviceNodes"],
+            nlohmann::json::parse(R"([{"path":"/dev/vfio/vfio","hostPath":"/dev/vfio/vfio","permissions":"rw"},
+                                     {"path":"/dev/vfio/41","hostPath":"/dev/vfio/noiommu-41","permissions":"rw"}])"));
+}
+
+TEST(Cdi, ANetdevVfStillHasAnEditForCdiToAccept) {
+  auto pool = makePool(AllocationPolicy::kPacked);
+  auto spec = cdiSpec(pool);
+  const auto& first = spec["devices"][0];
+  EXPECT_FALSE(first["containerEdits"].contains("deviceNodes"));
+  EXPECT_EQ(first["containerEdits"]["env"],
+            nlohmann::json::array({"PCIDEVICE_INTEL_COM_SRIOV_NET_A_CDI_0000_0a_01_0=0000:0a:01.0"}));
+}
+
+TEST(Cdi, AllocateAnswersWithAnAnnotationInsteadOfDeviceSpecs) {
+  auto pool = makePool(AllocationPolicy::kPacked);
+  for (auto& d : pool.devices) d.function.driver = "vfio-pci";
+  auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:0b:01.1"}, [](const PoolDevice&) { return true; }, "/d", true);
+  ASSERT_TRUE(alloc);
+  EXPECT_TRUE(alloc->devices.empty());
+  EXPECT_EQ(alloc->annotations.at("cdi.k8s.io/vfplane_intel.com_sriov_net_a"),
+            "intel.com/net-pci=0000:0a:01.0,intel.com/net-pci=0000:0b:01.1");
+  EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A"), "0000:0a:01.0,0000:0b:01.1") << "envs stay";
+  auto plain = allocateDevices(pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
+  EXPECT_TRUE(plain->annotations.empty());
+  EXPECT_FALSE(plain->devices.empty());
+}
+
 }  // namespace
 }  // namespace vfplane::dp

@@ -41,26 +41,48 @@ struct DeviceInfoFile {
 
 struct ContainerAllocation {
   std::map<std::string, std::string> envs;
-  std::vector<DeviceSpecEntry> devices;  // de-duplicated, stable order
+  std::vector<DeviceSpecEntry> devices;  // de-duplicated, stable order; empty with CDI
+  std::map<std::string, std::string> annotations;  // with CDI: the devices, for the runtime
   std::vector<DeviceInfoFile> deviceInfoFiles;
 };
 
 // "PCIDEVICE_" + the resource name upper-cased, with '.', '/' and '-' as '_'.
 std::string resourceEnvName(std::string_view resourceName);
 
+// The device nodes one device needs in a container: vfio (container and noiommu paths), its RDMA
+// character devices and rdma_cm when the pool is isRdma, vhost-net and tun when needVhostNet.
+std::vector<DeviceSpecEntry> deviceNodesFor(const ResourcePool& pool, const PoolDevice& device);
+
+// ---- CDI (--use-cdi) --------------------------------------------------------------------------
+// With CDI the device nodes are not in the Allocate answer: they are in a CDI spec file the
+// runtime reads, and the answer names the devices in an annotation. Each resource has its own
+// spec file and its own annotation key, so several pools under one prefix neither overwrite each
+// other's file nor each other's annotation (sriov-network-device-plugin wrote one file per prefix,
+// and the last pool won: its #576/#731).
+
+// "<prefix>/net-pci", as upstream names the kind; one kind may span several spec files.
+std::string cdiKind(const ResourcePool& pool);
+// "vfplane-<prefix>_<name>.json"
+std::string cdiSpecFileName(const ResourcePool& pool);
+// "cdi.k8s.io/vfplane_<prefix>_<name>" (the key's name part kept to what annotations allow).
+std::string cdiAnnotationKey(const ResourcePool& pool);
+// The spec (cdiVersion 0.5.0) with every device of the pool. A device without device nodes (a
+// netdev VF) gets an env edit naming it, because CDI refuses a device with no edits.
+nlohmann::json cdiSpec(const ResourcePool& pool);
+
 // Builds one container's answer. Fails naming every ID that is unknown to the pool or that
 // isHealthy rejects, so the kubelet's event says exactly what went wrong.
 template <class HealthFn>
 Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
-                                            HealthFn isHealthy, const std::string& devinfoDir);
+                                            HealthFn isHealthy, const std::string& devinfoDir, bool cdi = false);
 
 // The non-template part of allocateDevices, after the IDs were checked.
 ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
-                                    const std::string& devinfoDir);
+                                    const std::string& devinfoDir, bool cdi = false);
 
 template <class HealthFn>
 Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
-                                            HealthFn isHealthy, const std::string& devinfoDir) {
+                                            HealthFn isHealthy, const std::string& devinfoDir, bool cdi) {
   std::vector<const PoolDevice*> devices;
   std::string unknown, unhealthy;
   for (const auto& id : ids) {
@@ -80,7 +102,7 @@ Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std:
     msg.pop_back();
     return fail(Error(msg, EINVAL));
   }
-  return buildAllocation(pool, devices, devinfoDir);
+  return buildAllocation(pool, devices, devinfoDir, cdi);
 }
 
 }  // namespace vfplane::dp

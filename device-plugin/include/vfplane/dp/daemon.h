@@ -38,6 +38,10 @@ struct DaemonOptions {
   std::string devinfoDir = "/var/run/k8s.cni.cncf.io/devinfo/dp";
   std::chrono::milliseconds rescanInterval{std::chrono::seconds(60)};
   bool excludeDefaultRoute = true;
+  // --use-cdi: one CDI spec file per resource in cdiDir (vfplane-<prefix>_<name>.json), kept in
+  // step with the pools; Allocate then answers with a CDI annotation instead of device specs.
+  bool useCdi = false;
+  std::string cdiDir = "/var/run/cdi";
 };
 
 // What the daemon reports to whoever exports metrics.
@@ -77,6 +81,8 @@ class Daemon {
   void refreshCarrier();
   void updateHealth();
   void restartServer(const std::string& name, const char* why);
+  // Writes each pool's CDI spec (when it changed) and removes ours for pools that are gone.
+  void writeCdiSpecs(const std::map<std::string, ResourcePool>& pools);
   void registerAll(const char* why);
   void watchPaths();
   void handleInotify();

@@ -29,6 +29,8 @@ struct PluginServerOptions {
   std::string kubeletDir = "/var/lib/kubelet";
   std::string devinfoDir = "/var/run/k8s.cni.cncf.io/devinfo/dp";
   RegistrationMode mode = RegistrationMode::kLegacy;
+  // Allocate names the devices in a CDI annotation instead of returning device specs.
+  bool useCdi = false;
 };
 
 // Counters the server reports into (metrics live outside this library).
