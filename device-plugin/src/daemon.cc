@@ -176,10 +176,7 @@ void Daemon::applyPlan(PoolPlan plan) {
     auto state = std::make_shared<PoolState>(std::move(empty));
     (void)state->update(pool, f);
     PluginServerEvents events;
-    events.onAllocate = [this](const std::string&, bool ok) {
-      ++counters_.allocations;
-      if (!ok) ++counters_.allocationErrors;
-    };
+    events.onAllocate = [this](const std::string& resource, bool ok) { counters_.countAllocation(resource, ok); };
     events.onRegistration = [this](const std::string&, bool ok, const std::string&) {
       ++counters_.registrations;
       if (!ok) ++counters_.registrationErrors;
@@ -196,6 +193,20 @@ void Daemon::applyPlan(PoolPlan plan) {
     needsRegistration_[name] = true;
   }
   registerAll("new resources");
+}
+
+void DaemonCounters::countAllocation(const std::string& resource, bool ok) {
+  ++allocations;
+  if (!ok) ++allocationErrors;
+  std::lock_guard lock(mu_);
+  auto& r = byResource_[resource];
+  ++r.calls;
+  if (!ok) ++r.failures;
+}
+
+std::map<std::string, DaemonCounters::Allocations> DaemonCounters::allocationsByResource() const {
+  std::lock_guard lock(mu_);
+  return byResource_;
 }
 
 void Daemon::writeCdiSpecs(const std::map<std::string, ResourcePool>& pools) {

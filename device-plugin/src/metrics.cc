@@ -29,8 +29,20 @@ class DaemonMetrics final : public prometheus::Collectable {
       m.counter.value = static_cast<double>(value);
       out.push_back({name, help, prometheus::MetricType::Counter, {m}});
     };
-    counter("vfplane_dp_allocate_total", "Allocate calls answered", c.allocations);
-    counter("vfplane_dp_allocate_failures_total", "Allocate calls refused", c.allocationErrors);
+    prometheus::MetricFamily calls{"vfplane_dp_allocate_total", "Allocate calls answered, per resource",
+                                   prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily failures{"vfplane_dp_allocate_failures_total", "Allocate calls refused, per resource",
+                                      prometheus::MetricType::Counter, {}};
+    for (const auto& [resource, a] : c.allocationsByResource()) {
+      for (auto [family, value] : {std::pair{&calls, a.calls}, std::pair{&failures, a.failures}}) {
+        prometheus::ClientMetric m;
+        m.label = {{"resource", resource}};
+        m.counter.value = static_cast<double>(value);
+        family->metric.push_back(std::move(m));
+      }
+    }
+    out.push_back(std::move(calls));
+    out.push_back(std::move(failures));
     counter("vfplane_dp_registrations_total", "Registrations with the kubelet attempted", c.registrations);
     counter("vfplane_dp_registration_failures_total", "Registrations that failed", c.registrationErrors);
     counter("vfplane_dp_rescans_total", "Device rescans", c.rescans);

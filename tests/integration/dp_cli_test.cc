@@ -57,7 +57,8 @@ TEST(DpCli, MissingConfigAndBadFlagsExitTwo) {
   auto help = run({plugin(), "--help"});
   EXPECT_EQ(help.exitCode, 0);
   for (const char* flag : {"--config", "--resource-prefix", "--kubelet-dir", "--sysfs-root", "--devinfo-dir",
-                           "--metrics-address", "--rescan-interval", "--log-level", "--allow-default-route-devices"}) {
+                           "--metrics-address", "--rescan-interval", "--log-level", "--allow-default-route-devices",
+                           "--use-cdi", "--cdi-dir"}) {
     EXPECT_THAT(help.out, HasSubstr(flag));
   }
 }
@@ -120,6 +121,11 @@ TEST(DpCli, ServesMetricsAndHealthz) {
     metrics = httpGet(port, "/metrics");
     if (metrics.find("vfplane_dp_devices{") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // One good and one refused Allocate, counted under the resource.
+  std::string sock = (dir.path() / "kubelet/device-plugins/intel.com_a.sock").string();
+  EXPECT_EQ(run({vfplane(), "dp", "allocate", "--socket", sock, "0000:01:01.0"}).exitCode, 0);
+  EXPECT_NE(run({vfplane(), "dp", "allocate", "--socket", sock, "0000:99:99.0"}).exitCode, 0);
+  metrics = httpGet(port, "/metrics");
   std::string healthz = httpGet(port, "/healthz");
   ::kill(pid, SIGTERM);
   int status = 0;
@@ -127,6 +133,8 @@ TEST(DpCli, ServesMetricsAndHealthz) {
   EXPECT_THAT(metrics, HasSubstr("200 OK"));
   EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_devices{health="Healthy",resource="intel.com/a"} 3)"));
   EXPECT_THAT(metrics, HasSubstr("vfplane_dp_rescans_total 1"));
+  EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_allocate_total{resource="intel.com/a"} 2)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_allocate_failures_total{resource="intel.com/a"} 1)"));
   EXPECT_THAT(metrics, HasSubstr("vfplane_dp_reload_errors_total 0"));
   EXPECT_THAT(healthz, HasSubstr("200 OK"));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM is a clean shutdown";

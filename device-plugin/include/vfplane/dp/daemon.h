@@ -17,6 +17,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "vfplane/dp/config.h"
@@ -53,6 +54,18 @@ struct DaemonCounters {
   std::atomic<uint64_t> registrationErrors{0};
   std::atomic<uint64_t> allocations{0};
   std::atomic<uint64_t> allocationErrors{0};
+
+  // The same two, per resource, for the metrics' resource label.
+  struct Allocations {
+    uint64_t calls = 0;
+    uint64_t failures = 0;
+  };
+  void countAllocation(const std::string& resource, bool ok);
+  std::map<std::string, Allocations> allocationsByResource() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Allocations> byResource_;
 };
 
 class Daemon {

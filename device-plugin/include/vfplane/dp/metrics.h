@@ -1,7 +1,7 @@
 // Prometheus metrics of the device plugin, computed when scraped from the daemon's live state.
 //
 //   vfplane_dp_devices{resource, health}          devices per resource by health
-//   vfplane_dp_allocate_total / _failures_total   Allocate calls and failed ones
+//   vfplane_dp_allocate_total{resource} / vfplane_dp_allocate_failures_total{resource}
 //   vfplane_dp_registrations_total / _failures_total
 //   vfplane_dp_rescans_total
 //   vfplane_dp_reloads_total / vfplane_dp_reload_errors_total
