@@ -343,6 +343,8 @@ Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
 
 // ---- socket ---------------------------------------------------------------------------------
 
+Rtnl::Rtnl(Fd fd) : fd_(std::move(fd)), buf_(std::make_unique_for_overwrite<uint8_t[]>(kRecvBuffer)) {}
+
 Result<Rtnl> Rtnl::open() {
   Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (!fd.valid()) return fail(systemError("netlink: socket", errno));
@@ -396,15 +398,14 @@ Result<std::vector<std::vector<uint8_t>>> Rtnl::query(NlMsg msg, std::string_vie
   bool wantAck = hdr->nlmsg_flags & NLM_F_ACK;
   bool dump = (hdr->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   std::vector<std::vector<uint8_t>> replies;
-  std::vector<uint8_t> buf(kRecvBuffer);
   for (;;) {
-    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    ssize_t n = ::recv(fd_.get(), buf_.get(), kRecvBuffer, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail(systemError(fmt::format("{}: netlink receive", what), errno));
     }
     int len = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.get()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
       if (h->nlmsg_type == NLMSG_DONE) return replies;
       if (h->nlmsg_type == NLMSG_ERROR) {

@@ -156,10 +156,13 @@ class Rtnl {
   Result<std::optional<int>> defaultRouteLink();
 
  private:
-  explicit Rtnl(Fd fd) : fd_(std::move(fd)) {}
+  explicit Rtnl(Fd fd);
   Result<std::optional<LinkInfo>> linkQuery(NlMsg msg, std::string_view what);
   Fd fd_;
   uint32_t seq_ = 1;
+  // One receive buffer per socket, not zeroed: a zeroed 64 KiB vector per request (memset and
+  // fresh pages) was a visible share of a plugin's ADD.
+  std::unique_ptr<uint8_t[]> buf_;
 };
 
 }  // namespace vfplane::sriov
