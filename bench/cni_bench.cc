@@ -9,7 +9,8 @@
 // medians and each plugin's overhead above the floor, and their ratio (target <= 1/3).
 //
 //   cni_bench --plugin PATH/vfplane-sriov [benchmark flags]     (root; exit 77 otherwise)
-// Run with --benchmark_repetitions=10 for medians.
+// Run with --benchmark_repetitions=20 --benchmark_enable_random_interleaving=true for medians: the
+// plugins and the floor then take turns and share the machine's noise.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <sched.h>
