@@ -253,11 +253,6 @@ int main(int argc, char** argv) {
   g_node = *node;
 
   benchmark::AddCustomContext("node", "simulated, VF netdevs are veth links");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   SummaryReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.printSummary();
-  benchmark::Shutdown();
-  return 0;
+  return bench::runBenchmarks(argc, argv, reporter, [&] { reporter.printSummary(); });
 }

@@ -2,6 +2,7 @@
 // directory, one pod namespace held by a child process, and timing a plugin as a runtime runs it.
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <signal.h>
@@ -104,6 +105,18 @@ std::string timePluginCycle(const std::string& binary, const std::string& config
     (command[0] == 'A' ? add : del) = took;
   }
   return "";
+}
+
+// Google Benchmark's part of main(): unknown flags are exit 2; `summary` runs after the benchmarks,
+// before shutdown.
+template <class Summary>
+int runBenchmarks(int& argc, char** argv, benchmark::BenchmarkReporter& reporter, Summary summary) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  summary();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace vfplane::bench

@@ -224,11 +224,6 @@ int main(int argc, char** argv) {
   }
 
   benchmark::AddCustomContext("master", "veth link in a throwaway namespace");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::ConsoleReporter reporter(benchmark::ConsoleReporter::OO_Tabular);  // no colour: logs
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  printSummary();
-  benchmark::Shutdown();
-  return 0;
+  return bench::runBenchmarks(argc, argv, reporter, printSummary);
 }

@@ -1,17 +1,6 @@
 // vfplane-host-device: the CNI plugin binary. Everything lives in the cni library.
-#include <cstdlib>
-#include <string>
-
+#include "vfplane/cni/exec.h"
 #include "vfplane/cni/host_device_plugin.h"
-
-namespace {
-
-std::string envOr(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   constexpr const char* kHelp = R"(vfplane-host-device: CNI plugin that hands a whole host device to a pod.
@@ -34,9 +23,9 @@ Environment read at start:
   VFPLANE_CNI_ALLOW_OWN_NETNS=1  accept CNI_NETNS equal to the plugin's own namespace
 )";
   vfplane::cni::HostDevicePluginOptions options;
-  options.sysfsRoot = envOr("VFPLANE_SYSFS_ROOT", "/");
-  options.stateDir = envOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
+  options.sysfsRoot = vfplane::cni::environmentOr("VFPLANE_SYSFS_ROOT", "/");
+  options.stateDir = vfplane::cni::environmentOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
   vfplane::cni::HostDevicePlugin plugin(options);
   return vfplane::cni::pluginMain(argc, argv, kHelp, plugin,
-                                  {.allowOwnNetns = envOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
+                                  {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

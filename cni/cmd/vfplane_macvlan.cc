@@ -1,7 +1,5 @@
 // vfplane-macvlan: the CNI plugin binary. Everything lives in the cni library.
-#include <cstdlib>
-#include <string>
-
+#include "vfplane/cni/exec.h"
 #include "vfplane/cni/macvlan_plugin.h"
 
 int main(int argc, char** argv) {
@@ -25,7 +23,6 @@ See docs/cni-macvlan.md.
 Environment: VFPLANE_CNI_ALLOW_OWN_NETNS=1 accepts CNI_NETNS equal to the plugin's own namespace.
 )";
   vfplane::cni::MacvlanPlugin plugin;
-  const char* own = std::getenv("VFPLANE_CNI_ALLOW_OWN_NETNS");
   return vfplane::cni::pluginMain(argc, argv, kHelp, plugin,
-                                  {.allowOwnNetns = own != nullptr && std::string(own) == "1"});
+                                  {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

@@ -1,14 +1,5 @@
 // vfplane-sriov: the CNI plugin binary. The runtime runs it with CNI_* in the environment and the
 // network config on stdin; everything else lives in the cni library.
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <iostream>
-#include <iterator>
-#include <string>
-
 #include "vfplane/cni/exec.h"
 #include "vfplane/cni/sriov_plugin.h"
 #include "vfplane/sriov/vf_config.h"
@@ -32,38 +23,16 @@ Environment read at start:
   VFPLANE_CNI_ALLOW_OWN_NETNS=1  accept CNI_NETNS equal to the plugin's own namespace
 )";
 
-std::string envOr(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
   using namespace vfplane;
   cni::SriovPluginOptions options;
-  options.sysfsRoot = envOr("VFPLANE_SYSFS_ROOT", "/");
-  options.stateDir = envOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
-  cni::RunOptions run;
-  run.allowOwnNetns = envOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1";
-
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  auto env = cni::currentEnvironment();
-
-  cni::RunOutcome outcome;
-  auto configurator = sriov::NetlinkVfConfigurator::open();
-  if (!configurator) {
-    cni::CniError e{cni::ErrorCode::kIoFailure, configurator.error().message(), ""};
-    outcome = {1, e.toJson("1.1.0").dump() + "\n"};
-  } else {
-    cni::SriovPlugin plugin(options, configurator->get());
-    outcome = cni::runPlugin(plugin, env, input, run);
-  }
-  std::fwrite(outcome.out.data(), 1, outcome.out.size(), stdout);
-  std::fflush(stdout);
-  return outcome.exitCode;
+  options.sysfsRoot = cni::environmentOr("VFPLANE_SYSFS_ROOT", "/");
+  options.stateDir = cni::environmentOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
+  sriov::NetlinkVfConfigurator configurator;
+  cni::SriovPlugin plugin(options, &configurator);
+  return cni::pluginMain(argc, argv, kHelp, plugin,
+                         {.allowOwnNetns = cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

@@ -8,8 +8,12 @@ namespace vfplane::cni {
 
 using Json = nlohmann::json;
 
+std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key, std::string_view why) {
+  return cniFail(ErrorCode::kInvalidConfig, fmt::format("{} config: {}: {}", plugin, key, why));
+}
+
 std::unexpected<CniError> ConfigKeys::invalid(std::string_view key, std::string_view why) const {
-  return cniFail(ErrorCode::kInvalidConfig, fmt::format("{} config: {}: {}", plugin_, key, why));
+  return invalidKey(plugin_, key, why);
 }
 
 const Json* ConfigKeys::find(std::string_view key) const {

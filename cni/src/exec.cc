@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 extern char** environ;
@@ -39,6 +40,11 @@ std::map<std::string, std::string> currentEnvironment() {
     if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
   return env;
+}
+
+std::string environmentOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
 }
 
 std::map<std::string, std::string> cniEnvironment(const Environment& e, Command command,

@@ -27,8 +27,6 @@ using sriov::Rtnl;
 
 constexpr const char* kPlugin = "vfplane-host-device";
 
-std::unexpected<CniError> ioFail(const Error& e) { return cniFail(ErrorCode::kIoFailure, e.message()); }
-
 // What ADD leaves for DEL: written before the move, so a DEL after a crash mid-ADD still knows the
 // device's own name.
 struct HostDeviceState {
@@ -139,18 +137,17 @@ fs::path HostDevicePlugin::statePath(const std::string& containerId, const std::
 }
 
 CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg, Rtnl& host) const {
-  ConfigKeys keys(kPlugin, Json::object());
   Selected out;
   auto byName = [&](const std::string& name, std::string_view key) -> CniExpected<void> {
     auto l = host.link(name);
-    if (!l) return ioFail(l.error());
-    if (!*l) return keys.invalid(key, fmt::format("link {} not found in the host", name));
+    if (!l) return ioError(l.error());
+    if (!*l) return invalidKey(kPlugin, key, fmt::format("link {} not found in the host", name));
     out.link = **l;
     return {};
   };
   // The netdev under a sysfs device directory; none and a user-space driver means DPDK mode.
   auto fromSysfsDir = [&](const std::string& rel, std::string_view key) -> CniExpected<void> {
-    if (!sysfs_.exists(rel)) return keys.invalid(key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
+    if (!sysfs_.exists(rel)) return invalidKey(kPlugin, key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
     auto netdevs = sysfs_.listDir(rel + "/net");
     if (netdevs && !netdevs->empty()) {
       std::sort(netdevs->begin(), netdevs->end());
@@ -161,7 +158,7 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
       out.driver = *driver;
       return {};
     }
-    return keys.invalid(key, fmt::format("{} has no network device{}", sysfs_.absolute(rel).string(),
+    return invalidKey(kPlugin, key, fmt::format("{} has no network device{}", sysfs_.absolute(rel).string(),
                                          driver ? fmt::format(" (driver {})", *driver) : " and no driver"));
   };
 
@@ -174,9 +171,9 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
     if (!r) return std::unexpected(r.error());
   } else if (cfg.hwaddr) {
     auto all = host.links();
-    if (!all) return ioFail(all.error());
+    if (!all) return ioError(all.error());
     auto it = std::find_if(all->begin(), all->end(), [&](const sriov::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
-    if (it == all->end()) return keys.invalid("hwaddr", fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
+    if (it == all->end()) return invalidKey(kPlugin, "hwaddr", fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
     out.link = *it;
   } else {
     auto r = fromSysfsDir(cfg.kernelPath.substr(1), "kernelpath");
@@ -193,16 +190,16 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   auto cfg = parseHostDeviceConfig(req.conf);
   if (!cfg) return std::unexpected(cfg.error());
   auto host = Rtnl::open();
-  if (!host) return ioFail(host.error());
+  if (!host) return ioError(host.error());
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
   auto selected = select(*cfg, *host);
   if (!selected) return std::unexpected(selected.error());
   const bool dpdk = !selected->link.has_value();
 
   if (!dpdk) {
     if (auto existing = pod->link(env.ifname); !existing) {
-      return ioFail(existing.error());
+      return ioError(existing.error());
     } else if (*existing) {
       return cniFail(ErrorCode::kInvalidEnvironment,
                      fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
@@ -213,7 +210,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   const fs::path path = statePath(env.containerId, env.ifname);
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (auto w = writeFileAtomic(path, state.toJson().dump()); !w) return ioFail(w.error());
+  if (auto w = writeFileAtomic(path, state.toJson().dump()); !w) return ioError(w.error());
 
   int podIndex = 0;
   if (!dpdk) {
@@ -225,7 +222,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
                                fmt::format("move {} into {} as {}", selected->link->name, env.netns, env.ifname));
         !r) {
       fs::remove(path, ec);
-      return ioFail(r.error());
+      return ioError(r.error());
     }
     auto moved = pod->link(env.ifname);
     if (!moved || !*moved) {
@@ -290,9 +287,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   const auto& env = req.env;
   // IPAM first, and whatever else happens: the address must not outlive the attachment, also when
   // the netns is already gone.
-  if (!req.conf.ipamType().empty()) {
-    if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) return r;
-  }
+  if (auto r = runIpamFor(req, Command::kDel); !r) return r;
   const fs::path path = statePath(env.containerId, env.ifname);
   auto state = loadState(path);
   std::error_code ec;
@@ -303,9 +298,9 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
     return {};
   }
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
   auto link = pod->link(env.ifname);
-  if (!link) return ioFail(link.error());
+  if (!link) return ioError(link.error());
   if (!*link) {
     fs::remove(path, ec);
     return {};
@@ -331,7 +326,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   if (auto r = pod->execute(sriov::buildMoveLink((*link)->ifindex, hostNs->fd(), home, back),
                             fmt::format("move {} home as {}", env.ifname, home));
       !r) {
-    return ioFail(r.error());
+    return ioError(r.error());
   }
   fs::remove(path, ec);
   spdlog::info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, home);
@@ -349,15 +344,13 @@ CniExpected<void> HostDevicePlugin::check(Request& req) {
   if (it == prev.interfaces.end()) {
     return cniFail(kCheckMismatch, fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
   }
-  if (!req.conf.ipamType().empty()) {
-    if (auto r = runIpam(env, Command::kCheck, req.conf, req.config); !r) return r;
-  }
+  if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
   auto state = loadState(statePath(env.containerId, env.ifname));
   if (state && state->dpdk) return {};
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
   auto link = pod->link(env.ifname);
-  if (!link) return ioFail(link.error());
+  if (!link) return ioError(link.error());
   if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
   if (!it->mac.empty() && asciiLower(it->mac) != (*link)->mac) {
     return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, (*link)->mac, it->mac));
@@ -379,8 +372,7 @@ CniExpected<void> HostDevicePlugin::gc(Request& req) {
       spdlog::info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId, state->ifname);
     }
   }
-  if (req.conf.ipamType().empty()) return {};
-  return runIpam(req.env, Command::kGc, req.conf, req.config, req.validAttachments);
+  return runIpamFor(req, Command::kGc);
 }
 
 CniExpected<void> HostDevicePlugin::status(Request& req) {
@@ -390,8 +382,7 @@ CniExpected<void> HostDevicePlugin::status(Request& req) {
   if (ec || ::access(dir.c_str(), W_OK) != 0) {
     return cniFail(ErrorCode::kNotAvailable, fmt::format("state directory {} is not writable", dir.string()));
   }
-  if (req.conf.ipamType().empty()) return {};
-  return runIpam(req.env, Command::kStatus, req.conf, req.config);
+  return runIpamFor(req, Command::kStatus);
 }
 
 }  // namespace vfplane::cni

@@ -499,6 +499,11 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
 
 // ---- standalone plugin ----------------------------------------------------------------------
 
+CniExpected<void> runIpamFor(const Request& req, Command command) {
+  if (req.conf.ipamType().empty()) return {};
+  return runIpam(req.env, command, req.conf, req.config, command == Command::kGc ? req.validAttachments : std::vector<AttachmentId>{});
+}
+
 CniExpected<NetResult> IpamPlugin::add(Request& req) { return runIpamAdd(req.env, req.conf, req.config); }
 CniExpected<void> IpamPlugin::del(Request& req) { return runIpam(req.env, Command::kDel, req.conf, req.config); }
 CniExpected<void> IpamPlugin::check(Request& req) { return runIpam(req.env, Command::kCheck, req.conf, req.config); }

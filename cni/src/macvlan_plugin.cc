@@ -33,8 +33,6 @@ constexpr ModeName kModes[] = {{"bridge", MACVLAN_MODE_BRIDGE},
                                {"vepa", MACVLAN_MODE_VEPA},
                                {"passthru", MACVLAN_MODE_PASSTHRU}};
 
-std::unexpected<CniError> ioFail(const Error& e) { return cniFail(ErrorCode::kIoFailure, e.message()); }
-
 // A name no other ADD picks at the same time: the link is born under it in the pod and renamed to
 // CNI_IFNAME right after, so a clash with the final name is found by the rename, never adopted.
 std::string temporaryName() {
@@ -61,21 +59,20 @@ struct Master {
 
 // The master link, resolved in `where` (the host, or the pod with linkInContainer).
 CniExpected<Master> resolveMaster(Rtnl& where, const MacvlanConfig& cfg) {
-  ConfigKeys keys(kPlugin, nlohmann::json::object());
   std::string name = cfg.master;
   if (name.empty()) {
     auto idx = where.defaultRouteLink();
-    if (!idx) return ioFail(idx.error());
-    if (!*idx) return keys.invalid("master", "not set, and there is no default route to take its link from");
+    if (!idx) return ioError(idx.error());
+    if (!*idx) return invalidKey(kPlugin, "master", "not set, and there is no default route to take its link from");
     auto l = where.link(**idx);
-    if (!l) return ioFail(l.error());
-    if (!*l) return keys.invalid("master", fmt::format("not set, and the default route's link #{} is gone", **idx));
+    if (!l) return ioError(l.error());
+    if (!*l) return invalidKey(kPlugin, "master", fmt::format("not set, and the default route's link #{} is gone", **idx));
     return Master{**l};
   }
   auto l = where.link(name);
-  if (!l) return ioFail(l.error());
+  if (!l) return ioError(l.error());
   if (!*l) {
-    return keys.invalid("master", fmt::format("link {} not found{}", name, cfg.linkInContainer ? " in the pod" : ""));
+    return invalidKey(kPlugin, "master", fmt::format("link {} not found{}", name, cfg.linkInContainer ? " in the pod" : ""));
   }
   return Master{**l};
 }
@@ -127,12 +124,12 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   auto cfg = parseMacvlanConfig(req.conf, env);
   if (!cfg) return std::unexpected(cfg.error());
   auto host = Rtnl::open();
-  if (!host) return ioFail(host.error());
+  if (!host) return ioError(host.error());
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
 
   if (auto existing = pod->link(env.ifname); !existing) {
-    return ioFail(existing.error());
+    return ioError(existing.error());
   } else if (*existing) {
     return cniFail(ErrorCode::kInvalidEnvironment,
                    fmt::format("CNI_IFNAME {} already exists in {}; vfplane-macvlan does not adopt links", env.ifname, env.netns));
@@ -141,8 +138,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   auto master = resolveMaster(masterNs, *cfg);
   if (!master) return std::unexpected(master.error());
   if (cfg->mtu > master->link.mtu) {
-    return ConfigKeys(kPlugin, nlohmann::json::object())
-        .invalid("mtu", fmt::format("{} is above master {}'s MTU {}", cfg->mtu, master->link.name, master->link.mtu));
+    return invalidKey(kPlugin, "mtu", fmt::format("{} is above master {}'s MTU {}", cfg->mtu, master->link.name, master->link.mtu));
   }
 
   sriov::MacvlanSpec spec;
@@ -155,7 +151,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   if (auto r = masterNs.execute(sriov::buildCreateMacvlan(spec),
                                 fmt::format("create macvlan on {} in {}", master->link.name, env.netns));
       !r) {
-    return ioFail(r.error());
+    return ioError(r.error());
   }
   auto created = pod->link(spec.name);
   if (!created || !*created) {
@@ -178,7 +174,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   if (auto r = pod->execute(sriov::buildChangeLink(ifindex, change), fmt::format("rename {} to {}", spec.name, env.ifname));
       !r) {
     undoLink();
-    return ioFail(r.error());
+    return ioError(r.error());
   }
 
   NetResult result;
@@ -210,16 +206,12 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
       setNdiscNotify(*req.netns, env.ifname);
     }
   }
-  auto link = pod->link(ifindex);
-  if (!link || !*link) {
-    if (ipam) (void)runIpam(env, Command::kDel, req.conf, req.config);
-    undoLink();
-    return cniFail(ErrorCode::kIoFailure, fmt::format("{} vanished from {}", env.ifname, env.netns));
-  }
+  // The link as read right after creation; the rename changed only the name (and, for passthru,
+  // the MAC to the one asked for), so there is no need to read it again.
   Interface iface;
   iface.name = env.ifname;
-  iface.mac = (*link)->mac;
-  iface.mtu = (*link)->mtu;
+  iface.mac = change.mac ? change.mac->str() : (*created)->mac;
+  iface.mtu = (*created)->mtu;
   iface.sandbox = env.netns;
   result.interfaces.insert(result.interfaces.begin(), iface);
   spdlog::info("{}: ADD {} {}: macvlan ({}) on {} as {} {}", kPlugin, env.containerId, env.ifname, cfg->modeName,
@@ -230,14 +222,12 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
 CniExpected<void> MacvlanPlugin::del(Request& req) {
   const auto& env = req.env;
   // IPAM first: its reservation outlives the pod otherwise, and the link dies with the netns.
-  if (!req.conf.ipamType().empty()) {
-    if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) return r;
-  }
+  if (auto r = runIpamFor(req, Command::kDel); !r) return r;
   if (!req.netns) return {};
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
   auto link = pod->link(env.ifname);
-  if (!link) return ioFail(link.error());
+  if (!link) return ioError(link.error());
   if (!*link) return {};
   if ((*link)->kind != "macvlan") {
     spdlog::warn("{}: DEL {}: {} in {} is a {} link, not ours; left alone", kPlugin, env.containerId, env.ifname,
@@ -245,7 +235,7 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
     return {};
   }
   if (auto r = pod->execute(sriov::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
-    if (r.error().sysErrno() != ENODEV) return ioFail(r.error());
+    if (r.error().sysErrno() != ENODEV) return ioError(r.error());
   }
   return {};
 }
@@ -262,15 +252,13 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
     return cniFail(kCheckMismatch, fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
   }
   const int resultIndex = static_cast<int>(it - prev.interfaces.begin());
-  if (!req.conf.ipamType().empty()) {
-    if (auto r = runIpam(env, Command::kCheck, req.conf, req.config); !r) return r;
-  }
+  if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
   auto host = Rtnl::open();
-  if (!host) return ioFail(host.error());
+  if (!host) return ioError(host.error());
   auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioFail(pod.error());
+  if (!pod) return ioError(pod.error());
   auto link = pod->link(env.ifname);
-  if (!link) return ioFail(link.error());
+  if (!link) return ioError(link.error());
   if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
   const sriov::LinkInfo& l = **link;
   if (l.kind != "macvlan") {
@@ -296,13 +284,11 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
 
 CniExpected<void> MacvlanPlugin::gc(Request& req) {
   // The links die with their namespaces; only IPAM keeps state.
-  if (req.conf.ipamType().empty()) return {};
-  return runIpam(req.env, Command::kGc, req.conf, req.config, req.validAttachments);
+  return runIpamFor(req, Command::kGc);
 }
 
 CniExpected<void> MacvlanPlugin::status(Request& req) {
-  if (req.conf.ipamType().empty()) return {};
-  return runIpam(req.env, Command::kStatus, req.conf, req.config);
+  return runIpamFor(req, Command::kStatus);
 }
 
 }  // namespace vfplane::cni

@@ -274,4 +274,8 @@ Json renderResult(const NetResult& r, std::string_view version) {
   return j;
 }
 
+std::unexpected<CniError> ioError(const Error& e, std::string_view what) {
+  return cniFail(ErrorCode::kIoFailure, what.empty() ? e.message() : fmt::format("{}: {}", what, e.message()));
+}
+
 }  // namespace vfplane::cni

@@ -23,10 +23,6 @@ using sriov::LinkChange;
 using sriov::LinkInfo;
 using sriov::Rtnl;
 
-std::unexpected<CniError> ioError(const Error& e, std::string_view what = "") {
-  return cniFail(ErrorCode::kIoFailure, what.empty() ? e.message() : fmt::format("{}: {}", what, e.message()));
-}
-
 // The name a VF comes home under when its own was taken meanwhile (udev, another plugin): unique
 // per PCI function and inside the 15-byte limit.
 std::string fallbackName(const sriov::PciAddress& a) {

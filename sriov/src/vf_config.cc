@@ -221,14 +221,19 @@ Result<std::vector<VfState>> parseVfInfo(const nlmsghdr* hdr) {
   return out;
 }
 
-Result<std::unique_ptr<NetlinkVfConfigurator>> NetlinkVfConfigurator::open() {
-  auto rtnl = Rtnl::open();
-  if (!rtnl) return fail(std::move(rtnl.error()));
-  return std::unique_ptr<NetlinkVfConfigurator>(new NetlinkVfConfigurator(std::move(*rtnl)));
+Result<Rtnl*> NetlinkVfConfigurator::rtnl() {
+  if (!rtnl_) {
+    auto opened = Rtnl::open();
+    if (!opened) return fail(std::move(opened.error()));
+    rtnl_ = std::move(*opened);
+  }
+  return &*rtnl_;
 }
 
 Result<std::optional<VfState>> NetlinkVfConfigurator::snapshot(std::string_view pf, int vf) {
-  auto replies = rtnl_.query(buildGetVfInfo(pf), fmt::format("get VF info of {}", pf));
+  auto rtnl = this->rtnl();
+  if (!rtnl) return fail(std::move(rtnl.error()));
+  auto replies = (*rtnl)->query(buildGetVfInfo(pf), fmt::format("get VF info of {}", pf));
   if (!replies) return fail(std::move(replies.error()));
   for (const auto& r : *replies) {
     auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
@@ -247,10 +252,12 @@ Result<std::optional<VfState>> NetlinkVfConfigurator::snapshot(std::string_view 
 Result<void> NetlinkVfConfigurator::apply(std::string_view pf, int vf, const VfSettings& settings,
                                           const VfState& current) {
   if (settings.empty()) return {};
-  auto link = rtnl_.link(pf);
+  auto rtnl = this->rtnl();
+  if (!rtnl) return fail(std::move(rtnl.error()));
+  auto link = (*rtnl)->link(pf);
   if (!link) return fail(std::move(link.error()));
   if (!*link) return fail(fmt::format("PF {} does not exist", pf), ENODEV);
-  return rtnl_.execute(buildSetVf((*link)->ifindex, vf, settings, current),
+  return (*rtnl)->execute(buildSetVf((*link)->ifindex, vf, settings, current),
                        fmt::format("set VF {} {} on {}", vf, fmt::join(settings.names(), ","), pf));
 }
 

@@ -15,6 +15,10 @@
 
 namespace vfplane::cni {
 
+// "<plugin> config: <key>: <why>", code 7: for a key whose value is wrong on this node (a master
+// that does not exist), found after parsing.
+std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key, std::string_view why);
+
 class ConfigKeys {
  public:
   ConfigKeys(std::string plugin, const nlohmann::json& obj) : plugin_(std::move(plugin)), obj_(obj) {}

@@ -28,6 +28,8 @@ Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::str
 
 // The calling process's environment as a map.
 std::map<std::string, std::string> currentEnvironment();
+// One variable of it; `fallback` when unset or empty (the plugins' VFPLANE_* settings).
+std::string environmentOr(const char* name, const char* fallback);
 
 // The CNI_* variables for a call, over `base` (usually the current environment).
 std::map<std::string, std::string> cniEnvironment(const Environment& e, Command command,

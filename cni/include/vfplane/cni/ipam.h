@@ -71,6 +71,10 @@ CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf, s
 CniExpected<void> runIpam(const Environment& env, Command command, const NetConf& conf, std::string_view config,
                           const std::vector<AttachmentId>& valid = {});
 
+// The request's IPAM step for `command` (DEL, CHECK, GC with the request's valid attachments,
+// STATUS): success when the network has no IPAM.
+CniExpected<void> runIpamFor(const Request& req, Command command);
+
 // The standalone vfplane-ipam plugin.
 class IpamPlugin final : public Plugin {
  public:

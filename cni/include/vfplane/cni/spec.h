@@ -40,6 +40,8 @@ struct CniError {
 inline std::unexpected<CniError> cniFail(ErrorCode code, std::string msg, std::string details = "") {
   return std::unexpected<CniError>(CniError{code, std::move(msg), std::move(details)});
 }
+// Code 5 with the library error's message, prefixed by `what` when given.
+std::unexpected<CniError> ioError(const Error& e, std::string_view what = "");
 template <class T>
 using CniExpected = std::expected<T, CniError>;
 

@@ -77,15 +77,15 @@ class VfConfigurator {
 
 class NetlinkVfConfigurator final : public VfConfigurator {
  public:
-  // Talks to the PF in the calling thread's network namespace (the host's).
-  static Result<std::unique_ptr<NetlinkVfConfigurator>> open();
+  // Talks to the PF in the namespace the calling thread is in at the first call (the host's). The
+  // socket is opened then: commands that never touch the PF side do not pay for it.
   Result<std::optional<VfState>> snapshot(std::string_view pf, int vf) override;
   Result<void> apply(std::string_view pf, int vf, const VfSettings& settings,
                      const VfState& current) override;
 
  private:
-  explicit NetlinkVfConfigurator(Rtnl rtnl) : rtnl_(std::move(rtnl)) {}
-  Rtnl rtnl_;
+  Result<Rtnl*> rtnl();
+  std::optional<Rtnl> rtnl_;
 };
 
 // RTM_GETLINK of the PF with RTEXT_FILTER_VF, so the reply carries IFLA_VFINFO_LIST.
