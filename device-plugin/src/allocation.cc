@@ -271,6 +271,9 @@ ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<
     if (!extra.empty()) entry["extra"] = std::move(extra);
     info[d->id] = std::move(entry);
 
+    // Device-info files tell a CNI (through Multus) about the device behind a network
+    // attachment; an accelerator has none, and upstream writes none for it either.
+    if (pool.config.deviceType == DeviceType::kAccelerator) continue;
     Json devinfo;
     devinfo["type"] = "pci";
     devinfo["version"] = "1.1.0";

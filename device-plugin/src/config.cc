@@ -143,7 +143,36 @@ std::vector<PfRef> pfRefs(const Json& v, const std::string& path, bool byPci) {
   return refs;
 }
 
-SelectorSet parseSelectors(const Json& v, const std::string& path, std::vector<std::string>& warnings) {
+// Upstream reads an accelerator pool's selectors as vendors, devices, drivers and pciAddresses
+// only, and silently ignores the rest. vfplane ignores them too, so that a config selects the same
+// devices as upstream, but says so.
+void keepAcceleratorSelectors(SelectorSet& s, const std::string& path, std::vector<std::string>& warnings) {
+  std::vector<std::string> dropped;
+  auto drop = [&](bool set, const char* key) {
+    if (set) dropped.emplace_back(key);
+  };
+  drop(!s.pfNames.empty(), "pfNames");
+  drop(!s.rootDevices.empty(), "rootDevices");
+  drop(!s.linkTypes.empty(), "linkTypes");
+  drop(!s.acpiIndexes.empty(), "acpiIndexes");
+  drop(s.isRdma, "isRdma");
+  drop(s.needVhostNet, "needVhostNet");
+  for (const auto& key : s.unsupported) dropped.push_back(key);
+  for (const auto& key : dropped) {
+    warnings.push_back(fmt::format("{}.{}: not a selector of accelerator pools; ignored, as upstream "
+                                   "does (they select by vendors, devices, drivers and pciAddresses)",
+                                   path, key));
+  }
+  SelectorSet kept;
+  kept.vendors = std::move(s.vendors);
+  kept.devices = std::move(s.devices);
+  kept.drivers = std::move(s.drivers);
+  kept.pciAddresses = std::move(s.pciAddresses);
+  s = std::move(kept);
+}
+
+SelectorSet parseSelectors(const Json& v, const std::string& path, DeviceType type,
+                           std::vector<std::string>& warnings) {
   if (!v.is_object()) bad(path, "expected an object of selectors");
   Fields f(v, path);
   SelectorSet s;
@@ -180,12 +209,15 @@ SelectorSet parseSelectors(const Json& v, const std::string& path, std::vector<s
   for (const char* key : {"ddpProfiles", "vdpaType", "pKeys", "auxTypes"}) {
     if (f.get(key) != nullptr) {
       s.unsupported.emplace_back(key);
-      warnings.push_back(fmt::format("{}: selector \"{}\" is not supported by vfplane; this selector "
-                                     "object will match no device",
-                                     path, key));
+      if (type != DeviceType::kAccelerator) {
+        warnings.push_back(fmt::format("{}: selector \"{}\" is not supported by vfplane; this selector "
+                                       "object will match no device",
+                                       path, key));
+      }
     }
   }
   f.reportUnknown(warnings);
+  if (type == DeviceType::kAccelerator) keepAcceleratorSelectors(s, path, warnings);
   return s;
 }
 
@@ -280,11 +312,11 @@ ResourceConfig parseResource(const Json& v, const std::string& path, std::vector
   }
   if (selectors->is_array()) {
     for (size_t i = 0; i < selectors->size(); ++i) {
-      rc.selectors.push_back(
-          parseSelectors((*selectors)[i], fmt::format("{}: selectors[{}]", where, i), warnings));
+      rc.selectors.push_back(parseSelectors((*selectors)[i], fmt::format("{}: selectors[{}]", where, i),
+                                            rc.deviceType, warnings));
     }
   } else {
-    rc.selectors.push_back(parseSelectors(*selectors, where + ": selectors", warnings));
+    rc.selectors.push_back(parseSelectors(*selectors, where + ": selectors", rc.deviceType, warnings));
   }
   f.reportUnknown(warnings);
   return rc;

@@ -78,16 +78,11 @@ void Daemon::watchPaths() {
 
 HealthFacts Daemon::facts() const {
   HealthFacts f;
-  auto add = [&](const sriov::PciFunction& fn) {
+  inventory_.forEachFunction([&](const sriov::PciFunction& fn) {
     std::string id = fn.address.str();
     f.presentIds.insert(id);
     f.drivers[id] = fn.driver.value_or("");
-  };
-  for (const auto& pf : inventory_.pfs) {
-    add(pf);
-    for (const auto& vf : pf.vfs) add(vf);
-  }
-  for (const auto& nic : inventory_.nics) add(nic);
+  });
   f.pfNetdevsWithoutCarrier = noCarrier_;
   return f;
 }
@@ -102,7 +97,9 @@ void Daemon::rescan(const char* why) {
   inventory_ = std::move(*inventory);
   for (const auto& w : inventory_.allWarnings()) spdlog::warn("{}", w);
   numVfs_.clear();
-  for (const auto& pf : inventory_.pfs) numVfs_[pf.address.str()] = pf.numVfs.value_or(-1);
+  for (const auto* pfs : {&inventory_.pfs, &inventory_.accelPfs}) {
+    for (const auto& pf : *pfs) numVfs_[pf.address.str()] = pf.numVfs.value_or(-1);
+  }
 
   PoolOptions options{.defaultPrefix = options_.resourcePrefix, .excludeDefaultRoute = options_.excludeDefaultRoute,
                       .defaultRouteLinks = {}};
@@ -115,7 +112,9 @@ void Daemon::rescan(const char* why) {
     }
   }
   PoolPlan plan = buildPools(config_, inventory_, options);
-  spdlog::debug("rescan ({}): {} PFs, {} NICs", why, inventory_.pfs.size(), inventory_.nics.size());
+  spdlog::debug("rescan ({}): {} PFs, {} NICs, {} accelerator PFs, {} other accelerators", why,
+                inventory_.pfs.size(), inventory_.nics.size(), inventory_.accelPfs.size(),
+                inventory_.accelerators.size());
   for (const auto& line : plan.log) {
     if (line.find(": joins ") != std::string::npos) {
       spdlog::debug("{}", line);

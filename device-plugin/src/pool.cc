@@ -13,7 +13,6 @@ using sriov::PciFunction;
 
 struct Candidate {
   PoolDevice device;
-  const sriov::PhysicalFunction* pf = nullptr;  // the parent, for VFs
 };
 
 bool contains(const std::vector<std::string>& list, const std::string& value) {
@@ -73,7 +72,7 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
         return;
       }
     }
-    out.push_back(Candidate{std::move(dev), nullptr});
+    out.push_back(Candidate{std::move(dev)});
   };
   for (const auto& pf : inv.pfs) {
     if (!pf.vfs.empty()) {
@@ -96,6 +95,28 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
   return out;
 }
 
+// Accelerators follow the same PF rule as NICs: a PF with VFs enabled belongs to the host's
+// management (the FEC card's pf_bb_config, for one), and its VFs are what pods get.
+std::vector<Candidate> acceleratorCandidates(const NodeInventory& inv, std::vector<std::string>& log) {
+  std::vector<Candidate> out;
+  for (const auto& pf : inv.accelPfs) {
+    if (!pf.vfs.empty()) {
+      log.push_back(fmt::format("{}: excluded: accelerator PF with {} VFs enabled; its VFs are offered "
+                                "instead",
+                                pf.address.str(), pf.vfs.size()));
+    } else {
+      out.push_back(Candidate{PoolDevice{pf.address.str(), pf, std::nullopt, "", -1}});
+    }
+    for (const auto& vf : pf.vfs) {
+      out.push_back(Candidate{PoolDevice{vf.address.str(), vf, pf.address, "", vf.index}});
+    }
+  }
+  for (const auto& fn : inv.accelerators) {
+    out.push_back(Candidate{PoolDevice{fn.address.str(), fn, std::nullopt, "", -1}});
+  }
+  return out;
+}
+
 }  // namespace
 
 const PoolDevice* ResourcePool::find(std::string_view id) const {
@@ -107,7 +128,8 @@ const PoolDevice* ResourcePool::find(std::string_view id) const {
 PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inventory,
                     const PoolOptions& options) {
   PoolPlan plan;
-  std::vector<Candidate> candidates = netCandidates(inventory, options, plan.log);
+  const std::vector<Candidate> netDevices = netCandidates(inventory, options, plan.log);
+  const std::vector<Candidate> accelerators = acceleratorCandidates(inventory, plan.log);
   std::map<std::string, std::string> claimedBy;  // device id -> pool name
   for (const auto& rc : config.resources) {
     ResourcePool pool;
@@ -117,13 +139,13 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
       pool.needVhostNet |= s.needVhostNet;
       pool.isRdma |= s.isRdma;
     }
-    if (rc.deviceType != DeviceType::kNetDevice) {
-      pool.emptyReason = fmt::format("deviceType {} is not supported yet; only netDevice pools are "
-                                     "filled", deviceTypeName(rc.deviceType));
+    if (rc.deviceType == DeviceType::kAuxNetDevice) {
+      pool.emptyReason = "deviceType auxNetDevice (auxiliary-bus sub-functions) is not supported yet";
       plan.log.push_back(fmt::format("{}: empty: {}", pool.name, pool.emptyReason));
       plan.pools.push_back(std::move(pool));
       continue;
     }
+    const auto& candidates = rc.deviceType == DeviceType::kAccelerator ? accelerators : netDevices;
     size_t alreadyClaimed = 0;
     for (const auto& c : candidates) {
       bool matched = false;
@@ -165,7 +187,10 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
         auto worst = std::max_element(rejections.begin(), rejections.end(),
                                       [](const auto& a, const auto& b) { return a.second < b.second; });
         pool.emptyReason = candidates.empty()
-                               ? "the node has no network device to offer"
+                               ? fmt::format("the node has no {} to offer",
+                                             rc.deviceType == DeviceType::kAccelerator
+                                                 ? "accelerator (PCI class 0x12)"
+                                                 : "network device")
                                : fmt::format("no device matches its selectors ({} of {} candidates "
                                              "fail on \"{}\")",
                                              worst->second, candidates.size(), worst->first);

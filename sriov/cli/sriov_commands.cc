@@ -81,6 +81,9 @@ int runSimCreate(const SimNodeSpec& spec) {
   fmt::print("simulated node in {}: {} PFs, {} VFs ({} per PF on vfio-pci), {} NICs, {} NUMA nodes",
              spec.root.string(), node->pfs.size(), vfs, spec.vfio, node->nics.size(),
              spec.numaNodes);
+  if (!node->accelerators.empty()) {
+    fmt::print(", {} accelerator cards with {} VFs each", node->accelerators.size(), spec.accelVfs);
+  }
   if (spec.veth) fmt::print(", {} veth links and bridges", node->links.size());
   fmt::print("\n");
   return kExitOk;
@@ -107,7 +110,7 @@ int runSimDestroy(const fs::path& root) {
 void addSriovCommands(CLI::App& app, int& exitCode) {
   auto devicesOpts = std::make_shared<DevicesOptions>();
   auto* devices = app.add_subcommand(
-      "devices", "List the node's SR-IOV PFs, their VFs and the other NICs, as sysfs shows them");
+      "devices", "List the node's SR-IOV PFs, their VFs, the other NICs and the accelerators, as sysfs shows them");
   devices->add_option("--sysfs-root", devicesOpts->sysfsRoot,
                       "Directory that holds sys/: / for this host, or a simulated node's --root")
       ->capture_default_str();
@@ -128,6 +131,11 @@ void addSriovCommands(CLI::App& app, int& exitCode) {
   create->add_option("--numa-nodes", spec->numaNodes, "NUMA nodes the PFs are spread over")
       ->capture_default_str();
   create->add_option("--nics", spec->nics, "Plain (non-SR-IOV) NICs to add")->capture_default_str();
+  create->add_option("--accelerators", spec->accelerators,
+                     "SR-IOV accelerator cards (class 0x12, like an ACC100 FEC card) to add")
+      ->capture_default_str();
+  create->add_option("--accel-vfs", spec->accelVfs, "VFs per accelerator card, all on vfio-pci")
+      ->capture_default_str();
   create->add_flag("--noiommu", spec->noIommu, "Put the vfio-pci VFs in vfio-noiommu groups");
   create->add_flag("--veth", spec->veth,
                    "Back each PF and netdev VF with a real veth link in this network namespace "

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view kPciDevices = "sys/bus/pci/devices";
 constexpr int64_t kNetworkClass = 0x02;
+constexpr int64_t kAcceleratorClass = 0x12;  // "processing accelerators"
 constexpr size_t kMaxDiscoveryThreads = 8;
 
 std::optional<int> parseIndex(std::string_view s) {
@@ -274,14 +275,9 @@ const VirtualFunction* NodeInventory::findVf(const PciAddress& address,
 
 std::vector<std::string> NodeInventory::allWarnings() const {
   std::vector<std::string> out = warnings;
-  auto add = [&](const PciFunction& fn) {
+  forEachFunction([&](const PciFunction& fn) {
     for (const auto& w : fn.warnings) out.push_back(fn.address.str() + ": " + w);
-  };
-  for (const auto& pf : pfs) {
-    add(pf);
-    for (const auto& vf : pf.vfs) add(vf);
-  }
-  for (const auto& nic : nics) add(nic);
+  });
   return out;
 }
 
@@ -296,7 +292,7 @@ Result<NodeInventory> discoverNode(const Sysfs& sysfs) {
   // VFs seen at the top level are probed through their PF's virtfn links; these are kept only to
   // find the ones no PF lists.
   std::vector<std::pair<PciAddress, std::string>> vfEntries;
-  std::vector<std::pair<PciAddress, SysfsDir>> pfDirs;
+  std::vector<std::pair<PciAddress, SysfsDir>> pfDirs, accelPfDirs;
   std::sort(entries->begin(), entries->end());
   for (const auto& entry : *entries) {
     auto address = PciAddress::parse(entry);
@@ -321,28 +317,31 @@ Result<NodeInventory> discoverNode(const Sysfs& sysfs) {
       inventory.warnings.push_back(fmt::format("{}: skipped: {}", entry, cls.error().message()));
       continue;
     }
-    if ((*cls >> 16) != kNetworkClass) continue;
+    int64_t base = *cls >> 16;
+    if (base != kNetworkClass && base != kAcceleratorClass) continue;
+    bool network = base == kNetworkClass;
     if (dir->hasEntry("sriov_totalvfs")) {
-      pfDirs.emplace_back(*address, std::move(*dir));
+      (network ? pfDirs : accelPfDirs).emplace_back(*address, std::move(*dir));
     } else {
-      inventory.nics.push_back(probeFunction(*dir, *address));
+      (network ? inventory.nics : inventory.accelerators).push_back(probeFunction(*dir, *address));
     }
   }
   inventory.pfs = probePfs(pfDirs, claimedVfs);
+  inventory.accelPfs = probePfs(accelPfDirs, claimedVfs);
 
-  // A VF that no PF lists (its PF is not a network device, or its virtfn link is missing) is
-  // still a usable NIC; keep it visible instead of dropping it.
+  // A VF that no PF lists (its PF is not of its class, or its virtfn link is missing) is still a
+  // usable device; keep it visible instead of dropping it.
   for (const auto& [address, entry] : vfEntries) {
     if (claimedVfs.contains(address)) continue;
     auto dir = pciDir->openDir(entry);
     if (!dir) continue;
     auto cls = dir->readInt("class");
-    if (!cls || (*cls >> 16) != kNetworkClass) continue;
+    if (!cls || ((*cls >> 16) != kNetworkClass && (*cls >> 16) != kAcceleratorClass)) continue;
     PciFunction fn = probeFunction(*dir, address);
     auto physfn = dir->readLinkName("physfn");
-    fn.warnings.push_back(fmt::format("VF of {} that no PF lists as a virtfn; shown as a plain NIC",
+    fn.warnings.push_back(fmt::format("VF of {} that no PF lists as a virtfn; shown as a plain device",
                                       physfn ? *physfn : std::string("an unknown PF")));
-    inventory.nics.push_back(std::move(fn));
+    ((*cls >> 16) == kNetworkClass ? inventory.nics : inventory.accelerators).push_back(std::move(fn));
   }
   return inventory;
 }

@@ -57,28 +57,37 @@ std::string netdevOrDash(const PciFunction& fn) {
 }  // namespace
 
 nlohmann::ordered_json inventoryToJson(const NodeInventory& inventory) {
-  Json pfs = Json::array();
-  for (const auto& pf : inventory.pfs) {
-    Json j = deviceJson(pf);
-    j["sriov_totalvfs"] = orNull(pf.totalVfs);
-    j["sriov_numvfs"] = orNull(pf.numVfs);
-    Json vfs = Json::array();
-    for (const auto& vf : pf.vfs) vfs.push_back(vfJson(vf));
-    j["vfs"] = std::move(vfs);
-    pfs.push_back(std::move(j));
-  }
-  Json nics = Json::array();
-  for (const auto& nic : inventory.nics) nics.push_back(deviceJson(nic));
+  auto pfList = [](const std::vector<PhysicalFunction>& list) {
+    Json pfs = Json::array();
+    for (const auto& pf : list) {
+      Json j = deviceJson(pf);
+      j["sriov_totalvfs"] = orNull(pf.totalVfs);
+      j["sriov_numvfs"] = orNull(pf.numVfs);
+      Json vfs = Json::array();
+      for (const auto& vf : pf.vfs) vfs.push_back(vfJson(vf));
+      j["vfs"] = std::move(vfs);
+      pfs.push_back(std::move(j));
+    }
+    return pfs;
+  };
+  auto plainList = [](const std::vector<PciFunction>& list) {
+    Json out = Json::array();
+    for (const auto& fn : list) out.push_back(deviceJson(fn));
+    return out;
+  };
   Json out;
-  out["pfs"] = std::move(pfs);
-  out["nics"] = std::move(nics);
+  out["pfs"] = pfList(inventory.pfs);
+  out["nics"] = plainList(inventory.nics);
+  // Added after pfs and nics, so that readers of the older output see the same keys first.
+  out["accelerator_pfs"] = pfList(inventory.accelPfs);
+  out["accelerators"] = plainList(inventory.accelerators);
   return out;
 }
 
-std::string inventoryToTable(const NodeInventory& inventory) {
-  std::string out;
-  if (inventory.pfs.empty()) out += "No SR-IOV physical functions found.\n";
-  for (const auto& pf : inventory.pfs) {
+namespace {
+
+void pfTable(const std::vector<PhysicalFunction>& list, std::string& out) {
+  for (const auto& pf : list) {
     std::string iommu = pf.iommuGroup ? fmt::format("{}", *pf.iommuGroup) : "-";
     out += fmt::format("PF {}  netdev {}  driver {}  id {}:{}  numa {}  link {}  VFs {}/{}\n",
                        pf.address.str(), netdevOrDash(pf), orDash(pf.driver), orDash(pf.vendor),
@@ -95,6 +104,14 @@ std::string inventoryToTable(const NodeInventory& inventory) {
                          vfModeName(vf.mode), group, orDash(vf.numaNode));
     }
   }
+}
+
+}  // namespace
+
+std::string inventoryToTable(const NodeInventory& inventory) {
+  std::string out;
+  if (inventory.pfs.empty()) out += "No SR-IOV physical functions found.\n";
+  pfTable(inventory.pfs, out);
   if (!inventory.nics.empty()) {
     out += fmt::format("\nOther NICs:\n  {:<12}  {:<15}  {:<15}  {:>4}  {}\n", "PCI", "NETDEV",
                        "DRIVER", "NUMA", "LINK");
@@ -104,9 +121,19 @@ std::string inventoryToTable(const NodeInventory& inventory) {
                          orDash(nic.linkType()));
     }
   }
+  if (!inventory.accelPfs.empty() || !inventory.accelerators.empty()) {
+    out += "\nAccelerators:\n";
+    pfTable(inventory.accelPfs, out);
+    for (const auto& fn : inventory.accelerators) {
+      out += fmt::format("  {}  driver {}  id {}:{}  numa {}\n", fn.address.str(), orDash(fn.driver),
+                         orDash(fn.vendor), orDash(fn.device), orDash(fn.numaNode));
+    }
+  }
   bool anyNoIommu = false;
-  for (const auto& pf : inventory.pfs) {
-    for (const auto& vf : pf.vfs) anyNoIommu |= vf.noIommu;
+  for (const auto* list : {&inventory.pfs, &inventory.accelPfs}) {
+    for (const auto& pf : *list) {
+      for (const auto& vf : pf.vfs) anyNoIommu |= vf.noIommu;
+    }
   }
   if (anyNoIommu) out += "\n* vfio-noiommu group: no IOMMU isolation\n";
   return out;

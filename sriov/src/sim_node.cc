@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,10 @@ constexpr const char* kVfDriver = "iavf";
 constexpr const char* kNicDevice = "0x1533";  // I210
 constexpr const char* kNicDriver = "igb";
 constexpr const char* kNetClass = "0x020000";
+constexpr const char* kAccelDevice = "0x0d5c";  // ACC100 FEC PF
+constexpr const char* kAccelVfDevice = "0x0d5d";
+constexpr const char* kAccelDriver = "pci-pf-stub";
+constexpr const char* kAccelClass = "0x120000";  // processing accelerator
 
 Result<void> writeFile(const fs::path& path, std::string_view content) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -78,13 +83,13 @@ class TreeWriter {
 
   // One PCI function: the attributes, the bus link, the driver link and an iommu group.
   Result<int> function(const std::string& dir, const PciAddress& address, const char* device,
-                       const char* driver, int numa, bool noIommu) {
+                       const char* driver, int numa, bool noIommu, const char* cls = kNetClass) {
     fs::path abs = root_ / dir;
     std::string addr = address.str();
     VFP_TRY(makeDir(abs));
     VFP_TRY(writeFile(abs / "vendor", kPfVendor));
     VFP_TRY(writeFile(abs / "device", device));
-    VFP_TRY(writeFile(abs / "class", kNetClass));
+    VFP_TRY(writeFile(abs / "class", cls));
     VFP_TRY(writeFile(abs / "numa_node", std::to_string(numa)));
     VFP_TRY(relativeLink(root_, dir, "sys/bus/pci/devices/" + addr));
     if (driver != nullptr) {
@@ -131,6 +136,23 @@ Slot slotFor(int numa, int indexInNode) {
               fmt::format("sys/devices/{}/0000:{:02x}:{:02x}.{}", rc, rootBus, port, portFn)};
 }
 
+// VF i of the PF in slot: on the PF's bus at routing-ID offset kVfOffset + i.
+SimVf vfInSlot(const Slot& slot, int i) {
+  int devfn = kVfOffset + i;
+  SimVf vf;
+  vf.index = i;
+  vf.address = PciAddress(0, static_cast<uint8_t>(slot.bus), static_cast<uint8_t>(devfn >> 3),
+                          static_cast<uint8_t>(devfn & 7));
+  vf.dir = slot.portDir + "/" + vf.address.str();
+  return vf;
+}
+
+// The PF's virtfnN link and the VF's physfn link back.
+Result<void> linkVf(const fs::path& root, const std::string& pfDir, const SimVf& vf) {
+  VFP_TRY(relativeLink(root, vf.dir, fmt::format("{}/virtfn{}", pfDir, vf.index)));
+  return relativeLink(root, pfDir, vf.dir + "/physfn");
+}
+
 std::string pfName(const SimNodeSpec& spec, int p) {
   return fmt::format("{}{}f{}", spec.pfPrefix, p / 2 + 1, p % 2);
 }
@@ -140,7 +162,8 @@ nlohmann::json toManifest(const SimNode& node) {
   const auto& s = node.spec;
   j["spec"] = {{"pfs", s.pfs},         {"vfs", s.vfs},         {"vfio", s.vfio},
                {"numa_nodes", s.numaNodes}, {"nics", s.nics}, {"noiommu", s.noIommu},
-               {"veth", s.veth},       {"pf_prefix", s.pfPrefix}, {"nic_prefix", s.nicPrefix}};
+               {"veth", s.veth},       {"pf_prefix", s.pfPrefix}, {"nic_prefix", s.nicPrefix},
+               {"accelerators", s.accelerators}, {"accel_vfs", s.accelVfs}};
   j["pfs"] = nlohmann::json::array();
   for (const auto& pf : node.pfs) {
     nlohmann::json vfs = nlohmann::json::array();
@@ -156,6 +179,15 @@ nlohmann::json toManifest(const SimNode& node) {
   j["nics"] = nlohmann::json::array();
   for (const auto& nic : node.nics) {
     j["nics"].push_back({{"pci", nic.address.str()}, {"netdev", nic.netdev}, {"dir", nic.dir}});
+  }
+  j["accelerators"] = nlohmann::json::array();
+  for (const auto& acc : node.accelerators) {
+    nlohmann::json vfs = nlohmann::json::array();
+    for (const auto& vf : acc.vfs) {
+      vfs.push_back({{"index", vf.index}, {"pci", vf.address.str()}, {"dir", vf.dir}});
+    }
+    j["accelerators"].push_back(
+        {{"pci", acc.address.str()}, {"dir", acc.dir}, {"numa_node", acc.numaNode}, {"vfs", vfs}});
   }
   j["links"] = node.links;
   return j;
@@ -174,6 +206,9 @@ Result<SimNode> fromManifest(const nlohmann::json& j) {
   node.spec.veth = s.at("veth");
   node.spec.pfPrefix = s.at("pf_prefix");
   node.spec.nicPrefix = s.at("nic_prefix");
+  // Manifests written before accelerators existed have none.
+  node.spec.accelerators = s.value("accelerators", 0);
+  node.spec.accelVfs = s.value("accel_vfs", 0);
   for (const auto& p : j.at("pfs")) {
     SimPf pf;
     auto a = address(p.at("pci"));
@@ -199,6 +234,20 @@ Result<SimNode> fromManifest(const nlohmann::json& j) {
     auto a = address(n.at("pci"));
     if (!a) return fail(std::move(a.error()));
     node.nics.push_back(SimNic{*a, n.at("netdev"), n.at("dir")});
+  }
+  for (const auto& a : j.value("accelerators", nlohmann::json::array())) {
+    SimAccelerator acc;
+    auto aa = address(a.at("pci"));
+    if (!aa) return fail(std::move(aa.error()));
+    acc.address = *aa;
+    acc.dir = a.at("dir");
+    acc.numaNode = a.at("numa_node");
+    for (const auto& v : a.at("vfs")) {
+      auto va = address(v.at("pci"));
+      if (!va) return fail(std::move(va.error()));
+      acc.vfs.push_back(SimVf{v.at("index"), *va, std::nullopt, v.at("dir")});
+    }
+    node.accelerators.push_back(std::move(acc));
   }
   node.links = j.at("links").get<std::vector<std::string>>();
   return node;
@@ -243,12 +292,7 @@ Result<void> buildTree(SimNode& node) {
     VFP_TRY(writeFile(abs / "sriov_drivers_autoprobe", "1"));
     VFP_TRY(writeFile(abs / "acpi_index", std::to_string(p + 1)));
     for (int i = 0; i < spec.vfs; ++i) {
-      int devfn = kVfOffset + i;
-      SimVf vf;
-      vf.index = i;
-      vf.address = PciAddress(0, static_cast<uint8_t>(slot.bus), static_cast<uint8_t>(devfn >> 3),
-                              static_cast<uint8_t>(devfn & 7));
-      vf.dir = slot.portDir + "/" + vf.address.str();
+      SimVf vf = vfInSlot(slot, i);
       bool vfio = i >= spec.vfs - spec.vfio;
       auto vfGroup = tree.function(vf.dir, vf.address, kVfDevice, vfio ? "vfio-pci" : kVfDriver,
                                    numa, vfio && spec.noIommu);
@@ -257,8 +301,7 @@ Result<void> buildTree(SimNode& node) {
         vf.netdev = fmt::format("{}v{}", pf.netdev, i);
         VFP_TRY(tree.netdev(vf.dir, *vf.netdev, "down"));
       }
-      VFP_TRY(relativeLink(spec.root, vf.dir, fmt::format("{}/virtfn{}", pf.dir, i)));
-      VFP_TRY(relativeLink(spec.root, pf.dir, vf.dir + "/physfn"));
+      VFP_TRY(linkVf(spec.root, pf.dir, vf));
       pf.vfs.push_back(std::move(vf));
     }
     node.pfs.push_back(std::move(pf));
@@ -272,6 +315,28 @@ Result<void> buildTree(SimNode& node) {
     if (!group) return fail(std::move(group.error()));
     VFP_TRY(tree.netdev(nic.dir, nic.netdev, "up"));
     node.nics.push_back(std::move(nic));
+  }
+  for (int a = 0; a < spec.accelerators; ++a) {
+    int numa = a * spec.numaNodes / spec.accelerators;
+    Slot slot = slotFor(numa, usedInNode[numa]++);
+    SimAccelerator acc;
+    acc.address = PciAddress(0, static_cast<uint8_t>(slot.bus), 0, 0);
+    acc.dir = slot.portDir + "/" + acc.address.str();
+    acc.numaNode = numa;
+    auto group = tree.function(acc.dir, acc.address, kAccelDevice, kAccelDriver, numa, false, kAccelClass);
+    if (!group) return fail(std::move(group.error()));
+    fs::path abs = spec.root / acc.dir;
+    VFP_TRY(writeFile(abs / "sriov_totalvfs", std::to_string(spec.accelVfs)));
+    VFP_TRY(writeFile(abs / "sriov_numvfs", std::to_string(spec.accelVfs)));
+    for (int i = 0; i < spec.accelVfs; ++i) {
+      SimVf vf = vfInSlot(slot, i);
+      auto vfGroup = tree.function(vf.dir, vf.address, kAccelVfDevice, "vfio-pci", numa, spec.noIommu,
+                                   kAccelClass);
+      if (!vfGroup) return fail(std::move(vfGroup.error()));
+      VFP_TRY(linkVf(spec.root, acc.dir, vf));
+      acc.vfs.push_back(std::move(vf));
+    }
+    node.accelerators.push_back(std::move(acc));
   }
   return {};
 }
@@ -324,6 +389,20 @@ Result<void> validateSimNodeSpec(const SimNodeSpec& spec) {
   VFP_TRY(range("vfio", spec.vfio, 0, spec.vfs));
   int pfsOnNode0 = spec.pfs == 0 ? 0 : (spec.pfs + spec.numaNodes - 1) / spec.numaNodes;
   VFP_TRY(range("nics", spec.nics, 0, kMaxDevicesPerNode - pfsOnNode0));
+  VFP_TRY(range("accel-vfs", spec.accelVfs, 0, kMaxVfs));
+  // Accelerators take the slots the PFs (and, on node 0, the NICs) left free; node 0 is the
+  // fullest, and it gets the first ceil(accelerators / nodes) cards.
+  int maxAccels = (kMaxDevicesPerNode - pfsOnNode0 - spec.nics) * spec.numaNodes;
+  VFP_TRY(range("accelerators", spec.accelerators, 0, std::max(0, maxAccels)));
+  if (spec.accelerators > 0) {
+    int accelsOnNode0 = (spec.accelerators + spec.numaNodes - 1) / spec.numaNodes;
+    if (pfsOnNode0 + spec.nics + accelsOnNode0 > kMaxDevicesPerNode) {
+      return fail(fmt::format("accelerators: {} do not fit next to the PFs and NICs on NUMA node 0 "
+                              "(at most {} devices per node)",
+                              spec.accelerators, kMaxDevicesPerNode),
+                  EINVAL);
+    }
+  }
   if (spec.pfs > 0) {
     // The longest names decide: the last PF's last VF with its _rep suffix, and its bridge.
     std::string pf = pfName(spec, spec.pfs - 1);

@@ -300,5 +300,61 @@ TEST_F(DpDaemonTest, PreferredAllocationPackedAndSpreadOverTheSocket) {
   EXPECT_EQ(nlohmann::json::parse(*options)["get_preferred_allocation_available"], true);
 }
 
+// An ACC100-like FEC card per NUMA node, two vfio-pci VFs each, offered as an accelerator pool
+// next to a network pool: listed with topology, allocated, preferred by NUMA node, and judged
+// healthy by driver like any other device.
+TEST_F(DpDaemonTest, AcceleratorPoolEndToEnd) {
+  ASSERT_TRUE(sriov::destroySimNode(root() / "node", nullptr));
+  auto node = sriov::createSimNode({.root = root() / "node", .pfs = 2, .vfs = 2, .numaNodes = 2,
+                                    .accelerators = 2, .accelVfs = 2},
+                                   nullptr);
+  ASSERT_TRUE(node) << node.error().message();
+  writeConfig(R"({"resourceList": [
+    {"resourceName": "sriov_net_a", "selectors": {"vendors": ["8086"]}},
+    {"resourceName": "intel_fec_5g", "deviceType": "accelerator",
+     "selectors": {"devices": ["0d5d"], "drivers": ["vfio-pci"]}}]})");
+  startKubelet();
+  startDaemon(200ms);
+  const std::string fec = "intel.com/intel_fec_5g";
+  ASSERT_TRUE(waitDevices(fec, 4));
+  ASSERT_TRUE(waitDevices("intel.com/sriov_net_a", 4)) << "the network pool takes no accelerator";
+  auto list = *kubelet_->devices(fec);
+  const auto& card1 = node->accelerators[1];
+  EXPECT_EQ(list[0].id, node->accelerators[0].vfs[0].address.str());
+  EXPECT_EQ(list[0].numa, 0);
+  EXPECT_EQ(list[3].id, card1.vfs[1].address.str());
+  EXPECT_EQ(list[3].numa, 1);
+
+  auto client = PluginClient::connect(socketOf(fec));
+  ASSERT_TRUE(client);
+  auto preferred = client->preferred({list[0].id, list[1].id, list[2].id, list[3].id}, {list[3].id}, 2);
+  ASSERT_TRUE(preferred) << preferred.error().message();
+  EXPECT_EQ(nlohmann::json::parse(*preferred)["container_responses"][0]["deviceIDs"],
+            nlohmann::json({card1.vfs[1].address.str(), card1.vfs[0].address.str()}))
+      << "the must-include VF's card first";
+
+  auto resp = client->allocate({card1.vfs[0].address.str()});
+  ASSERT_TRUE(resp) << resp.error().message();
+  auto j = nlohmann::json::parse(*resp)["container_responses"][0];
+  EXPECT_EQ(j["envs"]["PCIDEVICE_INTEL_COM_INTEL_FEC_5G"], card1.vfs[0].address.str());
+  ASSERT_EQ(j["devices"].size(), 2u);
+  EXPECT_EQ(j["devices"][0]["host_path"], "/dev/vfio/vfio");
+  EXPECT_FALSE(fs::exists(root() / "devinfo" /
+                          fmt::format("intel.com-intel_fec_5g-{}-device.json", card1.vfs[0].address.str())));
+
+  auto health = [&](const std::string& id) {
+    auto now = kubelet_->devices(fec);
+    for (const auto& d : now.value_or(std::vector<SimDevice>{})) {
+      if (d.id == id) return d.health;
+    }
+    return std::string("missing");
+  };
+  fs::path driver = root() / "node" / card1.vfs[1].dir / "driver";
+  fs::remove(driver);  // unbound from vfio-pci
+  EXPECT_TRUE(kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Unhealthy"; }, kWait));
+  fs::create_symlink("../../../../bus/pci/drivers/vfio-pci", driver);
+  EXPECT_TRUE(kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Healthy"; }, kWait));
+}
+
 }  // namespace
 }  // namespace vfplane::dp

@@ -18,11 +18,13 @@ using testing::HasSubstr;
 std::string vfplane() { return test::builtBinary("VFPLANE_BIN").string(); }
 
 // The golden node: two PFs on two NUMA nodes, one vfio-pci VF each in a noiommu group, one
-// plain NIC whose numa_node the kernel reports as -1, so that nulls show up in the output too.
+// plain NIC whose numa_node the kernel reports as -1, so that nulls show up in the output too,
+// and one accelerator card with two vfio-pci VFs.
 fs::path buildGoldenNode(const TempDir& dir) {
   fs::path root = dir.path() / "node";
   auto node = sriov::createSimNode(
-      {.root = root, .pfs = 2, .vfs = 3, .vfio = 1, .numaNodes = 2, .nics = 1, .noIommu = true},
+      {.root = root, .pfs = 2, .vfs = 3, .vfio = 1, .numaNodes = 2, .nics = 1, .accelerators = 1,
+       .accelVfs = 2, .noIommu = true},
       nullptr);
   if (!node) throw std::runtime_error(node.error().message());
   test::writeFile(root / node->nics[0].dir / "numa_node", "-1\n");

@@ -213,6 +213,40 @@ TEST_F(DiscoveryTest, SkipsNonNetworkDevicesAndSortsVfsNumerically) {
   for (int i = 0; i < 12; ++i) EXPECT_EQ(inv.pfs[0].vfs[i].index, i);
 }
 
+TEST_F(DiscoveryTest, AcceleratorsAreListedApartFromNetworkDevices) {
+  auto node = build({.pfs = 1, .vfs = 1, .numaNodes = 2, .accelerators = 2, .accelVfs = 3});
+  // One plain (non-SR-IOV) accelerator too: an AI inference card, class 0x1201.
+  fs::path card = abs("sys/devices/pci0000:00/0000:00:1d.0/0000:3c:00.0");
+  fs::create_directories(card);
+  writeFile(card / "class", "0x120100\n");
+  writeFile(card / "vendor", "0x1e52\n");
+  writeFile(card / "device", "0x0100\n");
+  writeFile(card / "numa_node", "-1\n");
+  fs::create_directory_symlink("../../../devices/pci0000:00/0000:00:1d.0/0000:3c:00.0",
+                               abs("sys/bus/pci/devices/0000:3c:00.0"));
+  auto inv = discover();
+  ASSERT_EQ(inv.pfs.size(), 1u) << "accelerators are not network PFs";
+  EXPECT_TRUE(inv.nics.empty());
+  ASSERT_EQ(inv.accelPfs.size(), 2u);
+  const auto& acc = inv.accelPfs[1];
+  EXPECT_EQ(acc.address, node.accelerators[1].address);
+  EXPECT_EQ(acc.device, "0d5c");
+  EXPECT_EQ(acc.driver, "pci-pf-stub");
+  EXPECT_EQ(acc.numaNode, 1);
+  EXPECT_TRUE(acc.netdevs.empty());
+  ASSERT_EQ(acc.vfs.size(), 3u);
+  EXPECT_EQ(acc.vfs[2].device, "0d5d");
+  EXPECT_EQ(acc.vfs[2].mode, VfMode::kDpdk);
+  EXPECT_TRUE(acc.vfs[2].iommuGroup.has_value());
+  ASSERT_EQ(inv.accelerators.size(), 1u);
+  EXPECT_EQ(inv.accelerators[0].address.str(), "0000:3c:00.0");
+  EXPECT_EQ(inv.accelerators[0].vendor, "1e52");
+  EXPECT_EQ(inv.findVf(acc.vfs[0].address), nullptr) << "findVf is for network VFs";
+  size_t functions = 0;
+  inv.forEachFunction([&](const PciFunction&) { ++functions; });
+  EXPECT_EQ(functions, 1u + 1u + 2u * (1u + 3u) + 1u);
+}
+
 TEST_F(DiscoveryTest, VfThatNoPfListsIsShownAsNicWithWarning) {
   auto node = build({.pfs = 1, .vfs = 2});
   fs::remove(abs(node.pfs[0].dir + "/virtfn1"));

@@ -74,6 +74,9 @@ TEST(SimNode, ValidatesEachFieldByName) {
   check({.numaNodes = 0}, "numa-nodes");
   check({.numaNodes = 5}, "numa-nodes");
   check({.nics = 100}, "nics");
+  check({.accelerators = -1}, "accelerators");
+  check({.accelVfs = 300}, "accel-vfs");
+  check({.pfs = 60, .nics = 2, .accelerators = 2}, "accelerators");
   check({.pfPrefix = "averyveryverylongprefix"}, "pf-prefix");
   check({.pfPrefix = "a/b"}, "pf-prefix");
   EXPECT_FALSE(validateSimNodeSpec({}));  // no root
@@ -105,6 +108,38 @@ TEST(SimNode, BuildsTreeWithRelativeLinksAndManifest) {
 
   ASSERT_TRUE(destroySimNode(root, nullptr));
   EXPECT_FALSE(fs::exists(root));
+}
+
+TEST(SimNode, AcceleratorCardsAreClass0x12WithVfioVfsAndSurviveTheManifest) {
+  TempDir dir;
+  auto node = createSimNode({.root = dir.path() / "n", .pfs = 2, .vfs = 1, .numaNodes = 2, .nics = 1,
+                             .accelerators = 2, .accelVfs = 2, .noIommu = true},
+                            nullptr);
+  ASSERT_TRUE(node) << node.error().message();
+  fs::path root = dir.path() / "n";
+  ASSERT_EQ(node->accelerators.size(), 2u);
+  EXPECT_EQ(node->accelerators[0].numaNode, 0);
+  EXPECT_EQ(node->accelerators[1].numaNode, 1);
+  const auto& acc = node->accelerators[0];
+  EXPECT_EQ(test::readFile(root / acc.dir / "class"), "0x120000\n");
+  EXPECT_EQ(fs::read_symlink(root / acc.dir / "driver").filename(), "pci-pf-stub");
+  const auto& vf = acc.vfs[1];
+  EXPECT_EQ(fs::read_symlink(root / vf.dir / "driver").filename(), "vfio-pci");
+  EXPECT_EQ(test::readFile(root / vf.dir / "iommu_group/name"), "vfio-noiommu\n");
+  EXPECT_FALSE(fs::exists(root / vf.dir / "net"));
+  EXPECT_EQ(fs::read_symlink(root / acc.dir / "virtfn1").filename(), vf.address.str());
+  // Accelerators come after the PFs and NICs, so the network devices keep their addresses.
+  auto plain = createSimNode({.root = dir.path() / "p", .pfs = 2, .vfs = 1, .numaNodes = 2, .nics = 1},
+                             nullptr);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->nics[0].address, node->nics[0].address);
+  EXPECT_EQ(plain->pfs[1].address, node->pfs[1].address);
+
+  auto loaded = loadSimNode(root);
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  ASSERT_EQ(loaded->accelerators.size(), 2u);
+  EXPECT_EQ(loaded->accelerators[1].vfs[0].address, node->accelerators[1].vfs[0].address);
+  EXPECT_EQ(loaded->spec.accelVfs, 2);
 }
 
 TEST(SimNode, RefusesNonEmptyRootAndForeignDirectories) {

@@ -137,6 +137,25 @@ TEST(Allocate, VfioDevicesAndNoIommuPaths) {
   EXPECT_EQ(info["0000:0a:01.1"]["vfio"]["mount"], "/dev/vfio/vfio");
 }
 
+TEST(Allocate, AcceleratorVfGetsVfioButNoDeviceInfoFile) {
+  auto pool = makePool(AllocationPolicy::kPacked);
+  pool.name = "intel.com/intel_fec_5g";
+  pool.config.deviceType = DeviceType::kAccelerator;
+  for (auto& d : pool.devices) {
+    d.function.driver = "vfio-pci";
+    d.function.iommuGroup = 70 + d.vfIndex;
+  }
+  auto alloc = allocateDevices(pool, {"0000:0a:01.2"}, [](const PoolDevice&) { return true; }, "/d");
+  ASSERT_TRUE(alloc) << alloc.error().message();
+  EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_INTEL_FEC_5G"), "0000:0a:01.2");
+  EXPECT_EQ(alloc->devices, (std::vector<DeviceSpecEntry>{{"/dev/vfio/vfio", "/dev/vfio/vfio", "rw"},
+                                                         {"/dev/vfio/72", "/dev/vfio/72", "rw"}}));
+  auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_INTEL_FEC_5G_INFO"));
+  EXPECT_EQ(info["0000:0a:01.2"]["generic"]["deviceID"], "0000:0a:01.2");
+  EXPECT_EQ(info["0000:0a:01.2"]["vfio"]["dev-mount"], "/dev/vfio/72");
+  EXPECT_TRUE(alloc->deviceInfoFiles.empty()) << "no network attachment reads it";
+}
+
 TEST(Allocate, VhostNetAddsTunAndVhost) {
   auto pool = makePool(AllocationPolicy::kPacked);
   pool.needVhostNet = true;

@@ -78,6 +78,29 @@ TEST(DpConfig, UnsupportedUpstreamSelectorsAreRecordedAndWarned) {
   EXPECT_THAT(c->warnings[0], HasSubstr("will match no device"));
 }
 
+TEST(DpConfig, AcceleratorPoolsKeepOnlyTheirSelectorsAsUpstreamDoes) {
+  auto c = parse(R"({"resourceList": [{"resourceName": "fec", "deviceType": "accelerator",
+      "selectors": {"vendors": ["8086"], "devices": ["0d5d"], "drivers": ["vfio-pci"],
+                    "pciAddresses": ["0000:8a:00.1"], "pfNames": ["ens1f0"], "isRdma": true,
+                    "ddpProfiles": ["GTP"]}}]})");
+  ASSERT_TRUE(c) << c.error().message();
+  const auto& rc = c->resources[0];
+  EXPECT_EQ(rc.deviceType, DeviceType::kAccelerator);
+  const auto& s = rc.selectors[0];
+  EXPECT_EQ(s.vendors, std::vector<std::string>{"8086"});
+  EXPECT_EQ(s.devices, std::vector<std::string>{"0d5d"});
+  EXPECT_EQ(s.drivers, std::vector<std::string>{"vfio-pci"});
+  EXPECT_EQ(s.pciAddresses.size(), 1u);
+  EXPECT_TRUE(s.pfNames.empty());
+  EXPECT_FALSE(s.isRdma);
+  EXPECT_TRUE(s.unsupported.empty()) << "ignored, so it does not empty the pool";
+  ASSERT_EQ(c->warnings.size(), 3u) << testing::PrintToString(c->warnings);
+  EXPECT_THAT(c->warnings[0], HasSubstr("resourceList[0] (fec): selectors.pfNames: not a selector of "
+                                        "accelerator pools; ignored"));
+  EXPECT_THAT(c->warnings[1], HasSubstr("selectors.isRdma"));
+  EXPECT_THAT(c->warnings[2], HasSubstr("selectors.ddpProfiles"));
+}
+
 struct BadConfig {
   const char* json;
   const char* message;

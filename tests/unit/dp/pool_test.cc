@@ -95,13 +95,57 @@ TEST_F(PoolTest, EmptyPoolSaysWhy) {
       {"resourceName": "taken", "selectors": {"drivers": ["iavf"]}},
       {"resourceName": "again", "selectors": {"drivers": ["iavf"]}},
       {"resourceName": "ddp", "selectors": {"ddpProfiles": ["GTP"]}},
-      {"resourceName": "acc", "deviceType": "accelerator", "selectors": {}}]})");
+      {"resourceName": "acc", "deviceType": "accelerator", "selectors": {}},
+      {"resourceName": "sf", "deviceType": "auxNetDevice", "selectors": {}}]})");
   EXPECT_TRUE(p.pools[0].devices.empty());
   EXPECT_THAT(p.pools[0].emptyReason, HasSubstr("fail on \"pfNames\""));
   EXPECT_THAT(p.pools[2].emptyReason, HasSubstr("in earlier pools"));
   EXPECT_THAT(p.pools[3].emptyReason, HasSubstr("ddpProfiles"));
-  EXPECT_THAT(p.pools[4].emptyReason, HasSubstr("accelerator"));
+  EXPECT_THAT(p.pools[4].emptyReason, HasSubstr("the node has no accelerator (PCI class 0x12)"));
+  EXPECT_THAT(p.pools[5].emptyReason, HasSubstr("auxNetDevice"));
   EXPECT_TRUE(logged(p, "intel.com/typo: empty: "));
+}
+
+// Accelerator pools draw from accelerators only, and network pools never take an accelerator,
+// however wide their selectors.
+TEST(AcceleratorPoolTest, AcceleratorAndNetworkPoolsNeverMix) {
+  test::TempDir dir;
+  auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 2, .numaNodes = 2,
+                                    .accelerators = 2, .accelVfs = 3},
+                                   nullptr);
+  ASSERT_TRUE(node) << node.error().message();
+  auto inv = sriov::discoverNode(sriov::Sysfs(dir.path() / "n"));
+  ASSERT_TRUE(inv);
+  auto config = parseConfig(R"({"resourceList": [
+      {"resourceName": "all_intel", "selectors": {"vendors": ["8086"]}},
+      {"resourceName": "fec", "deviceType": "accelerator",
+       "selectors": {"vendors": ["8086"], "devices": ["0d5d"], "drivers": ["vfio-pci"]}},
+      {"resourceName": "fec_pf", "deviceType": "accelerator", "selectors": {"devices": ["0d5c"]}}]})",
+                            "c", "intel.com");
+  ASSERT_TRUE(config) << config.error().message();
+  auto p = buildPools(*config, *inv, {});
+  ASSERT_EQ(p.pools.size(), 3u);
+  std::vector<std::string> netIds;
+  for (const auto& d : p.pools[0].devices) netIds.push_back(d.id);
+  EXPECT_EQ(netIds, (std::vector<std::string>{node->pfs[0].vfs[0].address.str(),
+                                              node->pfs[0].vfs[1].address.str()}));
+
+  const auto& fec = p.pools[1];
+  ASSERT_EQ(fec.devices.size(), 6u);
+  const PoolDevice* last = fec.find(node->accelerators[1].vfs[2].address.str());
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(last->pf, node->accelerators[1].address);
+  EXPECT_EQ(last->vfIndex, 2);
+  EXPECT_EQ(last->numaNode(), 1);
+  EXPECT_TRUE(last->pfNetdev.empty());
+
+  EXPECT_TRUE(p.pools[2].devices.empty()) << "a PF with VFs enabled is not offered";
+  EXPECT_THAT(p.pools[2].emptyReason, HasSubstr("fail on \"device\""));
+  bool logged = false;
+  for (const auto& l : p.log) {
+    logged |= l.find(node->accelerators[0].address.str() + ": excluded: accelerator PF with 3 VFs") == 0;
+  }
+  EXPECT_TRUE(logged) << testing::PrintToString(p.log);
 }
 
 TEST_F(PoolTest, DefaultRouteDeviceIsExcludedUnlessAllowed) {

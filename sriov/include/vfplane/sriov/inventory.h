@@ -1,7 +1,8 @@
 // What SR-IOV hardware a node has: the model every other part of vfplane starts from.
 //
-// discoverNode() walks sys/bus/pci/devices once and returns every PCI network device (class 0x02):
-// a PF when it has sriov_totalvfs, with its VFs from the virtfnN links, otherwise a plain NIC.
+// discoverNode() walks sys/bus/pci/devices once and returns every PCI network device (class 0x02)
+// and processing accelerator (class 0x12: FEC/LDPC offload, crypto, AI inference): a PF when it
+// has sriov_totalvfs, with its VFs from the virtfnN links, otherwise a plain function.
 // It reads only sysfs: no processes, no netlink dump, so it is cheap enough to run on every rescan.
 //
 // A device that cannot be read fully is still listed, with warnings saying what is missing;
@@ -76,17 +77,36 @@ struct PhysicalFunction : PciFunction {
 };
 
 struct NodeInventory {
+  // Network devices.
   std::vector<PhysicalFunction> pfs;  // sorted by address
   std::vector<PciFunction> nics;      // sorted by address
+  // Processing accelerators, shaped the same way. Kept apart because nothing that works on
+  // netdevs (carrier, default routes, the CNI) applies to them.
+  std::vector<PhysicalFunction> accelPfs;   // sorted by address
+  std::vector<PciFunction> accelerators;    // without SR-IOV; sorted by address
   // Problems that belong to no single device (e.g. a VF whose PF is missing).
   std::vector<std::string> warnings;
 
+  // Network PFs and VFs only.
   const PhysicalFunction* findPf(const PciAddress& address) const;
   // The VF and, through pf, its parent.
   const VirtualFunction* findVf(const PciAddress& address,
                                 const PhysicalFunction** pf = nullptr) const;
   // Every warning of the node and its devices, each prefixed with the device address.
   std::vector<std::string> allWarnings() const;
+  // Calls f on every function of either class: PFs, their VFs, NICs, accelerators.
+  template <class F>
+  void forEachFunction(F&& f) const {
+    for (const auto* list : {&pfs, &accelPfs}) {
+      for (const auto& pf : *list) {
+        f(static_cast<const PciFunction&>(pf));
+        for (const auto& vf : pf.vfs) f(static_cast<const PciFunction&>(vf));
+      }
+    }
+    for (const auto* list : {&nics, &accelerators}) {
+      for (const auto& fn : *list) f(fn);
+    }
+  }
 };
 
 Result<NodeInventory> discoverNode(const Sysfs& sysfs);

@@ -6,6 +6,10 @@
 // (two ports per card, like ens1f0 and ens1f1) and its VF i is "<pf>v<i>". The last `vfio` VFs
 // of each PF are bound to vfio-pci and have no netdev.
 //
+// Accelerator cards (class 0x12, shaped like an Intel ACC100 FEC card: PF 8086:0d5c on
+// pci-pf-stub, VFs 8086:0d5d on vfio-pci) come after the NICs, spread over the NUMA nodes like the
+// PFs. They have no netdev and no link.
+//
 // With veth, each PF and netdev VF is one end of a real veth pair in the caller's network
 // namespace; the other ends ("<name>_rep", like a switchdev representor) of one PF's links are
 // enslaved to a bridge "<pf>_esw" that stands for the NIC's embedded switch. Taking a PF's _rep
@@ -34,6 +38,8 @@ struct SimNodeSpec {
   int vfio = 0;       // the last `vfio` VFs of each PF are on vfio-pci
   int numaNodes = 1;  // PFs are spread over the nodes in contiguous blocks
   int nics = 0;       // plain (non-SR-IOV) NICs "<nicPrefix><n>"
+  int accelerators = 0;  // SR-IOV accelerator cards
+  int accelVfs = 4;      // VFs per accelerator card, all on vfio-pci
   bool noIommu = false;  // vfio-pci VFs sit in vfio-noiommu groups
   bool veth = false;
   std::string pfPrefix = "ens";
@@ -65,10 +71,18 @@ struct SimNic {
   std::string dir;
 };
 
+struct SimAccelerator {
+  PciAddress address{0, 0, 0, 0};
+  std::string dir;
+  int numaNode = 0;
+  std::vector<SimVf> vfs;  // no netdevs
+};
+
 struct SimNode {
   SimNodeSpec spec;
   std::vector<SimPf> pfs;
   std::vector<SimNic> nics;
+  std::vector<SimAccelerator> accelerators;
   std::vector<std::string> links;  // kernel links created, deleted by destroy
 
   // "<name>_rep": the switch-side end of a simulated netdev.
