@@ -147,6 +147,32 @@ TEST_F(DpDaemonTest, DeletedPluginSocketIsRecreated) {
   EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1) << "other resources are left alone";
 }
 
+TEST_F(DpDaemonTest, WatcherModeSocketDeletedIsRecreatedAndRegisteredAgain) {
+  fs::create_directories(root() / "kubelet/plugins_registry");
+  startKubelet(/*watcher=*/true);
+  startDaemon();
+  ASSERT_TRUE(waitDevices("intel.com/sriov_dpdk", 2));
+  fs::path sock = root() / "kubelet/plugins_registry/intel.com_sriov_dpdk.sock";
+  ASSERT_TRUE(fs::is_socket(sock));
+  fs::remove(sock);
+  EXPECT_TRUE(kubelet_->waitFor([&] { return kubelet_->registrations("intel.com/sriov_dpdk") == 2; }, kWait));
+  EXPECT_TRUE(fs::is_socket(sock));
+  EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1) << "other resources are left alone";
+}
+
+TEST_F(DpDaemonTest, StaleSocketFilesAreReplacedBeforeListening) {
+  // What a crashed earlier run leaves behind: a file where the socket goes.
+  fs::create_directories(root() / "kubelet/device-plugins");
+  test::writeFile(socketOf("intel.com/sriov_net_a"), "stale");
+  startKubelet();
+  startDaemon();
+  ASSERT_TRUE(waitDevices("intel.com/sriov_net_a", 6));
+  EXPECT_TRUE(fs::is_socket(socketOf("intel.com/sriov_net_a")));
+  auto client = PluginClient::connect(socketOf("intel.com/sriov_net_a"));
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(client->options());
+}
+
 TEST_F(DpDaemonTest, PluginStartedBeforeKubeletRegistersWhenItComes) {
   fs::create_directories(root() / "kubelet/device-plugins");
   startDaemon();
