@@ -7,6 +7,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/ip.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
@@ -224,6 +225,14 @@ NlMsg buildGetRoutes(int family) {
   return msg;
 }
 
+NlMsg buildGetNeighbours(int family) {
+  NlMsg msg = newMessage(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP);
+  ndmsg ndm{};
+  ndm.ndm_family = static_cast<uint8_t>(family);
+  appendHeader(msg, ndm);
+  return msg;
+}
+
 NlMsg buildGetAddresses() {
   NlMsg msg = newMessage(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
   ifaddrmsg ifa{};
@@ -338,6 +347,34 @@ Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
     out.gateway = gw;
   }
   if (tb[RTA_OIF]) out.oif = static_cast<int>(nla_get_u32(tb[RTA_OIF]));
+  out.type = rtm->rtm_type;
+  return out;
+}
+
+Result<NeighbourInfo> parseNeighbour(const nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWNEIGH || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) {
+    return fail("netlink: not a neighbour message", EIO);
+  }
+  const auto* ndm = static_cast<const ndmsg*>(nlmsg_data(hdr));
+  nlattr* tb[NDA_MAX + 1] = {};
+  if (nlmsg_parse(const_cast<nlmsghdr*>(hdr), sizeof(ndmsg), tb, NDA_MAX, nullptr) < 0) {
+    return fail("netlink: malformed neighbour message", EIO);
+  }
+  NeighbourInfo out;
+  out.ifindex = ndm->ndm_ifindex;
+  out.state = ndm->ndm_state;
+  out.ip.family = ndm->ndm_family;
+  size_t len = out.ip.addrLen();
+  out.ip.length = static_cast<int>(len * 8);
+  if (tb[NDA_DST] == nullptr || static_cast<size_t>(nla_len(tb[NDA_DST])) != len) {
+    return fail("netlink: neighbour message without an address", EIO);
+  }
+  std::memcpy(out.ip.addr.data(), nla_data(tb[NDA_DST]), len);
+  if (tb[NDA_LLADDR] && nla_len(tb[NDA_LLADDR]) == 6) {
+    MacAddress mac;
+    std::memcpy(mac.bytes.data(), nla_data(tb[NDA_LLADDR]), 6);
+    out.mac = mac;
+  }
   return out;
 }
 
@@ -467,30 +504,56 @@ Result<std::vector<LinkInfo>> Rtnl::links() {
   return out;
 }
 
-Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
-  auto replies = query(buildGetAddresses(), fmt::format("list addresses of link #{}", ifindex));
+Result<std::vector<AddressInfo>> Rtnl::allAddresses() {
+  auto replies = query(buildGetAddresses(), "list addresses");
   if (!replies) return fail(std::move(replies.error()));
-  std::vector<IpPrefix> out;
+  std::vector<AddressInfo> out;
   for (const auto& r : *replies) {
     auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
     if (h->nlmsg_type != RTM_NEWADDR) continue;
-    auto a = parseAddress(h);
-    if (a && a->ifindex == ifindex) out.push_back(a->prefix);
+    if (auto a = parseAddress(h)) out.push_back(std::move(*a));
   }
   return out;
 }
 
-Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
+Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
+  auto all = allAddresses();
+  if (!all) return fail(std::move(all.error()).withContext(fmt::format("link #{}", ifindex)));
+  std::vector<IpPrefix> out;
+  for (const auto& a : *all) {
+    if (a.ifindex == ifindex) out.push_back(a.prefix);
+  }
+  return out;
+}
+
+Result<std::vector<RouteInfo>> Rtnl::mainRoutes(int family) {
   auto replies = query(buildGetRoutes(family), "list routes");
   if (!replies) return fail(std::move(replies.error()));
   std::vector<RouteInfo> out;
   for (const auto& r : *replies) {
     auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
     if (h->nlmsg_type != RTM_NEWROUTE) continue;
-    const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(h));
-    if (rtm->rtm_type != RTN_UNICAST) continue;
     auto route = parseRoute(h);
     if (route && route->table == RT_TABLE_MAIN) out.push_back(std::move(*route));
+  }
+  return out;
+}
+
+Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
+  auto all = mainRoutes(family);
+  if (!all) return fail(std::move(all.error()));
+  std::erase_if(*all, [](const RouteInfo& r) { return r.type != RTN_UNICAST; });
+  return all;
+}
+
+Result<std::vector<NeighbourInfo>> Rtnl::neighbours(int family) {
+  auto replies = query(buildGetNeighbours(family), "list neighbours");
+  if (!replies) return fail(std::move(replies.error()));
+  std::vector<NeighbourInfo> out;
+  for (const auto& r : *replies) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
+    if (h->nlmsg_type != RTM_NEWNEIGH) continue;
+    if (auto n = parseNeighbour(h)) out.push_back(std::move(*n));
   }
   return out;
 }

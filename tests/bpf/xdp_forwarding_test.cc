@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "test_support.h"
+#include "vfplane/dataplane/kernel_model.h"
 #include "vfplane/ebpf/xdp_router.h"
 #include "vfplane/sriov/netns.h"
 #include "vfplane/sriov/rtnl.h"
@@ -75,6 +76,20 @@ class XdpForwardingTest : public testing::Test {
     return **info;
   }
 
+  void attachAll() {
+    for (const char* r : {"r1", "r2"}) {
+      auto ok = router_->attach(link(r).ifindex, XdpMode::kNative);
+      ASSERT_TRUE(ok) << "native XDP on veth: " << ok.error().message();
+    }
+    for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
+      auto ns = sriov::Netns::open(pod->path());
+      ASSERT_TRUE(ns);
+      auto entered = sriov::NetnsEntered::enter(*ns);
+      ASSERT_TRUE(entered) << entered.error().message();
+      ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
+    }
+  }
+
   std::optional<test::PodNetns> pod1_, pod2_;
   std::optional<XdpRouter> router_;
 };
@@ -96,17 +111,7 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
   // Without the fast path the kernel refuses to forward.
   EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0);
 
-  for (const char* r : {"r1", "r2"}) {
-    auto ok = router_->attach(link(r).ifindex, XdpMode::kNative);
-    if (!ok) GTEST_SKIP() << "native XDP on veth: " << ok.error().message();
-  }
-  for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
-    auto ns = sriov::Netns::open(pod->path());
-    ASSERT_TRUE(ns);
-    auto entered = sriov::NetnsEntered::enter(*ns);
-    ASSERT_TRUE(entered) << entered.error().message();
-    ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
-  }
+  attachAll();
 
   auto ping = inPod(*pod1_, {"ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.2"});
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
@@ -119,6 +124,27 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
   model.removeRoute(*Ipv4Prefix::parse("10.2.0.0/24"));
   ASSERT_TRUE(router_->install(model.compile()));
   EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0);
+}
+
+// The model comes from the router namespace's own tables: the kernel resolved both pods (the
+// router pinged them), and that is all the fast path needs to forward between them.
+TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
+  for (const char* pod : {"10.1.0.2", "10.2.0.2"}) {
+    ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0) << "the router reaches " << pod;
+  }
+  auto rtnl = sriov::Rtnl::open();
+  ASSERT_TRUE(rtnl);
+  auto tables = dataplane::readKernelTables(*rtnl);
+  ASSERT_TRUE(tables) << tables.error().message();
+  auto model = dataplane::buildModel(*tables, {"r1", "r2"});
+  ASSERT_TRUE(model) << model.error().message();
+  EXPECT_EQ(model->resolve(*dataplane::parseIpv4("10.2.0.2"))->dst, *MacAddress::parse(link("h2", &*pod2_).mac));
+  ASSERT_TRUE(router_->install(model->compile()));
+  attachAll();
+
+  auto ping = inPod(*pod1_, {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"});
+  EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
+  EXPECT_GE(router_->counters()->forwarded, 4u);
 }
 
 }  // namespace

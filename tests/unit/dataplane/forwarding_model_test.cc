@@ -1,9 +1,15 @@
 #include "vfplane/dataplane/forwarding_model.h"
 
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <random>
+
+#include "vfplane/dataplane/kernel_model.h"
 
 namespace vfplane::dataplane {
 namespace {
@@ -132,6 +138,71 @@ TEST(ModelProperty, CompiledTableAgreesWithResolve) {
       ASSERT_EQ(lpm(fib, a), m.resolve(a)) << "round " << round << ", " << ipv4Str(a);
     }
   }
+}
+
+sriov::IpPrefix kp(const char* text) { return *sriov::IpPrefix::parse(text); }
+
+// A router namespace's tables: ports r1 (if 2) and r2 (if 3), a management link eth0 (if 4).
+KernelTables routerTables() {
+  KernelTables t;
+  auto link = [](int index, const char* name, const char* mac) {
+    sriov::LinkInfo l;
+    l.ifindex = index;
+    l.name = name;
+    l.mac = mac;
+    return l;
+  };
+  t.links = {link(1, "lo", "00:00:00:00:00:00"), link(2, "r1", "aa:00:00:00:00:02"),
+             link(3, "r2", "aa:00:00:00:00:03"), link(4, "eth0", "aa:00:00:00:00:04")};
+  auto route = [](const char* dst, std::optional<const char*> gw, int oif, int type = RTN_UNICAST) {
+    sriov::RouteInfo r;
+    r.dst = kp(dst);
+    if (gw) r.gateway = kp(*gw);
+    r.oif = oif;
+    r.table = RT_TABLE_MAIN;
+    r.type = type;
+    return r;
+  };
+  t.routes = {route("10.1.0.0/24", std::nullopt, 2), route("10.2.0.0/24", std::nullopt, 3),
+              route("0.0.0.0/0", "10.2.0.254", 3), route("192.168.0.0/16", std::nullopt, 4),
+              route("10.2.9.0/24", std::nullopt, 0, RTN_BLACKHOLE)};
+  auto neigh = [](const char* ip, int ifindex, std::optional<const char*> mac, uint16_t state) {
+    sriov::NeighbourInfo n;
+    n.ifindex = ifindex;
+    n.ip = kp(ip);
+    if (mac) n.mac = *MacAddress::parse(*mac);
+    n.state = state;
+    return n;
+  };
+  t.neighbours = {neigh("10.2.0.254", 3, "bb:00:00:00:02:54", NUD_STALE),
+                  neigh("10.1.0.5", 2, "bb:00:00:00:00:05", NUD_REACHABLE),
+                  neigh("10.1.0.6", 2, std::nullopt, NUD_INCOMPLETE),
+                  neigh("10.1.0.7", 2, "bb:00:00:00:00:07", NUD_FAILED)};
+  t.addresses = {{2, kp("10.1.0.1/24")}, {3, kp("10.2.0.1/24")}, {4, kp("192.168.1.10/16")},
+                 {1, kp("127.0.0.1/8")}, {2, kp("fd00::1/64")}};
+  return t;
+}
+
+TEST(KernelModel, ForwardsOnlyWhatTheKernelWouldSendThroughAPort) {
+  auto m = buildModel(routerTables(), {"r1", "r2"});
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->resolve(ip("8.8.8.8"))->dst, mac("bb:00:00:00:02:54")) << "STALE still has a MAC";
+  EXPECT_EQ(m->resolve(ip("10.1.0.5"))->src, mac("aa:00:00:00:00:02"));
+  EXPECT_EQ(m->resolve(ip("10.1.0.6")).error(), Punt::kUnresolved) << "incomplete";
+  EXPECT_EQ(m->resolve(ip("10.1.0.7")).error(), Punt::kUnresolved) << "failed";
+  EXPECT_EQ(m->resolve(ip("192.168.7.7")).error(), Punt::kNoInterface)
+      << "a route through a non-port link shadows the default route";
+  EXPECT_EQ(m->resolve(ip("10.2.9.1")).error(), Punt::kNoInterface) << "blackhole: the kernel drops it";
+  EXPECT_EQ(m->resolve(ip("192.168.1.10")).error(), Punt::kLocal) << "any address of the namespace";
+  EXPECT_EQ(m->resolve(ip("10.2.0.1")).error(), Punt::kLocal);
+}
+
+TEST(KernelModel, NamesAMissingPort) {
+  auto m = buildModel(routerTables(), {"r1", "ens9"});
+  ASSERT_FALSE(m);
+  EXPECT_THAT(m.error().message(), HasSubstr("port ens9: no such link"));
+  auto lo = buildModel(routerTables(), {"lo"});
+  ASSERT_TRUE(lo) << "lo's all-zero address still parses";
 }
 
 }  // namespace

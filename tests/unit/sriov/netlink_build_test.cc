@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/ip.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
@@ -159,6 +160,44 @@ TEST(RtnlBuildTest, AddressAndRoute) {
   in_addr gw{};
   std::memcpy(&gw, nla_data(tb[RTA_GATEWAY]), 4);
   EXPECT_EQ(gw.s_addr, inet_addr("10.2.0.1"));
+}
+
+TEST(RtnlBuildTest, NeighbourDumpAndEntries) {
+  NlMsg dump = buildGetNeighbours(AF_INET);
+  EXPECT_EQ(hdr(dump)->nlmsg_type, RTM_GETNEIGH);
+  EXPECT_TRUE(hdr(dump)->nlmsg_flags & NLM_F_DUMP);
+  EXPECT_EQ(static_cast<ndmsg*>(nlmsg_data(hdr(dump)))->ndm_family, AF_INET);
+
+  // An entry as the kernel sends it: ndmsg, NDA_DST, NDA_LLADDR.
+  nl_msg* raw = nlmsg_alloc_simple(RTM_NEWNEIGH, 0);
+  ndmsg ndm{};
+  ndm.ndm_family = AF_INET;
+  ndm.ndm_ifindex = 7;
+  ndm.ndm_state = NUD_REACHABLE;
+  ASSERT_EQ(nlmsg_append(raw, &ndm, sizeof ndm, NLMSG_ALIGNTO), 0);
+  in_addr dst{};
+  dst.s_addr = inet_addr("10.2.0.2");
+  nla_put(raw, NDA_DST, 4, &dst);
+  uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x22};
+  nla_put(raw, NDA_LLADDR, 6, mac);
+  NlMsg msg(raw);
+  auto n = parseNeighbour(hdr(msg));
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->ifindex, 7);
+  EXPECT_EQ(n->ip.str(), "10.2.0.2/32");
+  EXPECT_EQ(n->mac->str(), "02:00:00:00:00:22");
+  EXPECT_EQ(n->state, NUD_REACHABLE);
+
+  // Incomplete: no link-layer address yet.
+  nl_msg* raw2 = nlmsg_alloc_simple(RTM_NEWNEIGH, 0);
+  ndm.ndm_state = NUD_INCOMPLETE;
+  ASSERT_EQ(nlmsg_append(raw2, &ndm, sizeof ndm, NLMSG_ALIGNTO), 0);
+  nla_put(raw2, NDA_DST, 4, &dst);
+  NlMsg incomplete(raw2);
+  auto i = parseNeighbour(hdr(incomplete));
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->mac.has_value());
+  EXPECT_FALSE(parseNeighbour(hdr(dump))) << "a request is not an entry";
 }
 
 TEST(VfConfigBuildTest, SetsOnlyConfiguredAttributes) {

@@ -87,12 +87,21 @@ struct MacvlanSpec {
   int netnsFd = -1;  // create it there; -1: in the socket's namespace
 };
 
-// A route as the kernel lists it (main table, unicast).
+// A route as the kernel lists it.
 struct RouteInfo {
   IpPrefix dst;  // length 0 for a default route
   std::optional<IpPrefix> gateway;
-  int oif = 0;
+  int oif = 0;    // 0 for multipath routes and for routes with no device (blackhole, ...)
   int table = 0;
+  int type = 0;   // RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, ...
+};
+
+// A neighbour (ARP or NDP) entry.
+struct NeighbourInfo {
+  int ifindex = 0;
+  IpPrefix ip;  // a host prefix
+  std::optional<MacAddress> mac;  // absent while the entry is incomplete
+  uint16_t state = 0;             // NUD_* bits
 };
 
 // ---- builders -------------------------------------------------------------------------------
@@ -117,6 +126,7 @@ NlMsg buildGetAddresses();  // dump, every family
 NlMsg buildCreateMacvlan(const MacvlanSpec& spec);
 NlMsg buildDeleteLink(int ifindex);
 NlMsg buildGetRoutes(int family);  // dump
+NlMsg buildGetNeighbours(int family);  // dump
 // A unicast route in the main table via oif; gateway may be empty for an on-link route.
 NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, bool add);
 
@@ -129,6 +139,7 @@ struct AddressInfo {
 };
 Result<AddressInfo> parseAddress(const nlmsghdr* hdr);
 Result<RouteInfo> parseRoute(const nlmsghdr* hdr);
+Result<NeighbourInfo> parseNeighbour(const nlmsghdr* hdr);
 
 // ---- socket ---------------------------------------------------------------------------------
 
@@ -149,8 +160,13 @@ class Rtnl {
   Result<std::optional<LinkInfo>> link(int ifindex);
   Result<std::vector<LinkInfo>> links();
   Result<std::vector<IpPrefix>> addresses(int ifindex);
+  // Every address of every link.
+  Result<std::vector<AddressInfo>> allAddresses();
   // The main table's unicast routes of one family.
   Result<std::vector<RouteInfo>> routes(int family);
+  // The main table's routes of one family, of every type (blackhole and unreachable too).
+  Result<std::vector<RouteInfo>> mainRoutes(int family);
+  Result<std::vector<NeighbourInfo>> neighbours(int family);
   // The link of the first default route (IPv4, else IPv6), as the reference plugins pick a
   // master; nullopt when there is none.
   Result<std::optional<int>> defaultRouteLink();
