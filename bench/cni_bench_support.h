@@ -17,7 +17,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
+#include "pod_netns.h"
 #include "vfplane/cni/exec.h"
 
 namespace vfplane::bench {
@@ -44,38 +46,28 @@ class BenchWorld {
       return std::nullopt;
     }
     std::string templ = (std::filesystem::temp_directory_path() / fmt::format("{}-XXXXXX", program)).string();
-    int ready[2];
-    if (::mkdtemp(templ.data()) == nullptr || ::pipe(ready) != 0) {
+    if (::mkdtemp(templ.data()) == nullptr) {
       *exitCode = 1;
       return std::nullopt;
     }
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      char ok = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
-      (void)!::write(ready[1], &ok, 1);
-      ::pause();
-      ::_exit(0);
-    }
-    char ok = 'n';
-    (void)!::read(ready[0], &ok, 1);
-    ::close(ready[0]);
-    ::close(ready[1]);
-    BenchWorld world(templ, pid);
-    if (ok != 'y') {
+    auto pid = forkPodNetns();
+    BenchWorld world(templ, pid.value_or(-1));
+    if (!pid) {
       std::fprintf(stderr, "%s: cannot make the pod's network namespace\n", program);
       *exitCode = 1;
       return std::nullopt;
     }
     return world;
   }
-  BenchWorld(BenchWorld&& o) noexcept : dir_(std::move(o.dir_)), podPid_(o.podPid_) { o.podPid_ = -1; }
+  BenchWorld(BenchWorld&& o) noexcept : dir_(std::exchange(o.dir_, {})), podPid_(o.podPid_) { o.podPid_ = -1; }
   BenchWorld& operator=(BenchWorld&&) = delete;
   ~BenchWorld() {
-    if (podPid_ <= 0) return;
-    ::kill(podPid_, SIGKILL);
-    ::waitpid(podPid_, nullptr, 0);
+    if (podPid_ > 0) {
+      ::kill(podPid_, SIGKILL);
+      ::waitpid(podPid_, nullptr, 0);
+    }
     std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
   const std::filesystem::path& dir() const { return dir_; }
   std::string podPath() const { return fmt::format("/proc/{}/ns/net", podPid_); }
