@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <charconv>
 #include <prometheus/exposer.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -13,23 +12,7 @@
 
 #include "vfplane/dp/daemon.h"
 #include "vfplane/dp/metrics.h"
-
-namespace {
-
-// "30s", "500ms", "2m", "1h".
-std::optional<std::chrono::milliseconds> parseDuration(const std::string& s) {
-  long long n = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc() || n <= 0) return std::nullopt;
-  std::string unit(end, s.data() + s.size());
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "s") return std::chrono::seconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  return std::nullopt;
-}
-
-}  // namespace
+#include "vfplane/sriov/duration.h"
 
 int main(int argc, char** argv) {
   // A few threads, little allocation: one malloc arena per thread would only add resident memory.
@@ -73,7 +56,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   spdlog::set_level(spdlog::level::from_str(logLevel));
-  auto interval = parseDuration(rescanInterval);
+  auto interval = vfplane::parseDuration(rescanInterval);
   if (!interval) {
     spdlog::error("--rescan-interval {}: expected a positive duration like 30s, 500ms or 5m", rescanInterval);
     return 2;

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "test_support.h"
 #include "vfplane/dataplane/kernel_model.h"
+#include "vfplane/ebpf/router_daemon.h"
 #include "vfplane/ebpf/xdp_router.h"
 #include "vfplane/sriov/netns.h"
 #include "vfplane/sriov/rtnl.h"
@@ -145,6 +147,62 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
   auto ping = inPod(*pod1_, {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"});
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
   EXPECT_GE(router_->counters()->forwarded, 4u);
+}
+
+// The daemon follows the kernel by itself: neighbours learned after it started and a route
+// removed while it runs reach the fast path through rtnetlink events alone (the timer resync is
+// set to an hour).
+TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
+  auto daemon = RouterDaemon::start({.ports = {"r1", "r2"}, .mode = XdpMode::kNative,
+                                     .resyncInterval = std::chrono::hours(1), .debounce = std::chrono::milliseconds(20),
+                                     .maxEntries = 1024});
+  ASSERT_TRUE(daemon) << daemon.error().message();
+  std::thread loop([&] { (*daemon)->run(); });
+  for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
+    auto ns = sriov::Netns::open(pod->path());
+    auto entered = sriov::NetnsEntered::enter(*ns);
+    ASSERT_TRUE(entered);
+    ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
+  }
+  auto pingOnce = [&] { return inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode == 0; };
+  // Bounded retries: each waits for the next sync, which events trigger within milliseconds.
+  auto eventually = [&](auto condition) {
+    for (int i = 0; i < 20; ++i) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+
+  EXPECT_FALSE(pingOnce()) << "pod2's MAC is not known yet, and the kernel does not forward";
+  uint64_t syncs = (*daemon)->status().syncs;
+  ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", "10.2.0.2"}).exitCode, 0);  // the router resolves pod2
+  ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", "10.1.0.2"}).exitCode, 0);
+  EXPECT_TRUE(eventually([&] { return (*daemon)->status().syncs > syncs && pingOnce(); }));
+  EXPECT_GE((*daemon)->counters()->forwarded, 2u);
+
+  ASSERT_EQ(run({"ip", "route", "del", "10.2.0.0/24", "dev", "r2"}).exitCode, 0);
+  EXPECT_TRUE(eventually([&] { return !pingOnce(); })) << "the removed route reaches the fast path";
+  EXPECT_EQ((*daemon)->status().syncErrors, 0u);
+
+  (*daemon)->stop();
+  loop.join();
+}
+
+TEST(XdpRouterCli, BadPortsAndFlagsExitTwoNamingThem) {
+  std::string bin = test::builtBinary("VFPLANE_XDP_ROUTER_BIN").string();
+  auto missing = run({bin});
+  EXPECT_EQ(missing.exitCode, 2);
+  EXPECT_THAT(missing.err + missing.out, testing::HasSubstr("--ports"));
+  auto nosuch = run({bin, "--ports", "nosuch0,lo"});
+  EXPECT_EQ(nosuch.exitCode, 2);
+  EXPECT_THAT(nosuch.err, testing::HasSubstr("port nosuch0: no such link"));
+  auto badInterval = run({bin, "--ports", "lo", "--resync-interval", "soon"});
+  EXPECT_EQ(badInterval.exitCode, 2);
+  EXPECT_THAT(badInterval.err, testing::HasSubstr("--resync-interval soon"));
+  auto help = run({bin, "--help"});
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_THAT(help.out, testing::HasSubstr("--stats-interval"));
 }
 
 }  // namespace

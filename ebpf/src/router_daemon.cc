@@ -1,0 +1,150 @@
+#include "vfplane/ebpf/router_daemon.h"
+
+#include <fmt/format.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "vfplane/dataplane/kernel_model.h"
+
+namespace vfplane::ebpf {
+namespace {
+
+Result<Fd> openEvents() {
+  Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+  if (!fd.valid()) return fail(systemError("rtnetlink events: socket", errno));
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  local.nl_groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    return fail(systemError("rtnetlink events: bind", errno));
+  }
+  return fd;
+}
+
+// Reads every pending event. The content does not matter, only that something changed; an
+// overrun (ENOBUFS) lost some, which a full re-read covers all the same.
+bool drain(int fd) {
+  char buf[16384];
+  bool any = false;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && errno == ENOBUFS)) {
+      any = true;
+      continue;
+    }
+    return any;
+  }
+}
+
+Result<dataplane::ForwardingModel> kernelModel(const std::set<std::string>& ports) {
+  auto rtnl = sriov::Rtnl::open();
+  if (!rtnl) return fail(std::move(rtnl.error()));
+  auto tables = dataplane::readKernelTables(*rtnl);
+  if (!tables) return fail(std::move(tables.error()));
+  return dataplane::buildModel(*tables, ports);
+}
+
+}  // namespace
+
+RouterDaemon::RouterDaemon(RouterOptions options, XdpRouter router, Fd events, Fd wake)
+    : options_(std::move(options)), router_(std::move(router)), events_(std::move(events)), wake_(std::move(wake)) {}
+
+Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& options) {
+  if (options.ports.empty()) return fail("ports: at least one interface is needed", EINVAL);
+  // Subscribed before the first read, so that no change between the two goes unseen.
+  auto events = openEvents();
+  if (!events) return fail(std::move(events.error()));
+  auto model = kernelModel(options.ports);
+  if (!model) return fail(std::move(model.error()));
+  auto router = XdpRouter::load({.maxEntries = options.maxEntries});
+  if (!router) return fail(std::move(router.error()));
+  auto stats = router->install(model->compile());
+  if (!stats) return fail(std::move(stats.error()));
+  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) return fail(systemError("eventfd", errno));
+  std::unique_ptr<RouterDaemon> d(new RouterDaemon(options, std::move(*router), std::move(*events), std::move(wake)));
+  d->status_.syncs = 1;
+  d->status_.entries = d->router_.installedEntries();
+  d->status_.lastChange = *stats;
+  auto rtnl = sriov::Rtnl::open();
+  if (!rtnl) return fail(std::move(rtnl.error()));
+  for (const auto& port : options.ports) {
+    auto link = rtnl->link(port);
+    if (!link || !*link) return fail(fmt::format("port {}: no such link", port), ENODEV);
+    // On failure the router's destructor detaches from the ports already done.
+    if (auto ok = d->router_.attach((*link)->ifindex, options.mode); !ok) {
+      return fail(std::move(ok.error()).withContext("port " + port));
+    }
+    spdlog::info("XDP router attached to {} (ifindex {})", port, (*link)->ifindex);
+  }
+  spdlog::info("forwarding table: {} entries from the kernel's tables", d->status_.entries);
+  return d;
+}
+
+Result<InstallStats> RouterDaemon::sync() {
+  auto model = kernelModel(options_.ports);
+  std::lock_guard lock(mu_);
+  ++status_.syncs;
+  if (!model) {
+    ++status_.syncErrors;
+    return fail(std::move(model.error()).withContext("sync"));
+  }
+  auto stats = router_.install(model->compile());
+  if (!stats) {
+    ++status_.syncErrors;
+    return fail(std::move(stats.error()).withContext("sync"));
+  }
+  status_.entries = router_.installedEntries();
+  if (stats->added + stats->updated + stats->removed > 0) status_.lastChange = *stats;
+  return stats;
+}
+
+void RouterDaemon::run() {
+  using Clock = std::chrono::steady_clock;
+  auto nextResync = Clock::now() + options_.resyncInterval;
+  while (!stopping_) {
+    pollfd fds[2] = {{events_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextResync - Clock::now());
+    int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
+    if (stopping_) break;
+    bool changed = n > 0 && (fds[0].revents & POLLIN) && drain(events_.get());
+    if (changed) {
+      // Let a burst finish, then read once.
+      ::poll(fds + 1, 1, static_cast<int>(options_.debounce.count()));
+      drain(events_.get());
+    }
+    if (!changed && Clock::now() < nextResync) continue;
+    nextResync = Clock::now() + options_.resyncInterval;
+    auto stats = sync();
+    if (!stats) {
+      spdlog::warn("{}; the previous table stays in force", stats.error().message());
+    } else if (stats->added + stats->updated + stats->removed > 0) {
+      spdlog::info("forwarding table: {} added, {} updated, {} removed ({} entries)", stats->added, stats->updated,
+                   stats->removed, status().entries);
+    }
+  }
+}
+
+void RouterDaemon::stop() {
+  stopping_ = true;
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+RouterStatus RouterDaemon::status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+Result<XdpCounters> RouterDaemon::counters() const {
+  std::lock_guard lock(mu_);
+  return router_.counters();
+}
+
+}  // namespace vfplane::ebpf
