@@ -170,9 +170,16 @@ Result<XdpCounters> XdpRouter::counters() const {
     }
     for (uint64_t v : values) sums[slot] += v;
   }
-  return XdpCounters{sums[VFP_CNT_RX],          sums[VFP_CNT_FORWARDED],   sums[VFP_CNT_PUNT_NOT_IPV4],
-                     sums[VFP_CNT_PUNT_IP_OPTIONS], sums[VFP_CNT_PUNT_TTL], sums[VFP_CNT_PUNT_NO_ROUTE],
-                     sums[VFP_CNT_PUNT_ACTION], sums[VFP_CNT_PUNT_MALFORMED]};
+  XdpCounters c;
+  c.rx = sums[VFP_CNT_RX];
+  c.forwarded = sums[VFP_CNT_FORWARDED];
+  c.puntNotIpv4 = sums[VFP_CNT_PUNT_NOT_IPV4];
+  c.puntIpOptions = sums[VFP_CNT_PUNT_IP_OPTIONS];
+  c.puntTtl = sums[VFP_CNT_PUNT_TTL];
+  c.puntNoRoute = sums[VFP_CNT_PUNT_NO_ROUTE];
+  c.puntAction = sums[VFP_CNT_PUNT_ACTION];
+  c.puntMalformed = sums[VFP_CNT_PUNT_MALFORMED];
+  return c;
 }
 
 }  // namespace vfplane::ebpf

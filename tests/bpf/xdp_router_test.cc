@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "fastpath_cases.h"
 #include "test_support.h"
 #include "vfplane/ebpf/xdp_router.h"
 
@@ -20,55 +21,11 @@ using dataplane::Ipv4;
 using dataplane::Ipv4Prefix;
 using dataplane::MacAddress;
 
-Ipv4 ip(const char* text) { return *dataplane::parseIpv4(text); }
-MacAddress mac(const char* text) { return *MacAddress::parse(text); }
-
-uint16_t checksum(const uint8_t* p, size_t n) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
-struct Frame {
-  MacAddress dst = mac("aa:00:00:00:00:01");
-  MacAddress src = mac("02:00:00:00:00:99");
-  uint16_t ethertype = 0x0800;
-  Ipv4 saddr = 0;
-  Ipv4 daddr = 0;
-  uint8_t ttl = 64;
-  uint16_t id = 0x1234;
-  int ihl = 5;
-  size_t payload = 32;
-
-  // Ethernet, IPv4 (valid checksum, with ihl-5 words of NOP options), UDP, payload.
-  std::vector<uint8_t> bytes() const {
-    std::vector<uint8_t> f(dst.bytes.begin(), dst.bytes.end());
-    f.insert(f.end(), src.bytes.begin(), src.bytes.end());
-    f.push_back(static_cast<uint8_t>(ethertype >> 8));
-    f.push_back(static_cast<uint8_t>(ethertype));
-    size_t ipStart = f.size(), ipLen = static_cast<size_t>(ihl) * 4;
-    uint16_t total = static_cast<uint16_t>(ipLen + 8 + payload);
-    uint8_t hdr[60] = {static_cast<uint8_t>(0x40 | ihl), 0, static_cast<uint8_t>(total >> 8),
-                       static_cast<uint8_t>(total), static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id),
-                       0x40, 0, ttl, 17, 0, 0};
-    for (int i = 0; i < 4; ++i) {
-      hdr[12 + i] = static_cast<uint8_t>(saddr >> (24 - 8 * i));
-      hdr[16 + i] = static_cast<uint8_t>(daddr >> (24 - 8 * i));
-    }
-    for (size_t i = 20; i < ipLen; ++i) hdr[i] = 1;  // NOP options
-    uint16_t sum = checksum(hdr, ipLen);
-    hdr[10] = static_cast<uint8_t>(sum >> 8);
-    hdr[11] = static_cast<uint8_t>(sum);
-    f.insert(f.end(), hdr, hdr + ipLen);
-    uint8_t udp[8] = {0x30, 0x39, 0x10, 0x92, static_cast<uint8_t>((8 + payload) >> 8),
-                      static_cast<uint8_t>(8 + payload), 0, 0};
-    f.insert(f.end(), udp, udp + 8);
-    for (size_t i = 0; i < payload; ++i) f.push_back(static_cast<uint8_t>(i * 7));
-    (void)ipStart;
-    return f;
-  }
-};
+using test::Frame;
+using test::frameTo;
+Ipv4 ip(const char* text) { return test::ip4(text); }
+MacAddress mac(const char* text) { return test::macOf(text); }
+uint16_t checksum(const uint8_t* p, size_t n) { return test::ipChecksum(p, n); }
 
 struct Verdict {
   uint32_t action = 0;
@@ -90,12 +47,7 @@ class XdpRouterTest : public testing::Test {
     if (!router) GTEST_SKIP() << "cannot load BPF here: " << router.error().message();
     router_.emplace(std::move(*router));
     // lo (ifindex 1) is the only device of the fresh namespace; the devmap wants a real one.
-    model_.setInterface({1, "lo", mac("aa:00:00:00:00:01")});
-    model_.setRoute({*Ipv4Prefix::parse("10.1.0.0/24"), std::nullopt, 1});
-    model_.setRoute({*Ipv4Prefix::parse("0.0.0.0/0"), ip("10.1.0.254"), 1});
-    model_.setNeighbour({ip("10.1.0.254"), 1, mac("bb:00:00:00:02:54")});
-    model_.setNeighbour({ip("10.1.0.7"), 1, mac("bb:00:00:00:00:07")});
-    model_.addLocal(ip("10.1.0.1"));
+    model_ = test::fastPathModel(1);
     ASSERT_TRUE(router_->install(model_.compile()));
   }
 
@@ -115,12 +67,7 @@ class XdpRouterTest : public testing::Test {
     v.out.resize(opts.data_size_out);
     return v;
   }
-  Frame to(const char* dst) {
-    Frame f;
-    f.saddr = ip("192.0.2.10");
-    f.daddr = ip(dst);
-    return f;
-  }
+  Frame to(const char* dst) { return frameTo(dst); }
 
   static inline std::string skip_;
   std::optional<XdpRouter> router_;
@@ -132,16 +79,7 @@ TEST_F(XdpRouterTest, ForwardsRewritingMacsAndTtlWithAValidChecksum) {
   auto v = run(in);
   EXPECT_EQ(v.action, static_cast<uint32_t>(XDP_REDIRECT));
   ASSERT_EQ(v.out.size(), in.size());
-  std::vector<uint8_t> expected = in;
-  auto dmac = mac("bb:00:00:00:00:07").bytes, smac = mac("aa:00:00:00:00:01").bytes;
-  std::copy(dmac.begin(), dmac.end(), expected.begin());
-  std::copy(smac.begin(), smac.end(), expected.begin() + 6);
-  expected[14 + 8] = 63;  // TTL
-  expected[14 + 10] = 0;
-  expected[14 + 11] = 0;
-  uint16_t sum = checksum(expected.data() + 14, 20);
-  expected[14 + 10] = static_cast<uint8_t>(sum >> 8);
-  expected[14 + 11] = static_cast<uint8_t>(sum);
+  auto expected = test::forwardedFrame(in, mac("bb:00:00:00:00:07"), mac("aa:00:00:00:00:01"));
   EXPECT_EQ(v.out, expected);
 
   auto viaGateway = run(to("198.51.100.20").bytes());
@@ -164,21 +102,7 @@ TEST_F(XdpRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
 }
 
 TEST_F(XdpRouterTest, PuntsWhatTheKernelMustHandleUntouched) {
-  struct Case {
-    const char* what;
-    Frame frame;
-  };
-  Frame ttl1 = to("10.1.0.7");
-  ttl1.ttl = 1;
-  Frame options = to("10.1.0.7");
-  options.ihl = 6;
-  Frame arp = to("10.1.0.7");
-  arp.ethertype = 0x0806;
-  std::vector<Case> cases = {{"TTL 1 (ICMP time exceeded)", ttl1},
-                             {"IP options", options},
-                             {"ARP", arp},
-                             {"a local address", to("10.1.0.1")},
-                             {"a host without a neighbour entry", to("10.1.0.99")}};
+  auto cases = test::puntCases();
   for (const auto& c : cases) {
     auto in = c.frame.bytes();
     auto v = run(in);

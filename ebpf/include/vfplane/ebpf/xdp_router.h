@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "vfplane/dataplane/counters.h"
 #include "vfplane/dataplane/forwarding_model.h"
 #include "vfplane/ebpf/xdp_router_abi.h"
 #include "vfplane/sriov/error.h"
@@ -24,17 +25,9 @@ enum class XdpMode {
   kGeneric,  // after the skb is built: works everywhere, for testing
 };
 
-// Packets seen by the program since it was loaded, summed over CPUs.
-struct XdpCounters {
-  uint64_t rx = 0;
-  uint64_t forwarded = 0;
-  uint64_t puntNotIpv4 = 0;
-  uint64_t puntIpOptions = 0;
-  uint64_t puntTtl = 0;
-  uint64_t puntNoRoute = 0;
-  uint64_t puntAction = 0;
-  uint64_t puntMalformed = 0;
-};
+// Packets seen by the program since it was loaded, summed over CPUs (txDropped and puntDropped
+// stay 0: the kernel drops those itself).
+using XdpCounters = dataplane::FastPathCounters;
 
 // What install() changed.
 struct InstallStats {
