@@ -69,6 +69,8 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
     }
     r->portIndexOf_[port] = static_cast<int>(i);
   }
+  r->txScratch_.resize(options.ports.size());
+  for (auto& q : r->txScratch_) q.reserve(static_cast<size_t>(kBurst) * options.ports.size());
   return r;
 }
 
@@ -169,7 +171,9 @@ void DpdkRouter::handle(rte_mbuf* m, std::vector<std::vector<rte_mbuf*>>& out) {
 }
 
 size_t DpdkRouter::poll() {
-  std::vector<std::vector<rte_mbuf*>> out(options_.ports.size());
+  // Reserved at create(), so the hot path never allocates.
+  auto& out = txScratch_;
+  for (auto& q : out) q.clear();
   size_t received = 0;
   rte_mbuf* bufs[kBurst];
   for (const auto& p : options_.ports) {

@@ -76,6 +76,7 @@ class DpdkRouter {
   std::vector<NextHop> nextHops_;
   int defaultHop_ = -1;  // the /0 entry's next hop, which rte_lpm cannot hold
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
+  std::vector<std::vector<rte_mbuf*>> txScratch_;  // per egress port, reused by every poll
   DpdkCounters counters_;
   uint64_t generation_ = 0;
 };
