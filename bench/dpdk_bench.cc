@@ -38,6 +38,8 @@ World* g_world = nullptr;
 // Ethernet + IPv4 to 10.1.0.7 (TTL 64, valid checksum) + UDP, 64 bytes on the wire.
 std::vector<uint8_t> probeFrame() {
   std::vector<uint8_t> f(60, 0);
+  const uint8_t portA[6] = {0xaa, 0, 0, 0, 0, 0x06};  // addressed to the router's port A
+  std::memcpy(f.data(), portA, 6);
   f[12] = 0x08;
   uint8_t ip[20] = {0x45, 0, 0, 46, 0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 10, 10, 1, 0, 7};
   uint32_t sum = 0;
@@ -60,7 +62,9 @@ std::string buildWorld(World& w) {
     if (*rx == nullptr || *tx == nullptr || id < 0) return "cannot make ring ports";
     *port = static_cast<uint16_t>(id);
   }
-  auto router = DpdkRouter::create({.ports = {{w.a, 6}, {w.b, 7}}, .maxEntries = static_cast<uint32_t>(g_routes + 16),
+  auto router = DpdkRouter::create({.ports = {{w.a, 6, *MacAddress::parse("aa:00:00:00:00:06")},
+                                              {w.b, 7, *MacAddress::parse("aa:00:00:00:00:07")}},
+                                    .maxEntries = static_cast<uint32_t>(g_routes + 16),
                                     .mbufs = 4095});
   if (!router) return router.error().message();
   w.router = std::move(*router);

@@ -141,6 +141,9 @@ std::string buildWorld(World& w) {
   if (!model) return model.error().message();
   if (auto ok = w.router->install(model->compile()); !ok) return ok.error().message();
   auto r1 = linkIn("", "r1"), h1 = linkIn(w.pod1.path(), "h1");
+  for (const auto& r : {r1, linkIn("", "r2")}) {
+    if (auto ok = w.router->setPort(r.ifindex, *sriov::MacAddress::parse(r.mac)); !ok) return ok.error().message();
+  }
   w.r1 = r1.ifindex;
   w.r1Mac = r1.mac;
   w.r2 = linkIn("", "r2").ifindex;
@@ -320,6 +323,11 @@ void BM_ProgramCost(benchmark::State& state) {
     opts.data_out = out.data();
     opts.data_size_out = static_cast<__u32>(out.size());
     opts.repeat = kRepeat;
+    // As if it arrived on r1: the router routes only frames that come in on its ports.
+    xdp_md ctx{};
+    ctx.ingress_ifindex = static_cast<__u32>(w.r1);
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof ctx;
     if (bpf_prog_test_run_opts(fd, &opts) != 0) {
       state.SkipWithError("BPF_PROG_TEST_RUN failed");
       return;

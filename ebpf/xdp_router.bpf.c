@@ -29,6 +29,14 @@ struct {
 	__uint(max_entries, 1024);
 } tx_ports SEC(".maps");
 
+/* Ingress ports by ifindex, with their MACs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct vfp_port);
+	__uint(max_entries, 1024);
+} ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -64,10 +72,17 @@ int vfp_xdp_router(struct xdp_md *ctx)
 	struct iphdr *ip;
 	struct vfp_fib_key key;
 	struct vfp_fib_value *v;
+	struct vfp_port *port;
+	__u32 ingress = ctx->ingress_ifindex;
 
 	count(VFP_CNT_RX, 0);
 	if ((void *)(eth + 1) > end)
 		return count(VFP_CNT_PUNT_MALFORMED, XDP_PASS);
+	/* A router routes only frames addressed to it; the kernel drops the rest (other host) and
+	 * handles broadcast and multicast. */
+	port = bpf_map_lookup_elem(&ports, &ingress);
+	if (!port || __builtin_memcmp(eth->h_dest, port->mac, ETH_ALEN) != 0)
+		return count(VFP_CNT_PUNT_OTHER_HOST, XDP_PASS);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return count(VFP_CNT_PUNT_NOT_IPV4, XDP_PASS);
 	ip = (void *)(eth + 1);

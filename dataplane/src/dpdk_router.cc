@@ -144,10 +144,12 @@ void DpdkRouter::punt(rte_mbuf* m, uint64_t& reason) {
   }
 }
 
-void DpdkRouter::handle(rte_mbuf* m, std::vector<std::vector<rte_mbuf*>>& out) {
+void DpdkRouter::handle(rte_mbuf* m, const MacAddress& portMac, std::vector<std::vector<rte_mbuf*>>& out) {
   ++counters_.rx;
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return punt(m, counters_.puntMalformed);
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  // A router routes only frames addressed to it, as the XDP path does.
+  if (std::memcmp(eth->dst_addr.addr_bytes, portMac.bytes.data(), 6) != 0) return punt(m, counters_.puntOtherHost);
   if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) return punt(m, counters_.puntNotIpv4);
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) return punt(m, counters_.puntMalformed);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
@@ -179,7 +181,7 @@ size_t DpdkRouter::poll() {
   for (const auto& p : options_.ports) {
     uint16_t n = rte_eth_rx_burst(p.portId, 0, bufs, kBurst);
     received += n;
-    for (uint16_t i = 0; i < n; ++i) handle(bufs[i], out);
+    for (uint16_t i = 0; i < n; ++i) handle(bufs[i], p.mac, out);
   }
   for (size_t i = 0; i < out.size(); ++i) {
     auto& q = out[i];

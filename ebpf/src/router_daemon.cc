@@ -77,6 +77,9 @@ Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& o
   for (const auto& port : options.ports) {
     auto link = rtnl->link(port);
     if (!link || !*link) return fail(fmt::format("port {}: no such link", port), ENODEV);
+    auto mac = sriov::MacAddress::parse((*link)->mac);
+    if (!mac) return fail(fmt::format("port {}: has no Ethernet address", port), EINVAL);
+    if (auto ok = d->router_.setPort((*link)->ifindex, *mac); !ok) return fail(std::move(ok.error()));
     // On failure the router's destructor detaches from the ports already done.
     if (auto ok = d->router_.attach((*link)->ifindex, options.mode); !ok) {
       return fail(std::move(ok.error()).withContext("port " + port));

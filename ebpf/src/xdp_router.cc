@@ -125,6 +125,16 @@ Result<InstallStats> XdpRouter::install(const std::vector<dataplane::FibEntry>& 
   return stats;
 }
 
+Result<void> XdpRouter::setPort(int ifindex, const dataplane::MacAddress& mac) {
+  __u32 key = static_cast<__u32>(ifindex);
+  vfp_port value{};
+  std::memcpy(value.mac, mac.bytes.data(), 6);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ports), &key, &value, BPF_ANY) != 0) {
+    return fail(systemError(fmt::format("set XDP port ifindex {}", ifindex), errno));
+  }
+  return {};
+}
+
 Result<uint32_t> XdpRouter::attachProgram(int ifindex, int progFd, XdpMode mode) {
   uint32_t flags = mode == XdpMode::kNative ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
   if (int rc = bpf_xdp_attach(ifindex, progFd, flags, nullptr); rc != 0) {
@@ -179,6 +189,7 @@ Result<XdpCounters> XdpRouter::counters() const {
   c.puntNoRoute = sums[VFP_CNT_PUNT_NO_ROUTE];
   c.puntAction = sums[VFP_CNT_PUNT_ACTION];
   c.puntMalformed = sums[VFP_CNT_PUNT_MALFORMED];
+  c.puntOtherHost = sums[VFP_CNT_PUNT_OTHER_HOST];
   return c;
 }
 

@@ -80,6 +80,7 @@ class XdpForwardingTest : public testing::Test {
 
   void attachAll() {
     for (const char* r : {"r1", "r2"}) {
+      ASSERT_TRUE(router_->setPort(link(r).ifindex, *MacAddress::parse(link(r).mac)));
       auto ok = router_->attach(link(r).ifindex, XdpMode::kNative);
       ASSERT_TRUE(ok) << "native XDP on veth: " << ok.error().message();
     }

@@ -48,6 +48,7 @@ class XdpRouterTest : public testing::Test {
     router_.emplace(std::move(*router));
     // lo (ifindex 1) is the only device of the fresh namespace; the devmap wants a real one.
     model_ = test::fastPathModel(1);
+    ASSERT_TRUE(router_->setPort(1, test::portMac()));
     ASSERT_TRUE(router_->install(model_.compile()));
   }
 
@@ -115,13 +116,22 @@ TEST_F(XdpRouterTest, PuntsWhatTheKernelMustHandleUntouched) {
 
   auto c = router_->counters();
   ASSERT_TRUE(c) << c.error().message();
-  EXPECT_EQ(c->rx, 6u);
+  EXPECT_EQ(c->rx, 8u);
   EXPECT_EQ(c->forwarded, 0u);
   EXPECT_EQ(c->puntTtl, 1u);
   EXPECT_EQ(c->puntIpOptions, 1u);
   EXPECT_EQ(c->puntNotIpv4, 1u);
   EXPECT_EQ(c->puntAction, 2u) << "local and unresolved are punt entries";
   EXPECT_EQ(c->puntMalformed, 1u);
+  EXPECT_EQ(c->puntOtherHost, 2u) << "another host's frame and a broadcast";
+}
+
+TEST_F(XdpRouterTest, OnlyDeclaredPortsRoute) {
+  ASSERT_TRUE(router_->setPort(1, test::macOf("aa:00:00:00:00:99")));
+  auto in = to("10.1.0.7").bytes();
+  auto v = run(in);
+  EXPECT_EQ(v.action, static_cast<uint32_t>(XDP_PASS)) << "the frame is for aa:..:01, the port is now aa:..:99";
+  EXPECT_EQ(v.out, in);
 }
 
 TEST_F(XdpRouterTest, NoRouteIsPunted) {

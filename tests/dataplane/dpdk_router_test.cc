@@ -49,7 +49,9 @@ class DpdkRouterTest : public testing::Test {
       }
       p->id = static_cast<uint16_t>(id);
     }
-    auto router = DpdkRouter::create({.ports = {{a_.id, kIngressIfindex}, {b_.id, kEgressIfindex}}, .maxEntries = 1024, .mbufs = 2047});
+    auto router = DpdkRouter::create({.ports = {{a_.id, kIngressIfindex, test::portMac()}, {b_.id, kEgressIfindex, macOf("aa:00:00:00:00:07")}},
+                                      .maxEntries = 1024,
+                                      .mbufs = 2047});
     if (!router) {
       skip_ = "cannot start the DPDK router: " + router.error().message();
       return;
@@ -136,6 +138,7 @@ TEST_F(DpdkRouterTest, PuntsWhatTheKernelMustHandleUntouched) {
   EXPECT_EQ(c.puntNotIpv4 - before_.puntNotIpv4, 1u);
   EXPECT_EQ(c.puntAction - before_.puntAction, 2u) << "local and unresolved are punt entries";
   EXPECT_EQ(c.puntMalformed - before_.puntMalformed, 1u);
+  EXPECT_EQ(c.puntOtherHost - before_.puntOtherHost, 2u) << "another host's frame and a broadcast";
 }
 
 TEST_F(DpdkRouterTest, NoRouteAndEgressWithoutADpdkPortArePunted) {

@@ -15,6 +15,9 @@ using dataplane::MacAddress;
 inline Ipv4 ip4(const char* text) { return *dataplane::parseIpv4(text); }
 inline MacAddress macOf(const char* text) { return *MacAddress::parse(text); }
 
+// The ingress port's MAC: Frame's default destination.
+inline MacAddress portMac() { return macOf("aa:00:00:00:00:01"); }
+
 inline uint16_t ipChecksum(const uint8_t* p, size_t n) {
   uint32_t sum = 0;
   for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
@@ -108,9 +111,15 @@ inline std::vector<PuntCase> puntCases() {
   options.ihl = 6;
   Frame arp = frameTo("10.1.0.7");
   arp.ethertype = 0x0806;
+  Frame otherHost = frameTo("10.1.0.7");
+  otherHost.dst = macOf("02:00:00:00:00:55");
+  Frame broadcast = frameTo("10.1.0.7");
+  broadcast.dst = macOf("ff:ff:ff:ff:ff:ff");
   return {{"TTL 1 (ICMP time exceeded)", ttl1},
           {"IP options", options},
           {"ARP", arp},
+          {"a frame for another host", otherHost},
+          {"a broadcast frame", broadcast},
           {"a local address", frameTo("10.1.0.1")},
           {"a host without a neighbour entry", frameTo("10.1.0.99")}};
 }

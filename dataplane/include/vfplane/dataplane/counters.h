@@ -16,6 +16,7 @@ struct FastPathCounters {
   uint64_t puntNoRoute = 0;
   uint64_t puntAction = 0;  // local, unresolved, or an egress the fast path does not serve
   uint64_t puntMalformed = 0;
+  uint64_t puntOtherHost = 0;  // not addressed to the ingress port's MAC (or not a port at all)
   uint64_t puntDropped = 0;  // the exception path was full (DPDK)
 };
 

@@ -34,6 +34,7 @@ Result<void> initEal(const std::vector<std::string>& args);
 struct DpdkPort {
   uint16_t portId = 0;
   int ifindex = 0;  // the model interface this port stands for
+  MacAddress mac;   // its address: only frames sent to it are routed
 };
 
 using DpdkCounters = FastPathCounters;
@@ -66,7 +67,7 @@ class DpdkRouter {
     uint8_t dst[6] = {};
   };
   DpdkRouter() = default;
-  void handle(rte_mbuf* m, std::vector<std::vector<rte_mbuf*>>& out);
+  void handle(rte_mbuf* m, const MacAddress& portMac, std::vector<std::vector<rte_mbuf*>>& out);
   void punt(rte_mbuf* m, uint64_t& reason);
 
   Options options_;

@@ -53,6 +53,10 @@ class XdpRouter {
   // of forwarding entries are added to the devmap before the entries that use them.
   Result<InstallStats> install(const std::vector<dataplane::FibEntry>& fib);
 
+  // Declares an ingress port and its MAC: frames arriving elsewhere, or addressed to another MAC,
+  // go to the kernel. attach() alone does not make a port.
+  Result<void> setPort(int ifindex, const dataplane::MacAddress& mac);
+
   Result<void> attach(int ifindex, XdpMode mode);
   Result<void> detach(int ifindex);
   // Attaches the pass-through program, for the far end of a veth the router sends into (veth

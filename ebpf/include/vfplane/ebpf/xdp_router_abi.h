@@ -23,6 +23,12 @@ struct vfp_fib_value {
 	__u8 dmac[6];
 };
 
+/* An ingress port's own MAC: only frames addressed to it are routed. */
+struct vfp_port {
+	__u8 mac[6];
+	__u16 pad;
+};
+
 /* Slots of the per-CPU packet counters. */
 enum vfp_counter {
 	VFP_CNT_RX = 0,
@@ -33,6 +39,7 @@ enum vfp_counter {
 	VFP_CNT_PUNT_NO_ROUTE,
 	VFP_CNT_PUNT_ACTION,
 	VFP_CNT_PUNT_MALFORMED,
+	VFP_CNT_PUNT_OTHER_HOST,
 	VFP_CNT_MAX,
 };
 
