@@ -105,7 +105,9 @@ int vfp_xdp_router(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_dest, v->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, v->smac, ETH_ALEN);
 	count(VFP_CNT_FORWARDED, 0);
-	/* A port missing from tx_ports falls back to the kernel rather than dropping. */
+	/* install() adds egress ports before the entries that use them, so the devmap has this one.
+	 * Were it missing, the kernel would get the rewritten frame, now for another host, and drop
+	 * it. */
 	return bpf_redirect_map(&tx_ports, v->ifindex, XDP_PASS);
 }
 
