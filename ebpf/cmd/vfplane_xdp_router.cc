@@ -4,11 +4,13 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <prometheus/exposer.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
 
 #include "vfplane/ebpf/router_daemon.h"
+#include "vfplane/ebpf/router_metrics.h"
 #include "vfplane/sriov/duration.h"
 
 int main(int argc, char** argv) {
@@ -17,7 +19,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   std::vector<std::string> ports;
-  std::string mode = "native", resync = "30s", statsInterval = "60s", logLevel = "info";
+  std::string mode = "native", resync = "30s", statsInterval = "60s", logLevel = "info", metricsAddress;
   uint32_t maxEntries = 65536;
   CLI::App app("vfplane-xdp-router: IPv4 forwarding between --ports in XDP, following this network\n"
                "namespace's kernel routes and neighbours (what the kernel cannot finish, it still does:\n"
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--stats-interval", statsInterval, "Log the packet counters this often (0 for never)")
       ->capture_default_str();
+  app.add_option("--metrics-address", metricsAddress, "Serve /metrics here, e.g. 127.0.0.1:9106 (off by default)");
   app.add_option("--max-entries", maxEntries, "Forwarding table size")->capture_default_str()->check(CLI::Range(1u, 1u << 24));
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -70,6 +73,19 @@ int main(int argc, char** argv) {
     spdlog::error("{}", daemon.error().message());
     return daemon.error().sysErrno() == ENODEV || daemon.error().sysErrno() == EINVAL ? 2 : 1;
   }
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Collectable> metrics;
+  if (!metricsAddress.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(metricsAddress);
+    } catch (const std::exception& e) {
+      spdlog::error("--metrics-address {}: {}", metricsAddress, e.what());
+      return 2;
+    }
+    metrics = vfplane::ebpf::makeRouterMetrics(**daemon);
+    exposer->RegisterCollectable(metrics, "/metrics");
+    spdlog::info("metrics on http://{}/metrics", metricsAddress);
+  }
   std::thread signalThread([&] {
     int sig = 0;
     while (sigwait(&signals, &sig) != 0) {
@@ -98,6 +114,7 @@ int main(int argc, char** argv) {
   statsThread.join();
   pthread_kill(signalThread.native_handle(), SIGTERM);
   signalThread.join();
+  exposer.reset();  // no scrape may reach the daemon once it is gone
   daemon->reset();  // detaches from the ports
   return 0;
 }

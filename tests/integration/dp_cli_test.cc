@@ -72,32 +72,8 @@ TEST(DpCli, ClientCommandsNameAMissingSocket) {
 }
 
 // A free loopback port: bind to 0, read it back, close.
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{AF_INET, 0, {htonl(INADDR_LOOPBACK)}, {}};
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// GET path from 127.0.0.1:port; "" when nothing answers.
-std::string httpGet(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{AF_INET, htons(static_cast<uint16_t>(port)), {htonl(INADDR_LOOPBACK)}, {}};
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
+using test::freePort;
+using test::httpGet;
 
 TEST(DpCli, ServesMetricsAndHealthz) {
   test::TempDir dir;
@@ -106,21 +82,12 @@ TEST(DpCli, ServesMetricsAndHealthz) {
                   R"({"resourceList": [{"resourceName": "a", "selectors": {"drivers": ["iavf"]}}]})");
   std::filesystem::create_directories(dir.path() / "kubelet/device-plugins");
   int port = freePort();
-  std::vector<std::string> args = {plugin(), "--config", (dir.path() / "config.json").string(),
-                                   "--kubelet-dir", (dir.path() / "kubelet").string(), "--sysfs-root",
-                                   (dir.path() / "node").string(), "--metrics-address",
-                                   "127.0.0.1:" + std::to_string(port)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-  std::string metrics;
+  pid_t pid = test::spawnProcess({plugin(), "--config", (dir.path() / "config.json").string(), "--kubelet-dir",
+                                  (dir.path() / "kubelet").string(), "--sysfs-root", (dir.path() / "node").string(),
+                                  "--metrics-address", "127.0.0.1:" + std::to_string(port)});
+  ASSERT_GT(pid, 0);
   // Bounded wait for the process to come up; the assertions below do not depend on timing.
-  for (int i = 0; i < 200 && metrics.find("vfplane_dp_devices{") == std::string::npos; ++i) {
-    metrics = httpGet(port, "/metrics");
-    if (metrics.find("vfplane_dp_devices{") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  std::string metrics = test::httpGetUntil(port, "/metrics", "vfplane_dp_devices{");
   // One good and one refused Allocate, counted under the resource.
   std::string sock = (dir.path() / "kubelet/device-plugins/intel.com_a.sock").string();
   EXPECT_EQ(run({vfplane(), "dp", "allocate", "--socket", sock, "0000:01:01.0"}).exitCode, 0);
@@ -129,11 +96,7 @@ TEST(DpCli, ServesMetricsAndHealthz) {
   // SIGHUP reloads the config even though the file did not change. A reload rescans too, so the
   // counts above are read before it.
   ::kill(pid, SIGHUP);
-  std::string reloaded;
-  for (int i = 0; i < 200 && reloaded.find("vfplane_dp_reloads_total 1") == std::string::npos; ++i) {
-    reloaded = httpGet(port, "/metrics");
-    if (reloaded.find("vfplane_dp_reloads_total 1") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  std::string reloaded = test::httpGetUntil(port, "/metrics", "vfplane_dp_reloads_total 1");
   std::string healthz = httpGet(port, "/healthz");
   ::kill(pid, SIGTERM);
   int status = 0;

@@ -53,6 +53,17 @@ class PodNetns {
   std::string path_;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int freePort();
+// GET path from 127.0.0.1:port over HTTP/1.0; the whole response, or "" when nothing answers.
+std::string httpGet(int port, const std::string& path);
+// GETs path until the response contains needle, for at most `tries` times 50 ms (a bound for a
+// process coming up, not a timing assumption). Returns the last response.
+std::string httpGetUntil(int port, const std::string& path, const std::string& needle, int tries = 200);
+
+// Starts argv (argv[0] a path) in the background with this environment; -1 when it cannot.
+pid_t spawnProcess(const std::vector<std::string>& argv);
+
 void writeFile(const std::filesystem::path& path, const std::string& content);
 std::string readFile(const std::filesystem::path& path);
 
