@@ -18,6 +18,7 @@
 #include <random>
 
 #include "bench_args.h"
+#include "error_reporter.h"
 #include "vfplane/dataplane/dpdk_router.h"
 
 namespace {
@@ -134,8 +135,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   benchmark::AddCustomContext("routes", std::to_string(g_routes));
-  benchmark::RunSpecifiedBenchmarks();
+  bench::ErrorCountingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   world.router.reset();
-  return 0;
+  return reporter.errors() > 0 ? 1 : 0;
 }

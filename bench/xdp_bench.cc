@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "bench_args.h"
+#include "error_reporter.h"
 #include "pod_netns.h"
 #include "vfplane/dataplane/kernel_model.h"
 #include "vfplane/ebpf/xdp_router.h"
@@ -366,12 +367,14 @@ int main(int argc, char** argv) {
     return err.find("BPF") != std::string::npos || err.find("bpf") != std::string::npos ? 77 : 1;
   }
   benchmark::AddCustomContext("packets per run", std::to_string(g_packets));
-  benchmark::RunSpecifiedBenchmarks();
+  bench::ErrorCountingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   world.router.reset();
+  int rc = reporter.errors() > 0 ? 1 : 0;
   for (pid_t pid : {world.pod1.pid, world.pod2.pid}) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
-  return 0;
+  return rc;
 }
