@@ -63,6 +63,13 @@ static __always_inline void decrement_ttl(struct iphdr *ip)
 	ip->ttl--;
 }
 
+/* clang 14 turns __builtin_memcmp into a call to memcmp, which BPF does not have. */
+static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+		(a[5] ^ b[5])) == 0;
+}
+
 SEC("xdp")
 int vfp_xdp_router(struct xdp_md *ctx)
 {
@@ -81,7 +88,7 @@ int vfp_xdp_router(struct xdp_md *ctx)
 	/* A router routes only frames addressed to it; the kernel drops the rest (other host) and
 	 * handles broadcast and multicast. */
 	port = bpf_map_lookup_elem(&ports, &ingress);
-	if (!port || __builtin_memcmp(eth->h_dest, port->mac, ETH_ALEN) != 0)
+	if (!port || !mac_equal(eth->h_dest, port->mac))
 		return count(VFP_CNT_PUNT_OTHER_HOST, XDP_PASS);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return count(VFP_CNT_PUNT_NOT_IPV4, XDP_PASS);

@@ -68,13 +68,8 @@ int main(int argc, char** argv) {
   options.mode = mode == "native" ? vfplane::ebpf::XdpMode::kNative : vfplane::ebpf::XdpMode::kGeneric;
   options.resyncInterval = *resyncInterval;
   options.maxEntries = maxEntries;
-  auto daemon = vfplane::ebpf::RouterDaemon::start(options);
-  if (!daemon) {
-    spdlog::error("{}", daemon.error().message());
-    return daemon.error().sysErrno() == ENODEV || daemon.error().sysErrno() == EINVAL ? 2 : 1;
-  }
+  // Bound before anything is attached, so a bad address changes nothing on the ports.
   std::unique_ptr<prometheus::Exposer> exposer;
-  std::shared_ptr<prometheus::Collectable> metrics;
   if (!metricsAddress.empty()) {
     try {
       exposer = std::make_unique<prometheus::Exposer>(metricsAddress);
@@ -82,6 +77,14 @@ int main(int argc, char** argv) {
       spdlog::error("--metrics-address {}: {}", metricsAddress, e.what());
       return 2;
     }
+  }
+  auto daemon = vfplane::ebpf::RouterDaemon::start(options);
+  if (!daemon) {
+    spdlog::error("{}", daemon.error().message());
+    return daemon.error().sysErrno() == ENODEV || daemon.error().sysErrno() == EINVAL ? 2 : 1;
+  }
+  std::shared_ptr<prometheus::Collectable> metrics;
+  if (exposer) {
     metrics = vfplane::ebpf::makeRouterMetrics(**daemon);
     exposer->RegisterCollectable(metrics, "/metrics");
     spdlog::info("metrics on http://{}/metrics", metricsAddress);

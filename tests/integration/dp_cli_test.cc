@@ -71,7 +71,7 @@ TEST(DpCli, ClientCommandsNameAMissingSocket) {
   EXPECT_EQ(p.exitCode, 2);
 }
 
-// A free loopback port: bind to 0, read it back, close.
+
 using test::freePort;
 using test::httpGet;
 
