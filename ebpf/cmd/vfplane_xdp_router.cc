@@ -105,10 +105,10 @@ int main(int argc, char** argv) {
       if (std::chrono::steady_clock::now() < next) continue;
       next += *stats;
       if (auto c = (*daemon)->counters()) {
-        spdlog::info("packets: {} in, {} forwarded; to the kernel: {} not IPv4, {} options, {} TTL, {} no route, "
-                     "{} local/unresolved, {} malformed",
-                     c->rx, c->forwarded, c->puntNotIpv4, c->puntIpOptions, c->puntTtl, c->puntNoRoute,
-                     c->puntAction, c->puntMalformed);
+        spdlog::info("packets: {} in, {} forwarded; to the kernel: {} for other hosts or broadcast, {} not IPv4, "
+                     "{} options, {} TTL, {} no route, {} local/unresolved, {} malformed",
+                     c->rx, c->forwarded, c->puntOtherHost, c->puntNotIpv4, c->puntIpOptions, c->puntTtl,
+                     c->puntNoRoute, c->puntAction, c->puntMalformed);
       }
     }
   });
