@@ -72,19 +72,14 @@ Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& o
   d->status_.syncs = 1;
   d->status_.entries = d->router_.installedEntries();
   d->status_.lastChange = *stats;
-  auto rtnl = sriov::Rtnl::open();
-  if (!rtnl) return fail(std::move(rtnl.error()));
-  for (const auto& port : options.ports) {
-    auto link = rtnl->link(port);
-    if (!link || !*link) return fail(fmt::format("port {}: no such link", port), ENODEV);
-    auto mac = sriov::MacAddress::parse((*link)->mac);
-    if (!mac) return fail(fmt::format("port {}: has no Ethernet address", port), EINVAL);
-    if (auto ok = d->router_.setPort((*link)->ifindex, *mac); !ok) return fail(std::move(ok.error()));
+  // buildModel() found every port and its MAC; attach to exactly those links.
+  for (const auto& [ifindex, port] : model->interfaces()) {
+    if (auto ok = d->router_.setPort(ifindex, port.mac); !ok) return fail(std::move(ok.error()));
     // On failure the router's destructor detaches from the ports already done.
-    if (auto ok = d->router_.attach((*link)->ifindex, options.mode); !ok) {
-      return fail(std::move(ok.error()).withContext("port " + port));
+    if (auto ok = d->router_.attach(ifindex, options.mode); !ok) {
+      return fail(std::move(ok.error()).withContext("port " + port.name));
     }
-    spdlog::info("XDP router attached to {} (ifindex {})", port, (*link)->ifindex);
+    spdlog::info("XDP router attached to {} (ifindex {})", port.name, ifindex);
   }
   spdlog::info("forwarding table: {} entries from the kernel's tables", d->status_.entries);
   return d;

@@ -118,6 +118,8 @@ class ForwardingModel {
   std::vector<FibEntry> compile() const;
 
   size_t routeCount() const { return routes_.size(); }
+  // By ifindex.
+  const std::map<int, Interface>& interfaces() const { return interfaces_; }
 
  private:
   std::optional<Adjacency> adjacency(Ipv4 nextHop, int ifindex) const;
