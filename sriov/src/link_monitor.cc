@@ -1,5 +1,7 @@
 #include "vfplane/sriov/link_monitor.h"
 
+#include "vfplane/sriov/rtnl.h"
+
 #include <fmt/format.h>
 // glibc's net/if.h must come before linux/if.h, which then defers to it.
 #include <net/if.h>
@@ -7,8 +9,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-
-#include <set>
 
 #include <cerrno>
 #include <cstring>
@@ -76,46 +76,15 @@ Result<std::vector<LinkState>> parseLinkMessages(const uint8_t* data, size_t siz
 }
 
 Result<std::vector<std::string>> defaultRouteLinks() {
-  Fd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!sock.valid()) return fail(systemError("netlink: socket", errno));
-  timeval timeout{2, 0};
-  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  std::set<int> indexes;
-  for (unsigned char family : {AF_INET, AF_INET6}) {
-    std::vector<uint8_t> msg(NLMSG_SPACE(sizeof(rtmsg)), 0);
-    auto* hdr = reinterpret_cast<nlmsghdr*>(msg.data());
-    hdr->nlmsg_len = static_cast<uint32_t>(msg.size());
-    hdr->nlmsg_type = RTM_GETROUTE;
-    hdr->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    hdr->nlmsg_seq = family;
-    reinterpret_cast<rtmsg*>(NLMSG_DATA(hdr))->rtm_family = family;
-    if (::send(sock.get(), msg.data(), msg.size(), 0) < 0) return fail(systemError("netlink: dump routes", errno));
-    std::vector<uint8_t> buf(kRecvBuffer);
-    for (bool done = false; !done;) {
-      ssize_t n = ::recv(sock.get(), buf.data(), buf.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail(systemError("netlink: dump routes", errno));
-      int len = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-        if (h->nlmsg_type == NLMSG_DONE) {
-          done = true;
-          break;
-        }
-        if (h->nlmsg_type == NLMSG_ERROR) return fail("netlink: route dump failed", EIO);
-        if (h->nlmsg_type != RTM_NEWROUTE) continue;
-        const auto* rt = reinterpret_cast<const rtmsg*>(NLMSG_DATA(h));
-        if (rt->rtm_dst_len != 0 || rt->rtm_table != RT_TABLE_MAIN) continue;
-        int attrLen = static_cast<int>(RTM_PAYLOAD(h));
-        for (auto* rta = RTM_RTA(rt); RTA_OK(rta, attrLen); rta = RTA_NEXT(rta, attrLen)) {
-          if (rta->rta_type == RTA_OIF) indexes.insert(*static_cast<const int*>(RTA_DATA(rta)));
-        }
-      }
-    }
-  }
+  auto rtnl = Rtnl::open();
+  if (!rtnl) return fail(std::move(rtnl.error()));
+  auto indexes = rtnl->defaultRouteLinks();
+  if (!indexes) return fail(std::move(indexes.error()));
   std::vector<std::string> names;
-  for (int index : indexes) {
-    char name[IF_NAMESIZE];
-    if (if_indextoname(static_cast<unsigned>(index), name) != nullptr) names.emplace_back(name);
+  for (int index : *indexes) {
+    auto link = rtnl->link(index);
+    if (!link) return fail(std::move(link.error()));
+    if (*link) names.push_back((*link)->name);  // gone since the dump: nothing to exclude
   }
   return names;
 }

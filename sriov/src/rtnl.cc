@@ -14,6 +14,7 @@
 #include <netlink/msg.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -348,6 +349,44 @@ Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
   }
   if (tb[RTA_OIF]) out.oif = static_cast<int>(nla_get_u32(tb[RTA_OIF]));
   out.type = rtm->rtm_type;
+  if (tb[RTA_MULTIPATH]) {
+    // A packed list of rtnexthop headers, each followed by its own attributes (RTA_GATEWAY).
+    const auto* p = static_cast<const uint8_t*>(nla_data(tb[RTA_MULTIPATH]));
+    int left = nla_len(tb[RTA_MULTIPATH]);
+    while (left >= static_cast<int>(sizeof(rtnexthop))) {
+      const auto* nh = reinterpret_cast<const rtnexthop*>(p);
+      if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) {
+        return fail("netlink: malformed multipath route", EIO);
+      }
+      NextHop hop;
+      hop.oif = nh->rtnh_ifindex;
+      hop.weight = nh->rtnh_hops + 1;
+      int attrLen = nh->rtnh_len - static_cast<int>(RTNH_LENGTH(0));
+      for (const auto* rta = reinterpret_cast<const rtattr*>(RTNH_DATA(nh)); RTA_OK(rta, attrLen);
+           rta = RTA_NEXT(rta, attrLen)) {
+        if (rta->rta_type == RTA_GATEWAY && RTA_PAYLOAD(rta) == len) {
+          IpPrefix gw;
+          gw.family = rtm->rtm_family;
+          gw.length = static_cast<int>(len * 8);
+          std::memcpy(gw.addr.data(), RTA_DATA(rta), len);
+          hop.gateway = gw;
+        }
+      }
+      out.nexthops.push_back(hop);
+      int step = static_cast<int>(RTNH_ALIGN(nh->rtnh_len));
+      p += step;
+      left -= step;
+    }
+  }
+  return out;
+}
+
+std::vector<int> RouteInfo::outputLinks() const {
+  std::vector<int> out;
+  if (oif > 0) out.push_back(oif);
+  for (const auto& hop : nexthops) {
+    if (hop.oif > 0) out.push_back(hop.oif);
+  }
   return out;
 }
 
@@ -554,6 +593,21 @@ Result<std::vector<NeighbourInfo>> Rtnl::neighbours(int family) {
     auto* h = reinterpret_cast<const nlmsghdr*>(r.data());
     if (h->nlmsg_type != RTM_NEWNEIGH) continue;
     if (auto n = parseNeighbour(h)) out.push_back(std::move(*n));
+  }
+  return out;
+}
+
+Result<std::vector<int>> Rtnl::defaultRouteLinks() {
+  std::vector<int> out;
+  for (int family : {AF_INET, AF_INET6}) {
+    auto routes = this->routes(family);
+    if (!routes) return fail(std::move(routes.error()));
+    for (const auto& r : *routes) {
+      if (r.dst.length != 0) continue;
+      for (int link : r.outputLinks()) {
+        if (std::find(out.begin(), out.end(), link) == out.end()) out.push_back(link);
+      }
+    }
   }
   return out;
 }

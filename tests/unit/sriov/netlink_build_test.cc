@@ -162,6 +162,73 @@ TEST(RtnlBuildTest, AddressAndRoute) {
   EXPECT_EQ(gw.s_addr, inet_addr("10.2.0.1"));
 }
 
+// A multipath route as the kernel dumps it: RTA_MULTIPATH holds rtnexthop headers, each followed
+// by its own RTA_GATEWAY.
+NlMsg multipathRoute(int family, const std::vector<std::pair<int, std::string>>& paths) {
+  nl_msg* raw = nlmsg_alloc_simple(RTM_NEWROUTE, 0);
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(family);
+  rtm.rtm_table = RT_TABLE_MAIN;
+  rtm.rtm_type = RTN_UNICAST;
+  nlmsg_append(raw, &rtm, sizeof rtm, NLMSG_ALIGNTO);
+  size_t addrLen = family == AF_INET ? 4 : 16;
+  std::vector<uint8_t> hops;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    size_t start = hops.size();
+    hops.resize(start + RTNH_ALIGN(RTNH_LENGTH(RTA_LENGTH(addrLen))), 0);
+    auto* nh = reinterpret_cast<rtnexthop*>(hops.data() + start);
+    nh->rtnh_len = static_cast<uint16_t>(RTNH_LENGTH(RTA_LENGTH(addrLen)));
+    nh->rtnh_hops = static_cast<uint8_t>(i);  // weight i + 1
+    nh->rtnh_ifindex = paths[i].first;
+    auto* rta = reinterpret_cast<rtattr*>(RTNH_DATA(nh));
+    rta->rta_type = RTA_GATEWAY;
+    rta->rta_len = static_cast<uint16_t>(RTA_LENGTH(addrLen));
+    inet_pton(family, paths[i].second.c_str(), RTA_DATA(rta));
+  }
+  nla_put(raw, RTA_MULTIPATH, static_cast<int>(hops.size()), hops.data());
+  return NlMsg(raw);
+}
+
+TEST(RtnlBuildTest, MultipathRoutesListEveryPath) {
+  NlMsg v4 = multipathRoute(AF_INET, {{4, "10.2.0.1"}, {9, "10.3.0.1"}});
+  auto r = parseRoute(hdr(v4));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->oif, 0);
+  ASSERT_EQ(r->nexthops.size(), 2u);
+  EXPECT_EQ(r->nexthops[0].oif, 4);
+  EXPECT_EQ(r->nexthops[0].gateway->addressStr(), "10.2.0.1");
+  EXPECT_EQ(r->nexthops[0].weight, 1);
+  EXPECT_EQ(r->nexthops[1].oif, 9);
+  EXPECT_EQ(r->nexthops[1].gateway->addressStr(), "10.3.0.1");
+  EXPECT_EQ(r->nexthops[1].weight, 2);
+  EXPECT_EQ(r->outputLinks(), (std::vector<int>{4, 9}));
+
+  NlMsg v6 = multipathRoute(AF_INET6, {{5, "fe80::1"}});
+  auto r6 = parseRoute(hdr(v6));
+  ASSERT_TRUE(r6) << r6.error().message();
+  ASSERT_EQ(r6->nexthops.size(), 1u);
+  EXPECT_EQ(r6->nexthops[0].gateway->addressStr(), "fe80::1");
+
+  // A single-path route has no paths of its own; its one link is its oif.
+  NlMsg single = buildRoute(*IpPrefix::parse("0.0.0.0/0"), *IpPrefix::parse("10.2.0.1"), 4, true);
+  auto plain = parseRoute(hdr(single));
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->nexthops.empty());
+  EXPECT_EQ(plain->outputLinks(), std::vector<int>{4});
+}
+
+TEST(RtnlBuildTest, ATruncatedMultipathIsAnError) {
+  nl_msg* raw = nlmsg_alloc_simple(RTM_NEWROUTE, 0);
+  rtmsg rtm{};
+  rtm.rtm_family = AF_INET;
+  nlmsg_append(raw, &rtm, sizeof rtm, NLMSG_ALIGNTO);
+  rtnexthop nh{};
+  nh.rtnh_len = 64;  // longer than the attribute
+  nla_put(raw, RTA_MULTIPATH, sizeof nh, &nh);
+  NlMsg msg(raw);
+  EXPECT_FALSE(parseRoute(hdr(msg)));
+}
+
 TEST(RtnlBuildTest, NeighbourDumpAndEntries) {
   NlMsg dump = buildGetNeighbours(AF_INET);
   EXPECT_EQ(hdr(dump)->nlmsg_type, RTM_GETNEIGH);

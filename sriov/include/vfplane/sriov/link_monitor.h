@@ -32,8 +32,8 @@ std::vector<uint8_t> buildGetLinkRequest(std::string_view name, uint32_t seq);
 // an NLMSG_ERROR with a non-zero code is returned as an error with its errno.
 Result<std::vector<LinkState>> parseLinkMessages(const uint8_t* data, size_t size);
 
-// The names of the links that carry a default route (IPv4 or IPv6, main table), from one
-// RTM_GETROUTE dump of this network namespace's routes.
+// The names of the links that carry a default route (IPv4 or IPv6, main table, multipath paths
+// included) in this network namespace; see Rtnl::defaultRouteLinks.
 Result<std::vector<std::string>> defaultRouteLinks();
 
 class LinkMonitor {

@@ -87,6 +87,14 @@ struct MacvlanSpec {
   int netnsFd = -1;  // create it there; -1: in the socket's namespace
 };
 
+// One path of a multipath route (RTA_MULTIPATH).
+struct NextHop {
+  std::optional<IpPrefix> gateway;
+  int oif = 0;
+  int weight = 1;  // rtnh_hops + 1
+  bool operator==(const NextHop&) const = default;
+};
+
 // A route as the kernel lists it.
 struct RouteInfo {
   IpPrefix dst;  // length 0 for a default route
@@ -94,6 +102,10 @@ struct RouteInfo {
   int oif = 0;    // 0 for multipath routes and for routes with no device (blackhole, ...)
   int table = 0;
   int type = 0;   // RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, ...
+  std::vector<NextHop> nexthops;  // a multipath route's paths; empty for a single-path route
+
+  // Every link the route sends out of: oif, or each path's.
+  std::vector<int> outputLinks() const;
 };
 
 // A neighbour (ARP or NDP) entry.
@@ -170,6 +182,9 @@ class Rtnl {
   // The link of the first default route (IPv4, else IPv6), as the reference plugins pick a
   // master; nullopt when there is none.
   Result<std::optional<int>> defaultRouteLink();
+  // Every link that an IPv4 or IPv6 default route of the main table leaves by, multipath paths
+  // included: the links that carry this namespace's way out.
+  Result<std::vector<int>> defaultRouteLinks();
 
  private:
   explicit Rtnl(Fd fd);
