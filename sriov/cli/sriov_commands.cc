@@ -81,6 +81,7 @@ int runSimCreate(const SimNodeSpec& spec) {
   fmt::print("simulated node in {}: {} PFs, {} VFs ({} per PF on vfio-pci), {} NICs, {} NUMA nodes",
              spec.root.string(), node->pfs.size(), vfs, spec.vfio, node->nics.size(),
              spec.numaNodes);
+  if (!node->virtioNics.empty()) fmt::print(", {} virtio NICs", node->virtioNics.size());
   if (!node->accelerators.empty()) {
     fmt::print(", {} accelerator cards with {} VFs each", node->accelerators.size(), spec.accelVfs);
   }
@@ -131,6 +132,10 @@ void addSriovCommands(CLI::App& app, int& exitCode) {
   create->add_option("--numa-nodes", spec->numaNodes, "NUMA nodes the PFs are spread over")
       ->capture_default_str();
   create->add_option("--nics", spec->nics, "Plain (non-SR-IOV) NICs to add")->capture_default_str();
+  create->add_option("--virtio", spec->virtio,
+                     "virtio-net NICs as a KVM guest has them (1af4:1041 on virtio-pci, netdev "
+                     "enp<bus>s0 under virtio<N>/net/)")
+      ->capture_default_str();
   create->add_option("--accelerators", spec->accelerators,
                      "SR-IOV accelerator cards (class 0x12, like an ACC100 FEC card) to add")
       ->capture_default_str();

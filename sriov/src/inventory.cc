@@ -25,6 +25,17 @@ std::optional<int> parseIndex(std::string_view s) {
   return value;
 }
 
+// The names under one "net" directory, as FunctionNetdevs relative to the function's directory.
+void appendNetdevsIn(const SysfsDir& dir, const std::string& netDir, std::vector<FunctionNetdev>& out,
+                     std::vector<std::string>* warnings) {
+  auto names = dir.listDir(netDir);
+  if (!names) {
+    if (names.error().sysErrno() != ENOENT && warnings != nullptr) warnings->push_back(names.error().message());
+    return;
+  }
+  for (auto& name : *names) out.push_back({name, netDir + "/" + name});
+}
+
 // Reads the attributes every PCI network function has from its device directory.
 PciFunction probeFunction(const SysfsDir& dir, const PciAddress& address) {
   PciFunction fn;
@@ -71,25 +82,19 @@ PciFunction probeFunction(const SysfsDir& dir, const PciAddress& address) {
     warn(group.error());
   }
 
-  if (auto names = dir.listDir("net")) {
-    std::sort(names->begin(), names->end());
-    for (auto& name : *names) {
-      NetInterface netif{.name = name, .arpType = std::nullopt, .operstate = std::nullopt};
-      std::string base = "net/" + name;
-      if (auto type = dir.readInt(base + "/type")) {
-        netif.arpType = static_cast<int>(*type);
-      } else {
-        warn(type.error());
-      }
-      if (auto state = dir.readString(base + "/operstate")) {
-        netif.operstate = std::move(*state);
-      } else {
-        warn(state.error());
-      }
-      fn.netdevs.push_back(std::move(netif));
+  for (auto& entry : functionNetdevs(dir, fn.driver.value_or(""), &fn.warnings)) {
+    NetInterface netif{.name = std::move(entry.name), .arpType = std::nullopt, .operstate = std::nullopt};
+    if (auto type = dir.readInt(entry.dir + "/type")) {
+      netif.arpType = static_cast<int>(*type);
+    } else {
+      warn(type.error());
     }
-  } else if (names.error().sysErrno() != ENOENT) {
-    warn(names.error());
+    if (auto state = dir.readString(entry.dir + "/operstate")) {
+      netif.operstate = std::move(*state);
+    } else {
+      warn(state.error());
+    }
+    fn.netdevs.push_back(std::move(netif));
   }
 
   if (auto rdma = dir.listDir("infiniband")) {
@@ -146,7 +151,7 @@ VirtualFunction probeVf(const SysfsDir& pfDir, const PciAddress& pf, int index,
   } else {
     vf.mode = VfMode::kNetdev;
     if (vf.netdevs.empty() && dir) {
-      vf.warnings.push_back(fmt::format("bound to {} but has no netdev under net/", *vf.driver));
+      vf.warnings.push_back(fmt::format("bound to {} but has no netdev", *vf.driver));
     }
   }
   return vf;
@@ -251,6 +256,28 @@ const char* vfModeName(VfMode mode) {
 
 bool isUserspaceDriver(std::string_view driver) {
   return driver == "vfio-pci" || driver == "uio_pci_generic" || driver == "igb_uio";
+}
+
+std::vector<FunctionNetdev> functionNetdevs(const SysfsDir& function, std::string_view driver,
+                                            std::vector<std::string>* warnings) {
+  std::vector<FunctionNetdev> out;
+  appendNetdevsIn(function, "net", out, warnings);
+  // virtio-pci does not make the netdev itself: it creates a virtio device virtio<N> under the PCI
+  // function, and virtio_net hangs the netdev off that. Only then is the directory listed, so
+  // discovery of a node full of VFs pays nothing for it.
+  if (driver == kVirtioPciDriver) {
+    if (auto entries = function.listDir()) {
+      for (const auto& entry : *entries) {
+        if (entry.starts_with("virtio") && parseIndex(std::string_view(entry).substr(6))) {
+          appendNetdevsIn(function, entry + "/net", out, warnings);
+        }
+      }
+    } else if (warnings != nullptr) {
+      warnings->push_back(entries.error().message());
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const FunctionNetdev& a, const FunctionNetdev& b) { return a.name < b.name; });
+  return out;
 }
 
 const PhysicalFunction* NodeInventory::findPf(const PciAddress& address) const {
@@ -379,9 +406,9 @@ Result<VfLocation> locateVf(const Sysfs& sysfs, const PciAddress& address) {
     VfLocation loc;
     loc.vf = probeVf(*pfDir, *pf, *index, address);
     loc.pf = *pf;
-    if (auto names = pfDir->listDir("net"); names && !names->empty()) {
-      std::sort(names->begin(), names->end());
-      loc.pfNetdev = names->front();
+    auto pfDriver = pfDir->readLinkName("driver");
+    if (auto netdevs = functionNetdevs(*pfDir, pfDriver ? *pfDriver : "", nullptr); !netdevs.empty()) {
+      loc.pfNetdev = netdevs.front().name;
     }
     return loc;
   }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "vfplane/sriov/inventory.h"
+
 namespace vfplane::sriov {
 namespace fs = std::filesystem;
 namespace {
@@ -37,6 +39,11 @@ constexpr const char* kAccelDevice = "0x0d5c";  // ACC100 FEC PF
 constexpr const char* kAccelVfDevice = "0x0d5d";
 constexpr const char* kAccelDriver = "pci-pf-stub";
 constexpr const char* kAccelClass = "0x120000";  // processing accelerator
+// A modern (virtio 1.0) virtio-net function, as QEMU/KVM gives a VM: the PCI driver is virtio-pci,
+// and the netdev hangs off the virtio device virtio<N> it creates, not off the PCI function.
+constexpr const char* kVirtioVendor = "0x1af4";
+constexpr const char* kVirtioNetDevice = "0x1041";
+constexpr const char* kVirtioNetDriver = "virtio_net";  // on the virtio bus
 
 Result<void> writeFile(const fs::path& path, std::string_view content) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -83,11 +90,12 @@ class TreeWriter {
 
   // One PCI function: the attributes, the bus link, the driver link and an iommu group.
   Result<int> function(const std::string& dir, const PciAddress& address, const char* device,
-                       const char* driver, int numa, bool noIommu, const char* cls = kNetClass) {
+                       const char* driver, int numa, bool noIommu, const char* cls = kNetClass,
+                       const char* vendor = kPfVendor) {
     fs::path abs = root_ / dir;
     std::string addr = address.str();
     VFP_TRY(makeDir(abs));
-    VFP_TRY(writeFile(abs / "vendor", kPfVendor));
+    VFP_TRY(writeFile(abs / "vendor", vendor));
     VFP_TRY(writeFile(abs / "device", device));
     VFP_TRY(writeFile(abs / "class", cls));
     VFP_TRY(writeFile(abs / "numa_node", std::to_string(numa)));
@@ -107,12 +115,29 @@ class TreeWriter {
     return group;
   }
 
+  // dir is the device the netdev hangs off: the PCI function, or a virtio device under it.
   Result<void> netdev(const std::string& dir, const std::string& name, const char* operstate) {
     fs::path net = root_ / dir / "net" / name;
     VFP_TRY(makeDir(net));
     VFP_TRY(writeFile(net / "type", "1"));
     VFP_TRY(writeFile(net / "operstate", operstate));
     return relativeLink(root_, dir + "/net/" + name, "sys/class/net/" + name);
+  }
+
+  // virtio<index> under a virtio-pci function, bound to virtio_net on the virtio bus; returns its
+  // sysfs-relative directory.
+  Result<std::string> virtioDevice(const std::string& pciDir, int index) {
+    std::string name = fmt::format("virtio{}", index);
+    std::string dir = pciDir + "/" + name;
+    VFP_TRY(makeDir(root_ / dir));
+    VFP_TRY(writeFile(root_ / dir / "device", "0x0001"));  // virtio device ID 1: network card
+    VFP_TRY(writeFile(root_ / dir / "vendor", kVirtioVendor));
+    std::string drivers = std::string("sys/bus/virtio/drivers/") + kVirtioNetDriver;
+    VFP_TRY(makeDir(root_ / drivers));
+    VFP_TRY(relativeLink(root_, drivers, dir + "/driver"));
+    VFP_TRY(relativeLink(root_, dir, drivers + "/" + name));
+    VFP_TRY(relativeLink(root_, dir, "sys/bus/virtio/devices/" + name));
+    return dir;
   }
 
  private:
@@ -153,6 +178,9 @@ Result<void> linkVf(const fs::path& root, const std::string& pfDir, const SimVf&
   return relativeLink(root, pfDir, vf.dir + "/physfn");
 }
 
+// systemd's predictable name for function 0 of slot 0 on that bus, as a VM's virtio NIC gets.
+std::string virtioNetdevName(int bus) { return fmt::format("enp{}s0", bus); }
+
 std::string pfName(const SimNodeSpec& spec, int p) {
   return fmt::format("{}{}f{}", spec.pfPrefix, p / 2 + 1, p % 2);
 }
@@ -163,7 +191,7 @@ nlohmann::json toManifest(const SimNode& node) {
   j["spec"] = {{"pfs", s.pfs},         {"vfs", s.vfs},         {"vfio", s.vfio},
                {"numa_nodes", s.numaNodes}, {"nics", s.nics}, {"noiommu", s.noIommu},
                {"veth", s.veth},       {"pf_prefix", s.pfPrefix}, {"nic_prefix", s.nicPrefix},
-               {"accelerators", s.accelerators}, {"accel_vfs", s.accelVfs}};
+               {"accelerators", s.accelerators}, {"accel_vfs", s.accelVfs}, {"virtio", s.virtio}};
   j["pfs"] = nlohmann::json::array();
   for (const auto& pf : node.pfs) {
     nlohmann::json vfs = nlohmann::json::array();
@@ -179,6 +207,10 @@ nlohmann::json toManifest(const SimNode& node) {
   j["nics"] = nlohmann::json::array();
   for (const auto& nic : node.nics) {
     j["nics"].push_back({{"pci", nic.address.str()}, {"netdev", nic.netdev}, {"dir", nic.dir}});
+  }
+  j["virtio_nics"] = nlohmann::json::array();
+  for (const auto& nic : node.virtioNics) {
+    j["virtio_nics"].push_back({{"pci", nic.address.str()}, {"netdev", nic.netdev}, {"dir", nic.dir}});
   }
   j["accelerators"] = nlohmann::json::array();
   for (const auto& acc : node.accelerators) {
@@ -209,6 +241,7 @@ Result<SimNode> fromManifest(const nlohmann::json& j) {
   // Manifests written before accelerators existed have none.
   node.spec.accelerators = s.value("accelerators", 0);
   node.spec.accelVfs = s.value("accel_vfs", 0);
+  node.spec.virtio = s.value("virtio", 0);
   for (const auto& p : j.at("pfs")) {
     SimPf pf;
     auto a = address(p.at("pci"));
@@ -234,6 +267,11 @@ Result<SimNode> fromManifest(const nlohmann::json& j) {
     auto a = address(n.at("pci"));
     if (!a) return fail(std::move(a.error()));
     node.nics.push_back(SimNic{*a, n.at("netdev"), n.at("dir")});
+  }
+  for (const auto& n : j.value("virtio_nics", nlohmann::json::array())) {
+    auto a = address(n.at("pci"));
+    if (!a) return fail(std::move(a.error()));
+    node.virtioNics.push_back(SimNic{*a, n.at("netdev"), n.at("dir")});
   }
   for (const auto& a : j.value("accelerators", nlohmann::json::array())) {
     SimAccelerator acc;
@@ -338,6 +376,19 @@ Result<void> buildTree(SimNode& node) {
     }
     node.accelerators.push_back(std::move(acc));
   }
+  // After the accelerators, so that adding virtio NICs moves no other device's address.
+  for (int v = 0; v < spec.virtio; ++v) {
+    Slot slot = slotFor(0, usedInNode[0]++);
+    SimNic nic{PciAddress(0, static_cast<uint8_t>(slot.bus), 0, 0), virtioNetdevName(slot.bus), ""};
+    nic.dir = slot.portDir + "/" + nic.address.str();
+    auto group = tree.function(nic.dir, nic.address, kVirtioNetDevice, kVirtioPciDriver.data(), 0, false,
+                               kNetClass, kVirtioVendor);
+    if (!group) return fail(std::move(group.error()));
+    auto virtio = tree.virtioDevice(nic.dir, v);
+    if (!virtio) return fail(std::move(virtio.error()));
+    VFP_TRY(tree.netdev(*virtio, nic.netdev, "up"));
+    node.virtioNics.push_back(std::move(nic));
+  }
   return {};
 }
 
@@ -365,12 +416,14 @@ Result<void> buildLinks(SimNode& node, LinkOps& links) {
     }
   }
   // A plain NIC is a veth whose _rep end stands for the cable; nothing else hangs off it.
-  for (const auto& nic : node.nics) {
-    std::string peer = SimNode::peerName(nic.netdev);
-    VFP_TRY(links.addVethPair(nic.netdev, peer));
-    node.links.push_back(nic.netdev);
-    VFP_TRY(links.setUp(peer, true));
-    VFP_TRY(links.setUp(nic.netdev, true));
+  for (const auto* list : {&node.nics, &node.virtioNics}) {
+    for (const auto& nic : *list) {
+      std::string peer = SimNode::peerName(nic.netdev);
+      VFP_TRY(links.addVethPair(nic.netdev, peer));
+      node.links.push_back(nic.netdev);
+      VFP_TRY(links.setUp(peer, true));
+      VFP_TRY(links.setUp(nic.netdev, true));
+    }
   }
   return {};
 }
@@ -389,14 +442,15 @@ Result<void> validateSimNodeSpec(const SimNodeSpec& spec) {
   VFP_TRY(range("vfio", spec.vfio, 0, spec.vfs));
   int pfsOnNode0 = spec.pfs == 0 ? 0 : (spec.pfs + spec.numaNodes - 1) / spec.numaNodes;
   VFP_TRY(range("nics", spec.nics, 0, kMaxDevicesPerNode - pfsOnNode0));
+  VFP_TRY(range("virtio", spec.virtio, 0, kMaxDevicesPerNode - pfsOnNode0 - spec.nics));
   VFP_TRY(range("accel-vfs", spec.accelVfs, 0, kMaxVfs));
   // Accelerators take the slots the PFs (and, on node 0, the NICs) left free; node 0 is the
   // fullest, and it gets the first ceil(accelerators / nodes) cards.
-  int maxAccels = (kMaxDevicesPerNode - pfsOnNode0 - spec.nics) * spec.numaNodes;
+  int maxAccels = (kMaxDevicesPerNode - pfsOnNode0 - spec.nics - spec.virtio) * spec.numaNodes;
   VFP_TRY(range("accelerators", spec.accelerators, 0, std::max(0, maxAccels)));
   if (spec.accelerators > 0) {
     int accelsOnNode0 = (spec.accelerators + spec.numaNodes - 1) / spec.numaNodes;
-    if (pfsOnNode0 + spec.nics + accelsOnNode0 > kMaxDevicesPerNode) {
+    if (pfsOnNode0 + spec.nics + spec.virtio + accelsOnNode0 > kMaxDevicesPerNode) {
       return fail(fmt::format("accelerators: {} do not fit next to the PFs and NICs on NUMA node 0 "
                               "(at most {} devices per node)",
                               spec.accelerators, kMaxDevicesPerNode),

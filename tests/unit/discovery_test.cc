@@ -268,6 +268,58 @@ TEST_F(DiscoveryTest, KernelDriverWithoutNetdevIsWarned) {
   EXPECT_THAT(vf.warnings[0], HasSubstr("no netdev"));
 }
 
+TEST_F(DiscoveryTest, VirtioNicsNetdevIsFoundUnderItsVirtioDevice) {
+  // A KVM guest's NIC: virtio-pci makes virtio0 under the PCI function, and the netdev hangs off
+  // that, so <pci>/net/ does not exist.
+  auto node = build({.pfs = 1, .vfs = 1, .nics = 1, .virtio = 2});
+  ASSERT_EQ(node.virtioNics.size(), 2u);
+  const auto& sim = node.virtioNics[1];
+  ASSERT_FALSE(fs::exists(abs(sim.dir + "/net")));
+  ASSERT_TRUE(fs::exists(abs(sim.dir + "/virtio1/net/" + sim.netdev + "/type")));
+  auto inv = discover();
+  EXPECT_EQ(inv.pfs.size(), 1u);
+  ASSERT_EQ(inv.nics.size(), 3u) << "a virtio NIC is a plain NIC";
+  const PciFunction& nic = inv.nics[2];
+  EXPECT_EQ(nic.address, sim.address);
+  EXPECT_EQ(nic.vendor, "1af4");
+  EXPECT_EQ(nic.device, "1041");
+  EXPECT_EQ(nic.driver, "virtio-pci");
+  ASSERT_NE(nic.primaryNetdev(), nullptr);
+  EXPECT_EQ(nic.primaryNetdev()->name, sim.netdev);
+  EXPECT_EQ(nic.primaryNetdev()->operstate, "up");
+  EXPECT_EQ(nic.linkType(), "ether");
+  EXPECT_EQ(inv.nics[0].primaryNetdev()->name, "eno1") << "the other NICs are read as before";
+  EXPECT_TRUE(inv.allWarnings().empty()) << testing::PrintToString(inv.allWarnings());
+}
+
+TEST_F(DiscoveryTest, VirtioDeviceDirectoriesAreReadOnlyForVirtioPci) {
+  auto node = build({.pfs = 0, .vfs = 0, .nics = 1, .virtio = 1});
+  // The same layout under an igb NIC is not where igb puts netdevs, so it is not looked at.
+  fs::create_directories(abs(node.nics[0].dir + "/virtio9/net/stray0"));
+  // A virtio NIC whose netdev entry cannot be read: a warning names it, the NIC is still listed.
+  const auto& sim = node.virtioNics[0];
+  fs::remove(abs(sim.dir + "/virtio0/net/" + sim.netdev + "/operstate"));
+  auto inv = discover();
+  ASSERT_EQ(inv.nics.size(), 2u);
+  ASSERT_EQ(inv.nics[0].netdevs.size(), 1u);
+  EXPECT_EQ(inv.nics[0].netdevs[0].name, "eno1");
+  const PciFunction& nic = inv.nics[1];
+  EXPECT_EQ(nic.primaryNetdev()->name, sim.netdev);
+  EXPECT_FALSE(nic.primaryNetdev()->operstate.has_value());
+  ASSERT_EQ(nic.warnings.size(), 1u);
+  EXPECT_THAT(nic.warnings[0], HasSubstr("virtio0/net/" + sim.netdev + "/operstate"));
+}
+
+TEST_F(DiscoveryTest, VirtioNicWithoutItsNetDriverHasNoNetdevAndNoWarning) {
+  // virtio_net unbound from virtio0: the virtio device stays, its net/ goes.
+  auto node = build({.pfs = 0, .vfs = 0, .virtio = 1});
+  fs::remove_all(abs(node.virtioNics[0].dir + "/virtio0/net"));
+  auto inv = discover();
+  ASSERT_EQ(inv.nics.size(), 1u);
+  EXPECT_TRUE(inv.nics[0].netdevs.empty());
+  EXPECT_TRUE(inv.allWarnings().empty()) << testing::PrintToString(inv.allWarnings());
+}
+
 TEST_F(DiscoveryTest, MissingPciDirectoryFailsWithPath) {
   auto inv = discoverNode(Sysfs(dir_.path() / "empty"));
   ASSERT_FALSE(inv);

@@ -1,5 +1,6 @@
 #include "vfplane/sriov/sim_node.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -77,6 +78,8 @@ TEST(SimNode, ValidatesEachFieldByName) {
   check({.accelerators = -1}, "accelerators");
   check({.accelVfs = 300}, "accel-vfs");
   check({.pfs = 60, .nics = 2, .accelerators = 2}, "accelerators");
+  check({.virtio = -1}, "virtio");
+  check({.pfs = 60, .nics = 2, .virtio = 2}, "virtio");
   check({.pfPrefix = "averyveryverylongprefix"}, "pf-prefix");
   check({.pfPrefix = "a/b"}, "pf-prefix");
   EXPECT_FALSE(validateSimNodeSpec({}));  // no root
@@ -140,6 +143,39 @@ TEST(SimNode, AcceleratorCardsAreClass0x12WithVfioVfsAndSurviveTheManifest) {
   ASSERT_EQ(loaded->accelerators.size(), 2u);
   EXPECT_EQ(loaded->accelerators[1].vfs[0].address, node->accelerators[1].vfs[0].address);
   EXPECT_EQ(loaded->spec.accelVfs, 2);
+}
+
+TEST(SimNode, VirtioNicsAreShapedLikeAKvmGuestsAndSurviveTheManifest) {
+  TempDir dir;
+  auto node = createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1,
+                             .virtio = 2},
+                            nullptr);
+  ASSERT_TRUE(node) << node.error().message();
+  fs::path root = dir.path() / "n";
+  ASSERT_EQ(node->virtioNics.size(), 2u);
+  const auto& nic = node->virtioNics[1];
+  EXPECT_EQ(nic.netdev, fmt::format("enp{}s0", int{nic.address.bus()}));
+  EXPECT_EQ(test::readFile(root / nic.dir / "vendor"), "0x1af4\n");
+  EXPECT_EQ(test::readFile(root / nic.dir / "device"), "0x1041\n");
+  EXPECT_EQ(test::readFile(root / nic.dir / "class"), "0x020000\n");
+  EXPECT_EQ(fs::read_symlink(root / nic.dir / "driver").filename(), "virtio-pci");
+  EXPECT_FALSE(fs::exists(root / nic.dir / "net")) << "virtio-pci puts no netdev under the PCI function";
+  EXPECT_EQ(fs::read_symlink(root / nic.dir / "virtio1/driver").filename(), "virtio_net");
+  EXPECT_EQ(fs::canonical(root / "sys/class/net" / nic.netdev), fs::canonical(root / nic.dir / "virtio1/net" / nic.netdev));
+  EXPECT_EQ(fs::canonical(root / "sys/bus/virtio/devices/virtio1"), fs::canonical(root / nic.dir / "virtio1"));
+  // Virtio NICs come last, so every other device keeps its address.
+  auto plain = createSimNode({.root = dir.path() / "p", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1}, nullptr);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->nics[0].address, node->nics[0].address);
+  EXPECT_EQ(plain->accelerators[0].address, node->accelerators[0].address);
+
+  auto loaded = loadSimNode(root);
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ(loaded->spec.virtio, 2);
+  ASSERT_EQ(loaded->virtioNics.size(), 2u);
+  EXPECT_EQ(loaded->virtioNics[1].netdev, nic.netdev);
+  EXPECT_EQ(loaded->virtioNics[1].address, nic.address);
+  ASSERT_TRUE(destroySimNode(root, nullptr));
 }
 
 TEST(SimNode, RefusesNonEmptyRootAndForeignDirectories) {

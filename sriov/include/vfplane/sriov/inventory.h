@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vfplane/sriov/error.h"
@@ -110,6 +111,20 @@ struct NodeInventory {
 };
 
 Result<NodeInventory> discoverNode(const Sysfs& sysfs);
+
+inline constexpr std::string_view kVirtioPciDriver = "virtio-pci";
+
+// A netdev the kernel made for a PCI function, and its sysfs directory relative to the function's.
+struct FunctionNetdev {
+  std::string name;
+  std::string dir;  // "net/eth0"; "virtio0/net/eth0" for virtio-pci
+};
+// Every netdev of the PCI function whose device directory is `function` and whose driver is
+// `driver` ("" when unbound), sorted by name: the ones under net/, and for virtio-pci the ones
+// under virtio<N>/net/, where the kernel puts a virtio NIC's netdev. Directories that do not exist
+// mean "none"; any other error is appended to *warnings (when given) and that directory skipped.
+std::vector<FunctionNetdev> functionNetdevs(const SysfsDir& function, std::string_view driver,
+                                            std::vector<std::string>* warnings);
 
 // One VF and where it hangs, read fresh from sysfs. For a plugin that is handed a PCI address and
 // must never trust a name it saw earlier.

@@ -8,7 +8,8 @@
 //
 // Accelerator cards (class 0x12, shaped like an Intel ACC100 FEC card: PF 8086:0d5c on
 // pci-pf-stub, VFs 8086:0d5d on vfio-pci) come after the NICs, spread over the NUMA nodes like the
-// PFs. They have no netdev and no link.
+// PFs. They have no netdev and no link. Virtio NICs come last, shaped like a VM's: the netdev
+// under <pci>/virtio<N>/net/, not <pci>/net/.
 //
 // With veth, each PF and netdev VF is one end of a real veth pair in the caller's network
 // namespace; the other ends ("<name>_rep", like a switchdev representor) of one PF's links are
@@ -40,6 +41,9 @@ struct SimNodeSpec {
   int nics = 0;       // plain (non-SR-IOV) NICs "<nicPrefix><n>"
   int accelerators = 0;  // SR-IOV accelerator cards
   int accelVfs = 4;      // VFs per accelerator card, all on vfio-pci
+  // virtio-net NICs as a KVM guest has them (1af4:1041 on virtio-pci, netdev enp<bus>s0 under
+  // <pci>/virtio<N>/net/), on NUMA node 0 after every other device.
+  int virtio = 0;
   bool noIommu = false;  // vfio-pci VFs sit in vfio-noiommu groups
   bool veth = false;
   std::string pfPrefix = "ens";
@@ -82,6 +86,7 @@ struct SimNode {
   SimNodeSpec spec;
   std::vector<SimPf> pfs;
   std::vector<SimNic> nics;
+  std::vector<SimNic> virtioNics;  // dir is the PCI function's; the netdev is under virtio<N>/
   std::vector<SimAccelerator> accelerators;
   std::vector<std::string> links;  // kernel links created, deleted by destroy
 
