@@ -15,6 +15,12 @@ struct Candidate {
   PoolDevice device;
 };
 
+// A device left out of every pool, and why, so that an empty pool can say it was this one.
+struct Excluded {
+  Candidate candidate;
+  std::string why;
+};
+
 bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
@@ -55,7 +61,7 @@ std::optional<std::string> mismatch(const SelectorSet& s, const Candidate& c) {
 }
 
 std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions& options,
-                                     std::vector<std::string>& log) {
+                                     std::vector<std::string>& log, std::vector<Excluded>& excluded) {
   std::vector<Candidate> out;
   auto defaultRoute = [&](const PciFunction& fn) -> const std::string* {
     for (const auto& n : fn.netdevs) {
@@ -66,9 +72,11 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
   auto offer = [&](const PciFunction& fn, PoolDevice dev) {
     if (const std::string* link = defaultRoute(fn)) {
       if (options.excludeDefaultRoute) {
-        log.push_back(fmt::format("{}: excluded: its netdev {} carries a default route "
-                                  "(--allow-default-route-devices offers it anyway)",
-                                  fn.address.str(), *link));
+        std::string why = fmt::format("its netdev {} carries a default route "
+                                      "(--allow-default-route-devices offers it anyway)",
+                                      *link);
+        log.push_back(fmt::format("{}: excluded: {}", fn.address.str(), why));
+        excluded.push_back({Candidate{std::move(dev)}, std::move(why)});
         return;
       }
     }
@@ -128,7 +136,8 @@ const PoolDevice* ResourcePool::find(std::string_view id) const {
 PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inventory,
                     const PoolOptions& options) {
   PoolPlan plan;
-  const std::vector<Candidate> netDevices = netCandidates(inventory, options, plan.log);
+  std::vector<Excluded> excluded;
+  const std::vector<Candidate> netDevices = netCandidates(inventory, options, plan.log, excluded);
   const std::vector<Candidate> accelerators = acceleratorCandidates(inventory, plan.log);
   std::map<std::string, std::string> claimedBy;  // device id -> pool name
   for (const auto& rc : config.resources) {
@@ -170,8 +179,24 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
     std::sort(pool.devices.begin(), pool.devices.end(),
               [](const PoolDevice& a, const PoolDevice& b) { return a.id < b.id; });
     if (pool.devices.empty()) {
+      auto matches = [&](const Candidate& c) {
+        return std::any_of(rc.selectors.begin(), rc.selectors.end(),
+                           [&](const SelectorSet& s) { return !mismatch(s, c); });
+      };
+      const Excluded* excludedMatch = nullptr;
+      if (rc.deviceType != DeviceType::kAccelerator) {
+        for (const auto& e : excluded) {
+          if (matches(e.candidate)) {
+            excludedMatch = &e;
+            break;
+          }
+        }
+      }
       if (rc.selectors.empty()) {
         pool.emptyReason = "it has no selector object";
+      } else if (excludedMatch != nullptr) {
+        pool.emptyReason = fmt::format("its selectors match {}, which is excluded: {}",
+                                       excludedMatch->candidate.device.id, excludedMatch->why);
       } else if (alreadyClaimed > 0) {
         pool.emptyReason = fmt::format("all {} matching devices are in earlier pools", alreadyClaimed);
       } else if (std::all_of(rc.selectors.begin(), rc.selectors.end(),

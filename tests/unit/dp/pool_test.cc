@@ -157,6 +157,29 @@ TEST_F(PoolTest, DefaultRouteDeviceIsExcludedUnlessAllowed) {
   EXPECT_EQ(ids(allowed.pools[0]), std::vector<std::string>{node_.nics[0].address.str()});
 }
 
+TEST_F(PoolTest, AVirtioNicWithTheDefaultRouteIsExcludedUnlessAllowed) {
+  // A KVM guest's own NIC: its netdev is under virtio0/net/, so only a discovery that finds it
+  // there lets the default-route rule see it.
+  test::TempDir dir;
+  auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 0, .vfs = 0, .virtio = 1}, nullptr);
+  ASSERT_TRUE(node) << node.error().message();
+  auto inv = sriov::discoverNode(sriov::Sysfs(dir.path() / "n"));
+  ASSERT_TRUE(inv) << inv.error().message();
+  inventory_ = *inv;
+  const auto& nic = node->virtioNics[0];
+  std::string json = R"({"resourceList": [{"resourcePrefix": "example.com", "resourceName": "virtio_nics",
+      "selectors": {"vendors": ["1af4"]}}]})";
+  auto excluded = plan(json, {.defaultRouteLinks = {nic.netdev}});
+  EXPECT_TRUE(excluded.pools[0].devices.empty());
+  EXPECT_TRUE(logged(excluded, nic.address.str() + ": excluded: its netdev " + nic.netdev + " carries a default route"))
+      << testing::PrintToString(excluded.log);
+  EXPECT_THAT(excluded.pools[0].emptyReason,
+              HasSubstr("its selectors match " + nic.address.str() + ", which is excluded: its netdev " + nic.netdev +
+                        " carries a default route"));
+  auto allowed = plan(json, {.excludeDefaultRoute = false, .defaultRouteLinks = {nic.netdev}});
+  EXPECT_EQ(ids(allowed.pools[0]), std::vector<std::string>{nic.address.str()});
+}
+
 TEST_F(PoolTest, PfWithoutVfsIsOfferedItself) {
   test::TempDir dir;
   auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 0}, nullptr);
