@@ -116,6 +116,9 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
     }
     c.kernelPath = **kernelPath;
   }
+  auto allowDefaultRoute = keys.boolean("allowDefaultRouteDevice");
+  if (!allowDefaultRoute) return std::unexpected(allowDefaultRoute.error());
+  c.allowDefaultRouteDevice = allowDefaultRoute->value_or(false);
   if (!c.pci && c.device.empty() && !c.hwaddr && c.kernelPath.empty()) {
     return keys.invalid("device", "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\" "
                                   "or runtimeConfig.deviceID");
@@ -147,13 +150,17 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
   };
   // The netdev under a sysfs device directory; none and a user-space driver means DPDK mode.
   auto fromSysfsDir = [&](const std::string& rel, std::string_view key) -> CniExpected<void> {
-    if (!sysfs_.exists(rel)) return invalidKey(kPlugin, key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
-    auto netdevs = sysfs_.listDir(rel + "/net");
-    if (netdevs && !netdevs->empty()) {
-      std::sort(netdevs->begin(), netdevs->end());
-      return byName(netdevs->front(), key);
+    auto dir = sysfs_.openDir(rel);
+    if (!dir) {
+      if (dir.error().sysErrno() == ENOENT) {
+        return invalidKey(kPlugin, key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
+      }
+      return ioError(dir.error());
     }
-    auto driver = sysfs_.readLinkName(rel + "/driver");
+    auto driver = dir->readLinkName("driver");
+    if (auto netdevs = sriov::functionNetdevs(*dir, driver ? *driver : "", nullptr); !netdevs.empty()) {
+      return byName(netdevs.front().name, key);
+    }
     if (driver && sriov::isUserspaceDriver(*driver)) {
       out.driver = *driver;
       return {};
@@ -196,6 +203,19 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   auto selected = select(*cfg, *host);
   if (!selected) return std::unexpected(selected.error());
   const bool dpdk = !selected->link.has_value();
+
+  if (!dpdk && !cfg->allowDefaultRouteDevice) {
+    auto routed = host->defaultRouteLinks();
+    if (!routed) return ioError(routed.error(), "list the host's default routes");
+    if (std::find(routed->begin(), routed->end(), selected->link->ifindex) != routed->end()) {
+      return cniFail(ErrorCode::kInvalidConfig,
+                     fmt::format("{}: {}{} carries the host's default route; moving it into the pod would cut "
+                                 "the node off the network (set \"allowDefaultRouteDevice\": true to move it "
+                                 "anyway)",
+                                 kPlugin, selected->link->name,
+                                 selected->pci ? fmt::format(" ({})", selected->pci->str()) : ""));
+    }
+  }
 
   if (!dpdk) {
     if (auto existing = pod->link(env.ifname); !existing) {

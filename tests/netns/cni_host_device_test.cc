@@ -41,6 +41,7 @@ class CniHostDeviceTest : public testing::Test {
     spec.vfs = 3;
     spec.vfio = 1;
     spec.nics = 1;
+    spec.virtio = 1;
     spec.veth = true;
     auto node = sriov::createSimNode(spec, links_.get());
     ASSERT_TRUE(node) << node.error().message();
@@ -271,6 +272,68 @@ TEST_F(CniHostDeviceTest, GcDropsRecordsAndAddressesTheRuntimeNoLongerHas) {
   EXPECT_EQ(cni("DEL", keep, pod_->path(), "keep", "net2").exitCode, 0);
 }
 
+TEST_F(CniHostDeviceTest, AVirtioNicIsFoundByItsPciAddress) {
+  // A VM's NIC: its netdev is under <pci>/virtio0/net/, not <pci>/net/.
+  const auto& nic = node_.virtioNics.at(0);
+  auto mac = test::linkIn("", nic.netdev)->mac;
+  for (const auto& selector : {fmt::format(R"("pciBusID":"{}")", nic.address.str()),
+                               fmt::format(R"("kernelpath":"/{}")", nic.dir)}) {
+    SCOPED_TRACE(selector);
+    std::string conf = config("1.1.0", selector, false, false);
+    auto add = cni("ADD", conf, pod_->path());
+    ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
+    if (selector.starts_with(R"("pciBusID")")) {
+      EXPECT_EQ(add.json()["interfaces"][0]["pciID"], nic.address.str());
+    }
+    EXPECT_EQ(test::linkIn(pod_->path(), "net1")->mac, mac);
+    ASSERT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
+    EXPECT_TRUE(test::linkIn("", nic.netdev));
+  }
+}
+
+TEST_F(CniHostDeviceTest, TheHostsDefaultRouteDeviceIsRefusedUnlessAllowed) {
+  auto host = sriov::Rtnl::open();
+  ASSERT_TRUE(host);
+  // IPv4: the VM's virtio NIC, with the node's address and its default route through it.
+  const auto& nic = node_.virtioNics.at(0);
+  int v4 = test::linkIn("", nic.netdev)->ifindex;
+  ASSERT_TRUE(host->execute(sriov::buildAddress(v4, *sriov::IpPrefix::parse("10.45.0.2/24"), true), "address"));
+  ASSERT_TRUE(host->execute(sriov::buildRoute(*sriov::IpPrefix::parse("0.0.0.0/0"), *sriov::IpPrefix::parse("10.45.0.1"),
+                                              v4, true), "default route"));
+  // IPv6 only: the plain NIC carries the IPv6 default route.
+  const auto& eno = node_.nics.at(0);
+  int v6 = test::linkIn("", eno.netdev)->ifindex;
+  ASSERT_TRUE(host->execute(sriov::buildRoute(*sriov::IpPrefix::parse("::/0"), std::nullopt, v6, true), "v6 default"));
+
+  struct Case {
+    std::string selector, netdev;
+  };
+  for (const auto& c : {Case{fmt::format(R"("pciBusID":"{}")", nic.address.str()), nic.netdev},
+                        Case{fmt::format(R"("device":"{}")", eno.netdev), eno.netdev}}) {
+    SCOPED_TRACE(c.selector);
+    auto refused = cni("ADD", config("1.0.0", c.selector), pod_->path());
+    EXPECT_EQ(refused.code(), 7) << refused.out;
+    EXPECT_THAT(refused.json().value("msg", ""), HasSubstr(c.netdev + " "));
+    EXPECT_THAT(refused.json().value("msg", ""), HasSubstr("carries the host's default route"));
+    EXPECT_THAT(refused.json().value("msg", ""), HasSubstr("\"allowDefaultRouteDevice\": true"));
+    EXPECT_TRUE(test::linkIn("", c.netdev)) << "the node keeps its NIC";
+    EXPECT_FALSE(test::linkIn(pod_->path(), "net1"));
+    EXPECT_EQ(reservations(), 0u);
+    EXPECT_EQ(records(), 0u);
+
+    std::string allowed = config("1.0.0", c.selector + R"(,"allowDefaultRouteDevice":true)");
+    auto add = cni("ADD", allowed, pod_->path());
+    ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
+    EXPECT_TRUE(test::linkIn(pod_->path(), "net1"));
+    ASSERT_EQ(cni("DEL", allowed, pod_->path()).exitCode, 0);
+    EXPECT_TRUE(test::linkIn("", c.netdev));
+  }
+  // A device without a default route is moved as before.
+  auto other = cni("ADD", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false), pod_->path());
+  EXPECT_EQ(other.exitCode, 0) << other.out;
+  EXPECT_EQ(cni("DEL", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false), pod_->path()).exitCode, 0);
+}
+
 struct BadHostDevice {
   const char* selector;
   int code;
@@ -299,7 +362,9 @@ INSTANTIATE_TEST_SUITE_P(
                     BadHostDevice{R"("pciBusID":"0000:7f:00.0")", 7, "does not exist"},
                     BadHostDevice{R"("kernelpath":"/sys/devices/../../etc")", 7, "kernelpath:"},
                     BadHostDevice{R"("kernelpath":"devices/pci0000:00")", 7, "must be an absolute path under /sys/devices/"},
-                    BadHostDevice{R"("runtimeConfig":{"deviceID":7})", 7, "runtimeConfig.deviceID: must be a string"}));
+                    BadHostDevice{R"("runtimeConfig":{"deviceID":7})", 7, "runtimeConfig.deviceID: must be a string"},
+                    BadHostDevice{R"("device":"eno1","allowDefaultRouteDevice":"yes")", 7,
+                                  "allowDefaultRouteDevice: must be true or false"}));
 
 }  // namespace
 }  // namespace vfplane::cni

@@ -8,6 +8,10 @@
 // name into the interface alias; the original name, MAC and MTU are also written to a state file
 // before the move. Any failure after the move brings the device home and releases IPAM.
 //
+// A netdev that carries the host namespace's IPv4 or IPv6 default route is refused (code 7
+// naming it) unless the config sets "allowDefaultRouteDevice": true: moving it would cut the
+// node off the network, as the reference plugin does on a VM with one NIC.
+//
 // DEL releases IPAM first, also when the netns is gone (the reference plugin leaks the address
 // then), then brings the device home under its original name (from the state file, else the
 // alias) in one request, clearing the alias. A missing device or netns is success.
@@ -32,6 +36,9 @@ struct HostDeviceConfig {
   std::string device;
   std::optional<sriov::MacAddress> hwaddr;
   std::string kernelPath;
+  // "allowDefaultRouteDevice": move the device even when the host's IPv4 or IPv6 default route
+  // leaves by it. Off by default: that device is how the node reaches the network.
+  bool allowDefaultRouteDevice = false;
 };
 
 // Code 7 naming the key: none of the selectors given, a malformed PCI address or MAC, a kernelpath
