@@ -28,9 +28,9 @@
 #include "bench_args.h"
 #include "cni_bench_support.h"
 #include "vfplane/cni/exec.h"
-#include "vfplane/sriov/links.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace {
@@ -64,16 +64,16 @@ void report(benchmark::State& state, const std::vector<Cycle>& cycles) {
 void BM_Floor(benchmark::State& state) {
   const bool withAddress = state.range(0) != 0;
   const std::string name = *g_node.pfs[0].vfs[0].netdev;
-  auto host = sriov::Rtnl::open();
-  auto hostNs = sriov::Netns::current();
-  auto podNs = sriov::Netns::open(g_podPath);
-  auto address = sriov::IpPrefix::parse("10.77.0.2/24");
+  auto host = netlink::Rtnl::open();
+  auto hostNs = netlink::Netns::current();
+  auto podNs = netlink::Netns::open(g_podPath);
+  auto address = netlink::IpPrefix::parse("10.77.0.2/24");
   if (!host || !hostNs || !podNs || !address) return state.SkipWithError("cannot open the namespaces");
-  auto pod = sriov::Rtnl::openIn(*podNs);
+  auto pod = netlink::Rtnl::openIn(*podNs);
   if (!pod) return state.SkipWithError(pod.error().message().c_str());
   // Exactly the requests vfplane-sriov's ADD makes: move, rename, arp_notify and up in one
   // request (and, for the IPAM rows, the pod address); DEL: move and rename home.
-  sriov::LinkChange in;
+  netlink::LinkChange in;
   in.up = true;
   in.arpNotify = true;
   std::vector<Cycle> cycles;
@@ -81,14 +81,14 @@ void BM_Floor(benchmark::State& state) {
     auto link = host->link(name);
     if (!link || !*link) return state.SkipWithError("VF link missing");
     auto t0 = Clock::now();
-    auto moved = host->execute(sriov::buildMoveLink((*link)->ifindex, podNs->fd(), "net1", in), "move in");
-    if (moved && withAddress) moved = pod->execute(sriov::buildAddress((*link)->ifindex, *address, true), "address");
+    auto moved = host->execute(netlink::buildMoveLink((*link)->ifindex, podNs->fd(), "net1", in), "move in");
+    if (moved && withAddress) moved = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address");
     auto t1 = Clock::now();
     auto inPod = pod->link("net1");
     if (!moved || !inPod || !*inPod) return state.SkipWithError("move into the pod failed");
     std::this_thread::sleep_for(bench::kLifetime);
     auto t2 = Clock::now();
-    auto out = pod->execute(sriov::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
+    auto out = pod->execute(netlink::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
     auto t3 = Clock::now();
     if (!out) return state.SkipWithError(out.error().message().c_str());
     cycles.push_back({ms(t1 - t0), ms(t3 - t2)});
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
   if (!world) return exitCode;
   g_dir = world->dir();
   g_podPath = world->podPath();
-  auto links = sriov::NetlinkLinks::open();
+  auto links = netlink::NetlinkLinks::open();
   if (!links) return 1;
   sriov::SimNodeSpec spec;
   spec.root = g_dir / "node";

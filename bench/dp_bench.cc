@@ -29,7 +29,7 @@
 #include "vfplane/dp/kubelet_sim.h"
 #include "vfplane/dp/plugin_client.h"
 #include "vfplane/dp/plugin_server.h"
-#include "vfplane/sriov/links.h"
+#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/sim_node.h"
 
 extern char** environ;
@@ -161,7 +161,7 @@ void BM_CarrierToUpdate(benchmark::State& state) {
     state.SkipWithError(("skipped: " + skip).c_str());
     return;
   }
-  auto links = sriov::NetlinkLinks::open();
+  auto links = netlink::NetlinkLinks::open();
   fs::path root = g_dir / "veth-node";
   auto node = sriov::createSimNode({.root = root, .pfs = 2, .vfs = 8, .veth = true}, links->get());
   if (!node) {

@@ -31,9 +31,9 @@
 #include "bench_args.h"
 #include "cni_bench_support.h"
 #include "vfplane/cni/exec.h"
-#include "vfplane/sriov/links.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -112,35 +112,35 @@ void runWorkers(benchmark::State& state, const char* benchmark, Cycle cycle) {
 }
 
 void BM_Floor(benchmark::State& state) {
-  auto podNs = sriov::Netns::open(g_podPath);
+  auto podNs = netlink::Netns::open(g_podPath);
   if (!podNs) return state.SkipWithError("cannot open the pod namespace");
   runWorkers(state, "BM_Floor", [&](int w, double& add, double& del) -> std::string {
-    auto host = sriov::Rtnl::open();
-    auto pod = sriov::Rtnl::openIn(*podNs);
+    auto host = netlink::Rtnl::open();
+    auto pod = netlink::Rtnl::openIn(*podNs);
     if (!host || !pod) return "cannot open netlink sockets";
     auto master = host->link(kMaster);
-    auto address = sriov::IpPrefix::parse(fmt::format("10.88.{}.2/16", w));
+    auto address = netlink::IpPrefix::parse(fmt::format("10.88.{}.2/16", w));
     if (!master || !*master || !address) return "no master link";
-    sriov::MacvlanSpec spec;
+    netlink::MacvlanSpec spec;
     spec.name = fmt::format("vfptmp{}", w);
     spec.masterIndex = (*master)->ifindex;
     spec.mode = MACVLAN_MODE_BRIDGE;
     spec.netnsFd = podNs->fd();
     std::string ifname = fmt::format("net{}", w);
     auto t0 = Clock::now();
-    if (auto r = host->execute(sriov::buildCreateMacvlan(spec), "create"); !r) return r.error().message();
+    if (auto r = host->execute(netlink::buildCreateMacvlan(spec), "create"); !r) return r.error().message();
     auto link = pod->link(spec.name);
     if (!link || !*link) return "created link missing";
-    sriov::LinkChange change;
+    netlink::LinkChange change;
     change.name = ifname;
     change.up = true;
     change.arpNotify = true;
-    if (auto r = pod->execute(sriov::buildChangeLink((*link)->ifindex, change), "rename"); !r) return r.error().message();
-    if (auto r = pod->execute(sriov::buildAddress((*link)->ifindex, *address, true), "address"); !r) return r.error().message();
+    if (auto r = pod->execute(netlink::buildChangeLink((*link)->ifindex, change), "rename"); !r) return r.error().message();
+    if (auto r = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address"); !r) return r.error().message();
     add = ms(Clock::now() - t0);
     std::this_thread::sleep_for(bench::kLifetime);
     auto t1 = Clock::now();
-    if (auto r = pod->execute(sriov::buildDeleteLink((*link)->ifindex), "delete"); !r) return r.error().message();
+    if (auto r = pod->execute(netlink::buildDeleteLink((*link)->ifindex), "delete"); !r) return r.error().message();
     del = ms(Clock::now() - t1);
     return "";
   });
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
   if (!world) return exitCode;
   g_dir = world->dir();
   g_podPath = world->podPath();
-  auto links = sriov::NetlinkLinks::open();
+  auto links = netlink::NetlinkLinks::open();
   if (!links || !(*links)->addVethPair(kMaster, "eno1peer") || !(*links)->setUp(kMaster, true)) {
     std::fprintf(stderr, "macvlan_bench: cannot create the master link\n");
     return 1;

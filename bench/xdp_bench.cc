@@ -39,7 +39,7 @@
 #include "pod_netns.h"
 #include "vfplane/dataplane/kernel_model.h"
 #include "vfplane/ebpf/xdp_router.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace {
 using namespace vfplane;
@@ -65,7 +65,7 @@ bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").
 bool inPod(const Pod& pod, const std::string& cmd) { return sh("nsenter --net=" + pod.path() + " " + cmd); }
 
 // Ethernet, IPv4 10.1.0.2 -> 10.2.0.2 (TTL 64, checksum), UDP to kPort without a checksum.
-std::vector<uint8_t> udpFrame(const sriov::MacAddress& dst, const sriov::MacAddress& src, uint8_t ttl = 64) {
+std::vector<uint8_t> udpFrame(const netlink::MacAddress& dst, const netlink::MacAddress& src, uint8_t ttl = 64) {
   std::vector<uint8_t> f(dst.bytes.begin(), dst.bytes.end());
   f.insert(f.end(), src.bytes.begin(), src.bytes.end());
   f.push_back(0x08);
@@ -103,11 +103,11 @@ struct World {
 };
 World* g_world = nullptr;
 
-sriov::LinkInfo linkIn(const std::string& nsPath, const char* name) {
-  sriov::LinkInfo info;
+netlink::LinkInfo linkIn(const std::string& nsPath, const char* name) {
+  netlink::LinkInfo info;
   std::thread([&] {
     if (nsPath.empty() || enterNetns(nsPath)) {
-      auto rtnl = sriov::Rtnl::open();
+      auto rtnl = netlink::Rtnl::open();
       if (rtnl) {
         if (auto l = rtnl->link(name); l && *l) info = **l;
       }
@@ -135,7 +135,7 @@ std::string buildWorld(World& w) {
   auto router = ebpf::XdpRouter::load({});
   if (!router) return router.error().message();
   w.router.emplace(std::move(*router));
-  auto rtnl = sriov::Rtnl::open();
+  auto rtnl = netlink::Rtnl::open();
   auto tables = dataplane::readKernelTables(*rtnl);
   if (!tables) return tables.error().message();
   auto model = dataplane::buildModel(*tables, {"r1", "r2"});
@@ -143,7 +143,7 @@ std::string buildWorld(World& w) {
   if (auto ok = w.router->install(model->compile()); !ok) return ok.error().message();
   auto r1 = linkIn("", "r1"), h1 = linkIn(w.pod1.path(), "h1");
   for (const auto& r : {r1, linkIn("", "r2")}) {
-    if (auto ok = w.router->setPort(r.ifindex, *sriov::MacAddress::parse(r.mac)); !ok) return ok.error().message();
+    if (auto ok = w.router->setPort(r.ifindex, *netlink::MacAddress::parse(r.mac)); !ok) return ok.error().message();
   }
   w.r1 = r1.ifindex;
   w.r1Mac = r1.mac;
@@ -156,7 +156,7 @@ std::string buildWorld(World& w) {
   // For BM_ProgramCost: a test run comes in on lo and rewrites its own buffer on every repeat, so
   // lo is declared a port whose MAC is the one the router writes (pod2's), and the frame stays
   // routable run after run.
-  if (auto ok = w.router->setPort(1, *sriov::MacAddress::parse(h2.mac)); !ok) return ok.error().message();
+  if (auto ok = w.router->setPort(1, *netlink::MacAddress::parse(h2.mac)); !ok) return ok.error().message();
   // The pods' ends run the pass-through program for the whole run: veth hands redirected frames
   // only to a peer with XDP, and keeping it in the kernel runs too keeps the two paths alike.
   for (auto [pod, index] : {std::pair{&w.pod1, w.h1}, std::pair{&w.pod2, w.h2}}) {
@@ -252,7 +252,7 @@ std::optional<std::pair<double, size_t>> blast(World& w) {
     ll.sll_family = AF_PACKET;
     ll.sll_ifindex = w.h1;
     ll.sll_halen = 6;
-    auto dst = *sriov::MacAddress::parse(w.r1Mac), src = *sriov::MacAddress::parse(w.h1Mac);
+    auto dst = *netlink::MacAddress::parse(w.r1Mac), src = *netlink::MacAddress::parse(w.h1Mac);
     std::copy(dst.bytes.begin(), dst.bytes.end(), ll.sll_addr);
     std::vector<uint8_t> frame = udpFrame(dst, src);
     constexpr int kBatch = 64;
@@ -317,7 +317,7 @@ void BM_ProgramCost(benchmark::State& state) {
   World& w = *g_world;
   // A frame to pod2, addressed to the MAC the router writes (see buildWorld), TTL 255: a repeated
   // test run rewrites the same buffer, so each run takes one off the TTL.
-  std::vector<uint8_t> frame = udpFrame(*sriov::MacAddress::parse(w.h2Mac), *sriov::MacAddress::parse(w.h1Mac), 255);
+  std::vector<uint8_t> frame = udpFrame(*netlink::MacAddress::parse(w.h2Mac), *netlink::MacAddress::parse(w.h1Mac), 255);
   int fd = state.range(0) == 1 ? w.router->routerFd() : w.router->passFd();
   std::vector<uint8_t> out(frame.size() + 64);
   constexpr uint32_t kRepeat = 250;  // below the TTL

@@ -1,4 +1,6 @@
-#include "cni_commands.h"
+#include "vfplane/cni/cli.h"
+
+#include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,10 +12,11 @@
 #include <memory>
 #include <sstream>
 
+#include "vfplane/base/exit_code.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/cni/spec.h"
 
-namespace vfplane::cli {
+namespace vfplane::cni {
 namespace {
 
 struct ExecArgs {
@@ -44,43 +47,43 @@ int runExec(const ExecArgs& a) {
     std::ifstream in(a.config);
     if (!in) {
       spdlog::error("--config {}: cannot open", a.config);
-      return 2;
+      return kExitUsage;
     }
     config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  auto command = cni::parseCommand(a.command);
+  auto command = parseCommand(a.command);
   if (!command) {
     spdlog::error("--command {}: not one of ADD, DEL, CHECK, GC, STATUS, VERSION", a.command);
-    return 2;
+    return kExitUsage;
   }
-  cni::Environment env;
+  Environment env;
   env.command = *command;
   env.containerId = a.containerId;
   env.netns = a.netns;
   env.ifname = a.ifname;
   env.path = splitPath(a.cniPath);
-  auto binary = cni::findPlugin(a.plugin, env.path);
+  auto binary = findPlugin(a.plugin, env.path);
   if (!binary) {
     spdlog::error("--plugin: {}", binary.error().msg);
-    return 2;
+    return kExitUsage;
   }
-  auto vars = cni::cniEnvironment(env, *command, cni::currentEnvironment());
+  auto vars = cniEnvironment(env, *command, currentEnvironment());
   vars["CNI_ARGS"] = a.args;
-  auto out = cni::runProcess(*binary, vars, config);
+  auto out = runProcess(*binary, vars, config);
   if (!out) {
     spdlog::error("run {}: {}", *binary, out.error().message());
-    return 1;
+    return kExitFailure;
   }
   // Exactly what the runtime would read, unchanged: the result or error JSON, and the exit code.
   std::fwrite(out->out.data(), 1, out->out.size(), stdout);
   std::fwrite(out->err.data(), 1, out->err.size(), stderr);
   spdlog::debug("{} {} exited with {}", a.plugin, a.command, out->exitCode);
-  return out->exitCode < 0 ? 1 : out->exitCode;
+  return out->exitCode < 0 ? kExitFailure : out->exitCode;
 }
 
 }  // namespace
 
-void addCniCommands(CLI::App& app, int& exitCode) {
+void addCliCommands(CLI::App& app, int& exitCode) {
   auto* cni = app.add_subcommand("cni", "Run CNI plugins as a container runtime does");
   cni->require_subcommand(1);
   auto args = std::make_shared<ExecArgs>();
@@ -101,4 +104,4 @@ void addCniCommands(CLI::App& app, int& exitCode) {
   exec->callback([args, &exitCode] { exitCode = runExec(*args); });
 }
 
-}  // namespace vfplane::cli
+}  // namespace vfplane::cni

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/fd.h"
 
 namespace vfplane::cni {
 namespace {
@@ -37,7 +37,7 @@ sriov::VlanProto protoFrom(const std::string& s) {
 Result<sriov::VfSettings> settingsFrom(const Json& j) {
   sriov::VfSettings s;
   if (j.contains("mac")) {
-    auto mac = sriov::MacAddress::parse(j["mac"].get<std::string>());
+    auto mac = netlink::MacAddress::parse(j["mac"].get<std::string>());
     if (!mac) return fail(std::move(mac.error()));
     s.mac = *mac;
   }
@@ -70,7 +70,7 @@ Json stateJson(const sriov::VfState& s) {
 Result<sriov::VfState> stateFrom(const Json& j) {
   sriov::VfState s;
   s.vf = j.at("vf").get<int>();
-  auto mac = sriov::MacAddress::parse(j.at("mac").get<std::string>());
+  auto mac = netlink::MacAddress::parse(j.at("mac").get<std::string>());
   if (!mac) return fail(std::move(mac.error()));
   s.mac = *mac;
   s.vlan = j.at("vlan").get<int>();

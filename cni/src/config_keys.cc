@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 
@@ -54,7 +54,7 @@ CniExpected<std::optional<bool>> ConfigKeys::onOff(std::string_view key) const {
   return invalid(key, fmt::format("\"{}\" must be \"on\" or \"off\"", **s));
 }
 
-CniExpected<std::optional<sriov::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
+CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
                                                            const Environment& env) {
   auto mac = keys.string("mac");
   if (!mac) return std::unexpected(mac.error());
@@ -71,12 +71,12 @@ CniExpected<std::optional<sriov::MacAddress>> requestedMac(const ConfigKeys& key
     if (!m->is_string()) return keys.invalid("runtimeConfig.mac", "must be a string");
     source = {"runtimeConfig.mac", m->get<std::string>()};
   }
-  if (!source) return std::optional<sriov::MacAddress>();
-  auto parsed = sriov::MacAddress::parse(source->second);
+  if (!source) return std::optional<netlink::MacAddress>();
+  auto parsed = netlink::MacAddress::parse(source->second);
   if (!parsed) return keys.invalid(source->first, parsed.error().message());
   if (parsed->bytes[0] & 1) return keys.invalid(source->first, fmt::format("{} is a multicast address", source->second));
   if (parsed->isZero()) return keys.invalid(source->first, "the all-zero MAC cannot be assigned");
-  return std::optional<sriov::MacAddress>(*parsed);
+  return std::optional<netlink::MacAddress>(*parsed);
 }
 
 }  // namespace vfplane::cni

@@ -15,15 +15,15 @@
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
 #include "vfplane/sriov/inventory.h"
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-using sriov::LinkChange;
-using sriov::Rtnl;
+using netlink::LinkChange;
+using netlink::Rtnl;
 
 constexpr const char* kPlugin = "vfplane-host-device";
 
@@ -104,7 +104,7 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
   auto hwaddr = keys.string("hwaddr");
   if (!hwaddr) return std::unexpected(hwaddr.error());
   if (*hwaddr && !(**hwaddr).empty()) {
-    auto mac = sriov::MacAddress::parse(**hwaddr);
+    auto mac = netlink::MacAddress::parse(**hwaddr);
     if (!mac) return keys.invalid("hwaddr", mac.error().message());
     c.hwaddr = *mac;
   }
@@ -127,7 +127,7 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
 }
 
 struct HostDevicePlugin::Selected {
-  std::optional<sriov::LinkInfo> link;  // nullopt in DPDK mode
+  std::optional<netlink::LinkInfo> link;  // nullopt in DPDK mode
   std::optional<sriov::PciAddress> pci;
   std::string driver;
 };
@@ -179,7 +179,7 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
   } else if (cfg.hwaddr) {
     auto all = host.links();
     if (!all) return ioError(all.error());
-    auto it = std::find_if(all->begin(), all->end(), [&](const sriov::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
+    auto it = std::find_if(all->begin(), all->end(), [&](const netlink::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
     if (it == all->end()) return invalidKey(kPlugin, "hwaddr", fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
     out.link = *it;
   } else {
@@ -238,7 +238,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     LinkChange change;
     change.alias = selected->link->name;
     change.up = true;
-    if (auto r = host->execute(sriov::buildMoveLink(selected->link->ifindex, req.netns->fd(), env.ifname, change),
+    if (auto r = host->execute(netlink::buildMoveLink(selected->link->ifindex, req.netns->fd(), env.ifname, change),
                                fmt::format("move {} into {} as {}", selected->link->name, env.netns, env.ifname));
         !r) {
       fs::remove(path, ec);
@@ -254,11 +254,11 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   // Undoes the move (name back, alias cleared, home) for a failed ADD.
   auto undoMove = [&] {
     if (dpdk) return;
-    auto hostNs = sriov::Netns::current();
+    auto hostNs = netlink::Netns::current();
     if (!hostNs) return;
     LinkChange back;
     back.alias = "";
-    if (auto r = pod->execute(sriov::buildMoveLink(podIndex, hostNs->fd(), state.originalName, back), "move home"); !r) {
+    if (auto r = pod->execute(netlink::buildMoveLink(podIndex, hostNs->fd(), state.originalName, back), "move home"); !r) {
       spdlog::warn("{}: rollback: {}", kPlugin, r.error().message());
     }
   };
@@ -333,7 +333,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
     return {};
   }
   auto host = Rtnl::open();
-  auto hostNs = sriov::Netns::current();
+  auto hostNs = netlink::Netns::current();
   if (!host || !hostNs) return cniFail(ErrorCode::kIoFailure, "cannot open the host namespace");
   if (auto taken = host->link(home); taken && *taken) {
     std::string fallback = fmt::format("hd{}", (*link)->ifindex);
@@ -343,7 +343,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   }
   LinkChange back;
   back.alias = "";
-  if (auto r = pod->execute(sriov::buildMoveLink((*link)->ifindex, hostNs->fd(), home, back),
+  if (auto r = pod->execute(netlink::buildMoveLink((*link)->ifindex, hostNs->fd(), home, back),
                             fmt::format("move {} home as {}", env.ifname, home));
       !r) {
     return ioError(r.error());

@@ -15,46 +15,46 @@ bool belongs(const IpConfig& ip, int resultIndex) { return !ip.interface || *ip.
 
 }  // namespace
 
-CniExpected<void> configureIps(sriov::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
-  std::optional<sriov::IpPrefix> gw4, gw6;
+CniExpected<void> configureIps(netlink::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
+  std::optional<netlink::IpPrefix> gw4, gw6;
   for (const auto& ip : result.ips) {
     if (!belongs(ip, resultIndex)) continue;
-    auto prefix = sriov::IpPrefix::parse(ip.address);
+    auto prefix = netlink::IpPrefix::parse(ip.address);
     if (!prefix) return cniFail(ErrorCode::kInvalidConfig, fmt::format("IPAM result: {}", prefix.error().message()));
-    if (auto r = pod.execute(sriov::buildAddress(ifindex, *prefix, true), fmt::format("add address {}", ip.address));
+    if (auto r = pod.execute(netlink::buildAddress(ifindex, *prefix, true), fmt::format("add address {}", ip.address));
         !r && r.error().sysErrno() != EEXIST) {
       return cniFail(ErrorCode::kIoFailure, r.error().message());
     }
     if (!ip.gateway.empty()) {
-      auto gw = sriov::IpPrefix::parse(ip.gateway);
+      auto gw = netlink::IpPrefix::parse(ip.gateway);
       if (!gw) return cniFail(ErrorCode::kInvalidConfig, fmt::format("IPAM result: gateway: {}", gw.error().message()));
       auto& slot = gw->family == AF_INET ? gw4 : gw6;
       if (!slot) slot = *gw;
     }
   }
   for (const auto& route : result.routes) {
-    auto dst = sriov::IpPrefix::parse(route.dst);
+    auto dst = netlink::IpPrefix::parse(route.dst);
     if (!dst) return cniFail(ErrorCode::kInvalidConfig, fmt::format("IPAM result: route: {}", dst.error().message()));
-    std::optional<sriov::IpPrefix> gw = dst->family == AF_INET ? gw4 : gw6;
+    std::optional<netlink::IpPrefix> gw = dst->family == AF_INET ? gw4 : gw6;
     if (!route.gw.empty()) {
-      auto g = sriov::IpPrefix::parse(route.gw);
+      auto g = netlink::IpPrefix::parse(route.gw);
       if (!g) return cniFail(ErrorCode::kInvalidConfig, fmt::format("IPAM result: route gw: {}", g.error().message()));
       gw = *g;
     }
     std::string what = fmt::format("add route {}{}", route.dst, gw ? " via " + gw->addressStr() : "");
-    if (auto r = pod.execute(sriov::buildRoute(*dst, gw, ifindex, true), what); !r && r.error().sysErrno() != EEXIST) {
+    if (auto r = pod.execute(netlink::buildRoute(*dst, gw, ifindex, true), what); !r && r.error().sysErrno() != EEXIST) {
       return cniFail(ErrorCode::kIoFailure, r.error().message());
     }
   }
   return {};
 }
 
-CniExpected<void> checkIps(sriov::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
+CniExpected<void> checkIps(netlink::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
   auto have = pod.addresses(ifindex);
   if (!have) return cniFail(ErrorCode::kIoFailure, have.error().message());
   for (const auto& ip : result.ips) {
     if (!belongs(ip, resultIndex)) continue;
-    auto want = sriov::IpPrefix::parse(ip.address);
+    auto want = netlink::IpPrefix::parse(ip.address);
     if (!want) return cniFail(ErrorCode::kDecodeFailure, fmt::format("prevResult: {}", want.error().message()));
     if (std::find(have->begin(), have->end(), *want) == have->end()) {
       return cniFail(kCheckMismatch, fmt::format("address {} is missing from the interface", ip.address));

@@ -17,14 +17,14 @@
 #include "vfplane/cni/attachment_store.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/sriov/device_lock.h"
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-using sriov::IpPrefix;
+using netlink::IpPrefix;
 
 constexpr std::chrono::milliseconds kLockTimeout{10000};
 constexpr const char* kLineBreak = "\r\n";  // host-local's separator between container ID and ifname

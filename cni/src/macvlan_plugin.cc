@@ -14,13 +14,13 @@
 #include "vfplane/cni/config_keys.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
 
-using sriov::LinkChange;
-using sriov::Rtnl;
+using netlink::LinkChange;
+using netlink::Rtnl;
 
 constexpr const char* kPlugin = "vfplane-macvlan";
 
@@ -43,8 +43,8 @@ std::string temporaryName() {
 
 // Best effort, as the reference plugins do: unsolicited neighbour advertisements after a MAC
 // change. A pod without IPv6 has no such file.
-void setNdiscNotify(const sriov::Netns& ns, const std::string& ifname) {
-  auto entered = sriov::NetnsEntered::enter(ns);
+void setNdiscNotify(const netlink::Netns& ns, const std::string& ifname) {
+  auto entered = netlink::NetnsEntered::enter(ns);
   if (!entered) return;
   std::string path = fmt::format("/proc/sys/net/ipv6/conf/{}/ndisc_notify", ifname);
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -54,7 +54,7 @@ void setNdiscNotify(const sriov::Netns& ns, const std::string& ifname) {
 }
 
 struct Master {
-  sriov::LinkInfo link;
+  netlink::LinkInfo link;
 };
 
 // The master link, resolved in `where` (the host, or the pod with linkInContainer).
@@ -141,14 +141,14 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
     return invalidKey(kPlugin, "mtu", fmt::format("{} is above master {}'s MTU {}", cfg->mtu, master->link.name, master->link.mtu));
   }
 
-  sriov::MacvlanSpec spec;
+  netlink::MacvlanSpec spec;
   spec.name = temporaryName();
   spec.masterIndex = master->link.ifindex;
   spec.mode = cfg->mode;
   if (cfg->mtu > 0) spec.mtu = cfg->mtu;
   spec.mac = cfg->mac;
   if (!cfg->linkInContainer) spec.netnsFd = req.netns->fd();
-  if (auto r = masterNs.execute(sriov::buildCreateMacvlan(spec),
+  if (auto r = masterNs.execute(netlink::buildCreateMacvlan(spec),
                                 fmt::format("create macvlan on {} in {}", master->link.name, env.netns));
       !r) {
     return ioError(r.error());
@@ -159,7 +159,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   }
   const int ifindex = (*created)->ifindex;
   auto undoLink = [&] {
-    if (auto r = pod->execute(sriov::buildDeleteLink(ifindex), "delete macvlan"); !r) {
+    if (auto r = pod->execute(netlink::buildDeleteLink(ifindex), "delete macvlan"); !r) {
       spdlog::warn("{}: rollback: {}", kPlugin, r.error().message());
     }
   };
@@ -171,7 +171,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   // A passthru macvlan is born with its master's MAC whatever the request said; setting it now
   // gives the master that MAC too, which is what passthru (the pod owns the NIC) means.
   if (cfg->mode == MACVLAN_MODE_PASSTHRU) change.mac = cfg->mac;
-  if (auto r = pod->execute(sriov::buildChangeLink(ifindex, change), fmt::format("rename {} to {}", spec.name, env.ifname));
+  if (auto r = pod->execute(netlink::buildChangeLink(ifindex, change), fmt::format("rename {} to {}", spec.name, env.ifname));
       !r) {
     undoLink();
     return ioError(r.error());
@@ -234,7 +234,7 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
                  env.netns, (*link)->kind.empty() ? "hardware" : (*link)->kind);
     return {};
   }
-  if (auto r = pod->execute(sriov::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
+  if (auto r = pod->execute(netlink::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
     if (r.error().sysErrno() != ENODEV) return ioError(r.error());
   }
   return {};
@@ -260,7 +260,7 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
   auto link = pod->link(env.ifname);
   if (!link) return ioError(link.error());
   if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
-  const sriov::LinkInfo& l = **link;
+  const netlink::LinkInfo& l = **link;
   if (l.kind != "macvlan") {
     return cniFail(kCheckMismatch, fmt::format("{} is a {} link, not a macvlan", env.ifname, l.kind.empty() ? "hardware" : l.kind));
   }

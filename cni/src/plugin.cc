@@ -189,7 +189,7 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
   }
 
   if (cmd == Command::kAdd || cmd == Command::kCheck || cmd == Command::kDel) {
-    auto ns = sriov::Netns::open(req.env.netns);
+    auto ns = netlink::Netns::open(req.env.netns);
     if (!ns) {
       bool gone = ns.error().sysErrno() == ENOENT || req.env.netns.empty();
       // DEL must succeed for a namespace that is already gone; the plugin cleans up without it.
@@ -199,7 +199,7 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
                             version);
       }
     } else {
-      auto own = sriov::Netns::current();
+      auto own = netlink::Netns::current();
       if (!own) return errorOutcome(CniError{ErrorCode::kIoFailure, own.error().message(), ""}, version);
       if (ns->sameAs(*own) && !options.allowOwnNetns) {
         return errorOutcome(CniError{kNetnsIsOwn,

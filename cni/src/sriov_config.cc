@@ -6,7 +6,7 @@
 #include <cctype>
 
 #include "vfplane/cni/config_keys.h"
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 

@@ -13,15 +13,15 @@
 #include "vfplane/cni/ipam.h"
 #include "vfplane/sriov/device_lock.h"
 #include "vfplane/sriov/inventory.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::cni {
 namespace {
 
-using sriov::LinkChange;
-using sriov::LinkInfo;
-using sriov::Rtnl;
+using netlink::LinkChange;
+using netlink::LinkInfo;
+using netlink::Rtnl;
 
 // The name a VF comes home under when its own was taken meanwhile (udev, another plugin): unique
 // per PCI function and inside the 15-byte limit.
@@ -46,7 +46,7 @@ Environment attachmentEnv(const VfAttachment& a, const Environment& base) {
 }
 
 // The pod's namespace opened as a socket, or the error as a CNI error.
-CniExpected<Rtnl> openRtnl(const sriov::Netns* ns) {
+CniExpected<Rtnl> openRtnl(const netlink::Netns* ns) {
   auto r = ns != nullptr ? Rtnl::openIn(*ns) : Rtnl::open();
   if (!r) return ioError(r.error(), "netlink");
   return std::move(*r);
@@ -114,7 +114,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   if (!owner) return ioError(owner.error(), "read owner record");
   if (*owner) {
     const VfOwner& o = **owner;
-    if (sriov::Netns::open(o.netns)) {
+    if (netlink::Netns::open(o.netns)) {
       return cniFail(ErrorCode::kTryAgainLater,
                      fmt::format("VF {} is in use by container {} (interface {} in {})", device.str(),
                                  o.containerId, o.ifname, o.netns));
@@ -274,7 +274,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   int podIndex = 0;
   if (!dpdk) {
     for (const auto& alt : a.removedAltnames) {
-      if (auto r = host->execute(sriov::buildAltname(hostLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
+      if (auto r = host->execute(netlink::buildAltname(hostLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
         return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
       }
     }
@@ -284,7 +284,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     change.mtu = cfg->mtu;
     change.up = true;
     change.arpNotify = true;
-    if (auto r = host->execute(sriov::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname, change),
+    if (auto r = host->execute(netlink::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname, change),
                                fmt::format("move {} into {} as {}", hostLink->name, env.netns, env.ifname));
         !r) {
       return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
@@ -328,10 +328,10 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
 CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
   auto host = openRtnl(nullptr);
   if (!host) return std::unexpected(host.error());
-  auto hostNs = sriov::Netns::current();
+  auto hostNs = netlink::Netns::current();
   if (!hostNs) return ioError(hostNs.error());
 
-  auto ns = sriov::Netns::open(a.netns);
+  auto ns = netlink::Netns::open(a.netns);
   std::optional<Rtnl> pod;
   std::optional<LinkInfo> podLink;
   if (ns) {
@@ -352,7 +352,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
     // MAC and MTU go back in the same request as the move (the kernel closes the link to move
     // it, and applies them in the host namespace right after).
     LinkChange change;
-    if (auto mac = sriov::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) change.mac = *mac;
+    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) change.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) change.mtu = a.hostMtu;
     std::string home = a.hostName;
     if (!nameFree(home)) {
@@ -366,17 +366,17 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
     }
     for (const auto& alt : podLink->altnames) {
       if (!nameFree(alt)) {
-        if (auto r = pod->execute(sriov::buildAltname(podLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
+        if (auto r = pod->execute(netlink::buildAltname(podLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
           spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
         }
       }
     }
-    auto moved = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home, change),
+    auto moved = pod->execute(netlink::buildMoveLink(podLink->ifindex, hostNs->fd(), home, change),
                               fmt::format("move {} home as {}", a.ifname, home));
     if (!moved && (change.mac || change.mtu)) {
       // A MAC or MTU the VF refuses must not keep it in the pod: move it bare, fix it up later.
       spdlog::warn("VF {}: {}; moving it home without restoring MAC/MTU", a.device.str(), moved.error().message());
-      moved = pod->execute(sriov::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
+      moved = pod->execute(netlink::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
                            fmt::format("move {} home as {}", a.ifname, home));
     }
     if (!moved) {
@@ -386,7 +386,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
     }
     if (auto back = host->link(home); back && *back) {
       for (const auto& alt : a.removedAltnames) {
-        if (nameFree(alt)) (void)host->execute(sriov::buildAltname((*back)->ifindex, alt, true), "restore altname");
+        if (nameFree(alt)) (void)host->execute(netlink::buildAltname((*back)->ifindex, alt, true), "restore altname");
       }
     }
     spdlog::info("VF {}: home as {}", a.device.str(), home);
@@ -408,10 +408,10 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
       change.name = a.hostName;
       change.up = false;  // a rename needs the link down
     }
-    if (auto mac = sriov::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac) change.mac = *mac;
+    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac) change.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != (*l)->mtu) change.mtu = a.hostMtu;
     if (change.name || change.mac || change.mtu) {
-      if (auto r = host->execute(sriov::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
+      if (auto r = host->execute(netlink::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
         spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
       }
     }
@@ -574,8 +574,8 @@ CniExpected<void> SriovPlugin::check(Request& req) {
         }
       }
     }
-    auto want = sriov::MacAddress::parse(wantMac);
-    auto have = sriov::MacAddress::parse((*link)->mac);
+    auto want = netlink::MacAddress::parse(wantMac);
+    auto have = netlink::MacAddress::parse((*link)->mac);
     if (!wantMac.empty() && (!want || !have || *want != *have)) {
       return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, expected {}", env.ifname, (*link)->mac, wantMac));
     }

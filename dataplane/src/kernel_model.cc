@@ -11,7 +11,7 @@
 namespace vfplane::dataplane {
 namespace {
 
-Ipv4 ipv4Of(const sriov::IpPrefix& p) {
+Ipv4 ipv4Of(const netlink::IpPrefix& p) {
   uint32_t be;
   std::memcpy(&be, p.addr.data(), 4);
   return ntohl(be);
@@ -21,7 +21,7 @@ constexpr uint16_t kUsableStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_P
 
 }  // namespace
 
-Result<KernelTables> readKernelTables(sriov::Rtnl& rtnl) {
+Result<KernelTables> readKernelTables(netlink::Rtnl& rtnl) {
   KernelTables t;
   auto links = rtnl.links();
   if (!links) return fail(std::move(links.error()).withContext("read kernel tables"));

@@ -1,4 +1,6 @@
-#include "dp_commands.h"
+#include "vfplane/dp/cli.h"
+
+#include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -7,14 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "vfplane/base/exit_code.h"
 #include "vfplane/dp/kubelet_sim.h"
 #include "vfplane/dp/plugin_client.h"
 
-namespace vfplane::cli {
+namespace vfplane::dp {
 namespace {
-
-using namespace vfplane::dp;
-constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2;
 
 nlohmann::ordered_json eventJson(const SimEvent& e) {
   static const char* kinds[] = {"registered", "refused", "devices", "stream-ended"};
@@ -82,7 +82,7 @@ int printAnswer(const Result<std::string>& resp) {
 
 }  // namespace
 
-void addDpCommands(CLI::App& app, int& exitCode) {
+void addCliCommands(CLI::App& app, int& exitCode) {
   auto* dp = app.add_subcommand("dp", "Talk to device plugins as the kubelet does");
   dp->require_subcommand(1);
 
@@ -142,4 +142,4 @@ void addDpCommands(CLI::App& app, int& exitCode) {
   });
 }
 
-}  // namespace vfplane::cli
+}  // namespace vfplane::dp

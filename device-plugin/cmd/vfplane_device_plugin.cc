@@ -12,7 +12,7 @@
 
 #include "vfplane/dp/daemon.h"
 #include "vfplane/dp/metrics.h"
-#include "vfplane/sriov/duration.h"
+#include "vfplane/base/duration.h"
 
 int main(int argc, char** argv) {
   // A few threads, little allocation: one malloc arena per thread would only add resident memory.

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 namespace vfplane::dp {
 namespace {

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "vfplane/dp/allocation.h"
-#include "vfplane/sriov/files.h"
+#include "vfplane/base/files.h"
 
 namespace vfplane::dp {
 namespace fs = std::filesystem;
@@ -43,7 +43,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
   d->wake_ = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   d->inotify_ = Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!d->wake_.valid() || !d->inotify_.valid()) return fail(systemError("eventfd/inotify", errno));
-  auto links = sriov::LinkMonitor::open();
+  auto links = netlink::LinkMonitor::open();
   if (!links) return fail(std::move(links.error()).withContext("watch PF carrier"));
   d->links_ = std::move(*links);
   return d;
@@ -104,7 +104,7 @@ void Daemon::rescan(const char* why) {
   PoolOptions options{.defaultPrefix = options_.resourcePrefix, .excludeDefaultRoute = options_.excludeDefaultRoute,
                       .defaultRouteLinks = {}};
   if (options_.excludeDefaultRoute) {
-    if (auto links = sriov::defaultRouteLinks()) {
+    if (auto links = netlink::defaultRouteLinks()) {
       options.defaultRouteLinks.insert(links->begin(), links->end());
     } else {
       spdlog::warn("cannot read default routes: {}; no device is excluded for carrying one",
@@ -216,7 +216,7 @@ void Daemon::writeCdiSpecs(const std::map<std::string, ResourcePool>& pools) {
     fs::path path = fs::path(options_.cdiDir) / cdiSpecFileName(pool);
     ours.insert(path.filename().string());
     std::string content = cdiSpec(pool).dump(2) + "\n";
-    if (auto ok = sriov::writeFileIfChanged(path, content); !ok) {
+    if (auto ok = writeFileIfChanged(path, content); !ok) {
       spdlog::error("{}: CDI spec: {}", name, ok.error().message());
     } else if (*ok) {
       spdlog::info("{}: CDI spec {} lists {} devices of kind {}", name, path.string(), pool.devices.size(), cdiKind(pool));

@@ -13,7 +13,7 @@
 #include "deviceplugin_v1beta1.grpc.pb.h"
 #include "pluginregistration_v1.grpc.pb.h"
 #include "vfplane/dp/allocation.h"
-#include "vfplane/sriov/files.h"
+#include "vfplane/base/files.h"
 
 namespace vfplane::dp {
 namespace {
@@ -139,7 +139,7 @@ class PluginServer::Service final : public ServiceBase {
       }
       for (const auto& file : alloc->deviceInfoFiles) {
         // As upstream: a device-info file that cannot be written is logged, not fatal to the pod.
-        if (auto ok = sriov::writeFileIfChanged(file.path, file.content); !ok) {
+        if (auto ok = writeFileIfChanged(file.path, file.content); !ok) {
           spdlog::error("{}: device-info file: {}", owner_.resourceName_, ok.error().message());
         }
       }

@@ -11,7 +11,7 @@
 
 #include "vfplane/ebpf/router_daemon.h"
 #include "vfplane/ebpf/router_metrics.h"
-#include "vfplane/sriov/duration.h"
+#include "vfplane/base/duration.h"
 
 int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("vfplane-xdp-router");

@@ -43,7 +43,7 @@ bool drain(int fd) {
 }
 
 Result<dataplane::ForwardingModel> kernelModel(const std::set<std::string>& ports) {
-  auto rtnl = sriov::Rtnl::open();
+  auto rtnl = netlink::Rtnl::open();
   if (!rtnl) return fail(std::move(rtnl.error()));
   auto tables = dataplane::readKernelTables(*rtnl);
   if (!tables) return fail(std::move(tables.error()));

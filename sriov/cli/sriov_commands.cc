@@ -1,4 +1,6 @@
-#include "sriov_commands.h"
+#include "vfplane/sriov/cli.h"
+
+#include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,17 +10,17 @@
 #include <filesystem>
 #include <memory>
 
+#include "vfplane/base/exit_code.h"
 #include "vfplane/sriov/inventory.h"
 #include "vfplane/sriov/inventory_format.h"
-#include "vfplane/sriov/links.h"
+#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/sim_node.h"
 #include "vfplane/sriov/sysfs.h"
 
-namespace vfplane::cli {
+namespace vfplane::sriov {
 namespace {
 
 namespace fs = std::filesystem;
-using namespace vfplane::sriov;
 
 struct DevicesOptions {
   std::string sysfsRoot = "/";
@@ -54,8 +56,8 @@ int runDevices(const DevicesOptions& opts) {
   return kExitOk;
 }
 
-std::unique_ptr<LinkOps> openLinks() {
-  auto links = NetlinkLinks::open();
+std::unique_ptr<netlink::LinkOps> openLinks() {
+  auto links = netlink::NetlinkLinks::open();
   if (!links) {
     spdlog::error("{}", links.error().message());
     return nullptr;
@@ -68,7 +70,7 @@ int runSimCreate(const SimNodeSpec& spec) {
     spdlog::error("sim create: --{}", ok.error().message());
     return kExitUsage;
   }
-  std::unique_ptr<LinkOps> links;
+  std::unique_ptr<netlink::LinkOps> links;
   if (spec.veth && !(links = openLinks())) return kExitFailure;
   auto node = createSimNode(spec, links.get());
   if (!node) {
@@ -96,7 +98,7 @@ int runSimDestroy(const fs::path& root) {
     spdlog::error("sim destroy: {}", node.error().message());
     return kExitUsage;
   }
-  std::unique_ptr<LinkOps> links;
+  std::unique_ptr<netlink::LinkOps> links;
   if (!node->links.empty() && !(links = openLinks())) return kExitFailure;
   if (auto ok = destroySimNode(root, links.get()); !ok) {
     spdlog::error("{}", ok.error().message());
@@ -108,7 +110,7 @@ int runSimDestroy(const fs::path& root) {
 
 }  // namespace
 
-void addSriovCommands(CLI::App& app, int& exitCode) {
+void addCliCommands(CLI::App& app, int& exitCode) {
   auto devicesOpts = std::make_shared<DevicesOptions>();
   auto* devices = app.add_subcommand(
       "devices", "List the node's SR-IOV PFs, their VFs, the other NICs and the accelerators, as sysfs shows them");
@@ -156,4 +158,4 @@ void addSriovCommands(CLI::App& app, int& exitCode) {
   destroy->callback([destroyRoot, &exitCode] { exitCode = runSimDestroy(*destroyRoot); });
 }
 
-}  // namespace vfplane::cli
+}  // namespace vfplane::sriov

@@ -296,7 +296,7 @@ Result<void> writeManifest(const SimNode& node) {
   return writeFile(path, toManifest(node).dump(2));
 }
 
-void removeLinks(const std::vector<std::string>& names, LinkOps* links) {
+void removeLinks(const std::vector<std::string>& names, netlink::LinkOps* links) {
   if (links == nullptr) return;
   for (auto it = names.rbegin(); it != names.rend(); ++it) (void)links->remove(*it);
 }
@@ -394,7 +394,7 @@ Result<void> buildTree(SimNode& node) {
 
 // One veth pair per netdev: `name` is what the host (and later the pod) sees, its _rep peer sits
 // in the switch bridge. node.links records each link as soon as it exists, for rollback.
-Result<void> addSwitchPort(SimNode& node, LinkOps& links, const std::string& name,
+Result<void> addSwitchPort(SimNode& node, netlink::LinkOps& links, const std::string& name,
                            const std::string& bridge, bool up) {
   std::string peer = SimNode::peerName(name);
   VFP_TRY(links.addVethPair(name, peer));
@@ -405,7 +405,7 @@ Result<void> addSwitchPort(SimNode& node, LinkOps& links, const std::string& nam
   return {};
 }
 
-Result<void> buildLinks(SimNode& node, LinkOps& links) {
+Result<void> buildLinks(SimNode& node, netlink::LinkOps& links) {
   for (const auto& pf : node.pfs) {
     VFP_TRY(links.addBridge(pf.bridge));
     node.links.push_back(pf.bridge);
@@ -462,20 +462,20 @@ Result<void> validateSimNodeSpec(const SimNodeSpec& spec) {
     std::string pf = pfName(spec, spec.pfs - 1);
     std::string vf = fmt::format("{}v{}", pf, spec.vfs > 0 ? spec.vfs - 1 : 0);
     for (const auto& name : {SimNode::peerName(vf), SimNode::peerName(pf), pf + "_esw"}) {
-      if (auto ok = validateIfName(name); !ok) {
+      if (auto ok = netlink::validateIfName(name); !ok) {
         return fail(std::move(ok.error()).withContext("pf-prefix \"" + spec.pfPrefix + "\""));
       }
     }
   }
   if (spec.nics > 0) {
-    if (auto ok = validateIfName(fmt::format("{}{}", spec.nicPrefix, spec.nics)); !ok) {
+    if (auto ok = netlink::validateIfName(fmt::format("{}{}", spec.nicPrefix, spec.nics)); !ok) {
       return fail(std::move(ok.error()).withContext("nic-prefix \"" + spec.nicPrefix + "\""));
     }
   }
   return {};
 }
 
-Result<SimNode> createSimNode(const SimNodeSpec& spec, LinkOps* links) {
+Result<SimNode> createSimNode(const SimNodeSpec& spec, netlink::LinkOps* links) {
   VFP_TRY(validateSimNodeSpec(spec));
   if (spec.veth && links == nullptr) return fail("veth: no link operations given", EINVAL);
   std::error_code ec;
@@ -519,7 +519,7 @@ Result<SimNode> loadSimNode(const fs::path& root) {
   }
 }
 
-Result<void> destroySimNode(const fs::path& root, LinkOps* links) {
+Result<void> destroySimNode(const fs::path& root, netlink::LinkOps* links) {
   auto node = loadSimNode(root);
   if (!node) return fail(std::move(node.error()).withContext("destroy simulated node"));
   if (!node->links.empty() && links == nullptr) {

@@ -102,15 +102,15 @@ std::vector<std::string> VfSettings::mismatches(const VfState& s) const {
   return out;
 }
 
-NlMsg buildGetVfInfo(std::string_view pf) {
-  NlMsg msg = buildGetLink(pf);
+netlink::NlMsg buildGetVfInfo(std::string_view pf) {
+  netlink::NlMsg msg = netlink::buildGetLink(pf);
   uint32_t mask = RTEXT_FILTER_VF;
   if (nla_put(msg.get(), IFLA_EXT_MASK, sizeof(mask), &mask) < 0) std::abort();
   return msg;
 }
 
-NlMsg buildSetVf(int pfIndex, int vf, const VfSettings& s, const VfState& current) {
-  NlMsg msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK));
+netlink::NlMsg buildSetVf(int pfIndex, int vf, const VfSettings& s, const VfState& current) {
+  netlink::NlMsg msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK));
   if (!msg) std::abort();
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
@@ -221,9 +221,9 @@ Result<std::vector<VfState>> parseVfInfo(const nlmsghdr* hdr) {
   return out;
 }
 
-Result<Rtnl*> NetlinkVfConfigurator::rtnl() {
+Result<netlink::Rtnl*> NetlinkVfConfigurator::rtnl() {
   if (!rtnl_) {
-    auto opened = Rtnl::open();
+    auto opened = netlink::Rtnl::open();
     if (!opened) return fail(std::move(opened.error()));
     rtnl_ = std::move(*opened);
   }

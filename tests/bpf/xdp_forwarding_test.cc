@@ -13,8 +13,8 @@
 #include "vfplane/dataplane/kernel_model.h"
 #include "vfplane/ebpf/router_daemon.h"
 #include "vfplane/ebpf/xdp_router.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::ebpf {
 namespace {
@@ -66,14 +66,14 @@ class XdpForwardingTest : public testing::Test {
   }
 
   // The link as the namespace at path (or the current one) sees it.
-  sriov::LinkInfo link(const std::string& name, const test::PodNetns* pod = nullptr) {
-    Result<sriov::Rtnl> rtnl = fail("unset");
+  netlink::LinkInfo link(const std::string& name, const test::PodNetns* pod = nullptr) {
+    Result<netlink::Rtnl> rtnl = fail("unset");
     if (pod != nullptr) {
-      auto ns = sriov::Netns::open(pod->path());
+      auto ns = netlink::Netns::open(pod->path());
       EXPECT_TRUE(ns) << ns.error().message();
-      rtnl = sriov::Rtnl::openIn(*ns);
+      rtnl = netlink::Rtnl::openIn(*ns);
     } else {
-      rtnl = sriov::Rtnl::open();
+      rtnl = netlink::Rtnl::open();
     }
     EXPECT_TRUE(rtnl) << rtnl.error().message();
     auto info = rtnl->link(name);
@@ -88,9 +88,9 @@ class XdpForwardingTest : public testing::Test {
       ASSERT_TRUE(ok) << "native XDP on veth: " << ok.error().message();
     }
     for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
-      auto ns = sriov::Netns::open(pod->path());
+      auto ns = netlink::Netns::open(pod->path());
       ASSERT_TRUE(ns);
-      auto entered = sriov::NetnsEntered::enter(*ns);
+      auto entered = netlink::NetnsEntered::enter(*ns);
       ASSERT_TRUE(entered) << entered.error().message();
       ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
     }
@@ -139,7 +139,7 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
   for (const char* pod : {"10.1.0.2", "10.2.0.2"}) {
     ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0) << "the router reaches " << pod;
   }
-  auto rtnl = sriov::Rtnl::open();
+  auto rtnl = netlink::Rtnl::open();
   ASSERT_TRUE(rtnl);
   auto tables = dataplane::readKernelTables(*rtnl);
   ASSERT_TRUE(tables) << tables.error().message();
@@ -164,8 +164,8 @@ TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
   ASSERT_TRUE(daemon) << daemon.error().message();
   std::thread loop([&] { (*daemon)->run(); });
   for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
-    auto ns = sriov::Netns::open(pod->path());
-    auto entered = sriov::NetnsEntered::enter(*ns);
+    auto ns = netlink::Netns::open(pod->path());
+    auto entered = netlink::NetnsEntered::enter(*ns);
     ASSERT_TRUE(entered);
     ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
   }

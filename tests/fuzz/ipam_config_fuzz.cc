@@ -9,7 +9,7 @@
 #include "vfplane/cni/ipam.h"
 
 namespace {
-int cmp(const vfplane::sriov::IpPrefix& a, const vfplane::sriov::IpPrefix& b) {
+int cmp(const vfplane::netlink::IpPrefix& a, const vfplane::netlink::IpPrefix& b) {
   return std::memcmp(a.addr.data(), b.addr.data(), a.addrLen());
 }
 }  // namespace

@@ -45,7 +45,7 @@ class RecordingVfConfigurator : public sriov::VfConfigurator {
     if (!states.contains(key)) {
       sriov::VfState s;
       s.vf = vf;
-      s.mac = *sriov::MacAddress::parse("02:00:00:00:00:aa");
+      s.mac = *netlink::MacAddress::parse("02:00:00:00:00:aa");
       s.vlan = 42;  // an admin's trunk policy that must survive
       s.spoofchk = true;
       s.trust = false;
@@ -119,9 +119,9 @@ TEST_F(CniSriovPfTest, NothingConfiguredWritesNothingPfSide) {
 }
 
 TEST_F(CniSriovPfTest, AdminMacChangedFromThePodIsAlwaysRestored) {
-  sriov::MacAddress original = vf_.state(pf(), 0).mac;
+  netlink::MacAddress original = vf_.state(pf(), 0).mac;
   ASSERT_EQ(run("ADD", "").exitCode, 0);
-  vf_.state(pf(), 0).mac = *sriov::MacAddress::parse("02:00:00:00:66:66");  // a trusted VF did this
+  vf_.state(pf(), 0).mac = *netlink::MacAddress::parse("02:00:00:00:66:66");  // a trusted VF did this
   ASSERT_EQ(run("DEL", "").exitCode, 0);
   ASSERT_EQ(vf_.applied.size(), 1u);
   EXPECT_EQ(vf_.applied[0], std::vector<std::string>{"mac"});

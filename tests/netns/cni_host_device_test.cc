@@ -13,9 +13,9 @@
 #include "cni_test_support.h"
 #include "test_support.h"
 #include "vfplane/cni/spec.h"
-#include "vfplane/sriov/links.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace vfplane::cni {
@@ -32,7 +32,7 @@ class CniHostDeviceTest : public testing::Test {
   void SetUp() override {
     ASSERT_NE(std::getenv("VFPLANE_HOST_DEVICE_BIN"), nullptr) << "VFPLANE_HOST_DEVICE_BIN is not set (run via meson test)";
     if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
-    auto links = sriov::NetlinkLinks::open();
+    auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
     sriov::SimNodeSpec spec;
@@ -83,7 +83,7 @@ class CniHostDeviceTest : public testing::Test {
   }
 
   test::TempDir dir_;
-  std::unique_ptr<sriov::NetlinkLinks> links_;
+  std::unique_ptr<netlink::NetlinkLinks> links_;
   sriov::SimNode node_;
   std::unique_ptr<test::PodNetns> pod_;
 };
@@ -210,10 +210,10 @@ TEST_F(CniHostDeviceTest, FailuresLeaveTheDeviceHomeAndNothingReserved) {
   // CNI_IFNAME taken in the pod: refused before the move.
   ASSERT_TRUE(links_->addVethPair("taken", "takenpeer"));
   {
-    auto host = sriov::Rtnl::open();
-    auto podNs = sriov::Netns::open(pod_->path());
+    auto host = netlink::Rtnl::open();
+    auto podNs = netlink::Netns::open(pod_->path());
     auto l = host->link("taken");
-    ASSERT_TRUE(host->execute(sriov::buildMoveLink((*l)->ifindex, podNs->fd(), "net1"), "move"));
+    ASSERT_TRUE(host->execute(netlink::buildMoveLink((*l)->ifindex, podNs->fd(), "net1"), "move"));
   }
   std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev));
   auto clash = cni("ADD", conf, pod_->path());
@@ -243,11 +243,11 @@ TEST_F(CniHostDeviceTest, CheckNoticesAChangedMac) {
   std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev));
   auto add = cni("ADD", conf, pod_->path());
   ASSERT_EQ(add.exitCode, 0);
-  auto podNs = sriov::Netns::open(pod_->path());
-  auto pod = sriov::Rtnl::openIn(*podNs);
-  sriov::LinkChange change;
-  change.mac = *sriov::MacAddress::parse("0a:de:ad:be:ef:02");
-  ASSERT_TRUE(pod->execute(sriov::buildChangeLink(test::linkIn(pod_->path(), "net1")->ifindex, change), "mac"));
+  auto podNs = netlink::Netns::open(pod_->path());
+  auto pod = netlink::Rtnl::openIn(*podNs);
+  netlink::LinkChange change;
+  change.mac = *netlink::MacAddress::parse("0a:de:ad:be:ef:02");
+  ASSERT_TRUE(pod->execute(netlink::buildChangeLink(test::linkIn(pod_->path(), "net1")->ifindex, change), "mac"));
   auto check = cni("CHECK", test::withPrevResult(conf, add.out), pod_->path());
   EXPECT_EQ(check.code(), 100) << check.out;
   EXPECT_THAT(check.out, HasSubstr("0a:de:ad:be:ef:02"));
@@ -292,18 +292,18 @@ TEST_F(CniHostDeviceTest, AVirtioNicIsFoundByItsPciAddress) {
 }
 
 TEST_F(CniHostDeviceTest, TheHostsDefaultRouteDeviceIsRefusedUnlessAllowed) {
-  auto host = sriov::Rtnl::open();
+  auto host = netlink::Rtnl::open();
   ASSERT_TRUE(host);
   // IPv4: the VM's virtio NIC, with the node's address and its default route through it.
   const auto& nic = node_.virtioNics.at(0);
   int v4 = test::linkIn("", nic.netdev)->ifindex;
-  ASSERT_TRUE(host->execute(sriov::buildAddress(v4, *sriov::IpPrefix::parse("10.45.0.2/24"), true), "address"));
-  ASSERT_TRUE(host->execute(sriov::buildRoute(*sriov::IpPrefix::parse("0.0.0.0/0"), *sriov::IpPrefix::parse("10.45.0.1"),
+  ASSERT_TRUE(host->execute(netlink::buildAddress(v4, *netlink::IpPrefix::parse("10.45.0.2/24"), true), "address"));
+  ASSERT_TRUE(host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"), *netlink::IpPrefix::parse("10.45.0.1"),
                                               v4, true), "default route"));
   // IPv6 only: the plain NIC carries the IPv6 default route.
   const auto& eno = node_.nics.at(0);
   int v6 = test::linkIn("", eno.netdev)->ifindex;
-  ASSERT_TRUE(host->execute(sriov::buildRoute(*sriov::IpPrefix::parse("::/0"), std::nullopt, v6, true), "v6 default"));
+  ASSERT_TRUE(host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("::/0"), std::nullopt, v6, true), "v6 default"));
 
   struct Case {
     std::string selector, netdev;

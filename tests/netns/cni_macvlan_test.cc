@@ -18,9 +18,9 @@
 #include "cni_test_support.h"
 #include "test_support.h"
 #include "vfplane/cni/spec.h"
-#include "vfplane/sriov/links.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::cni {
 namespace {
@@ -37,7 +37,7 @@ class CniMacvlanTest : public testing::Test {
   void SetUp() override {
     ASSERT_NE(std::getenv("VFPLANE_MACVLAN_BIN"), nullptr) << "VFPLANE_MACVLAN_BIN is not set (run via meson test)";
     if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
-    auto links = sriov::NetlinkLinks::open();
+    auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
     ASSERT_TRUE(links_->addVethPair(kMaster, "eno1peer"));
@@ -83,7 +83,7 @@ class CniMacvlanTest : public testing::Test {
   }
 
   test::TempDir dir_;
-  std::unique_ptr<sriov::NetlinkLinks> links_;
+  std::unique_ptr<netlink::NetlinkLinks> links_;
   std::unique_ptr<test::PodNetns> pod_;
 };
 
@@ -257,13 +257,13 @@ TEST_F(CniMacvlanTest, WithoutIpamTheLinkIsL2OnlyAndUp) {
 }
 
 TEST_F(CniMacvlanTest, MasterDefaultsToTheDefaultRouteLink) {
-  auto rtnl = sriov::Rtnl::open();
+  auto rtnl = netlink::Rtnl::open();
   ASSERT_TRUE(rtnl);
-  auto addr = sriov::IpPrefix::parse("192.168.77.1/24");
-  auto gw = sriov::IpPrefix::parse("192.168.77.254");
-  auto any = sriov::IpPrefix::parse("0.0.0.0/0");
-  ASSERT_TRUE(rtnl->execute(sriov::buildAddress(masterIndex(), *addr, true), "address"));
-  ASSERT_TRUE(rtnl->execute(sriov::buildRoute(*any, *gw, masterIndex(), true), "default route"));
+  auto addr = netlink::IpPrefix::parse("192.168.77.1/24");
+  auto gw = netlink::IpPrefix::parse("192.168.77.254");
+  auto any = netlink::IpPrefix::parse("0.0.0.0/0");
+  ASSERT_TRUE(rtnl->execute(netlink::buildAddress(masterIndex(), *addr, true), "address"));
+  ASSERT_TRUE(rtnl->execute(netlink::buildRoute(*any, *gw, masterIndex(), true), "default route"));
   std::string conf = R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan"})";
   auto add = cni("ADD", conf, pod_->path());
   ASSERT_EQ(add.exitCode, 0) << add.out;
@@ -274,14 +274,14 @@ TEST_F(CniMacvlanTest, MasterDefaultsToTheDefaultRouteLink) {
 TEST_F(CniMacvlanTest, MasterInsideThePodWithLinkInContainer) {
   // A link of the pod's own (say, a VF it already holds) as the master.
   ASSERT_TRUE(links_->addVethPair("podeth", "podpeer"));
-  auto host = sriov::Rtnl::open();
-  auto podNs = sriov::Netns::open(pod_->path());
+  auto host = netlink::Rtnl::open();
+  auto podNs = netlink::Netns::open(pod_->path());
   ASSERT_TRUE(host && podNs);
   auto l = host->link("podeth");
   ASSERT_TRUE(l && *l);
-  sriov::LinkChange up;
+  netlink::LinkChange up;
   up.up = true;
-  ASSERT_TRUE(host->execute(sriov::buildMoveLink((*l)->ifindex, podNs->fd(), "eth0", up), "move"));
+  ASSERT_TRUE(host->execute(netlink::buildMoveLink((*l)->ifindex, podNs->fd(), "eth0", up), "move"));
   std::string conf = R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"eth0","linkInContainer":true})";
   auto add = cni("ADD", conf, pod_->path());
   ASSERT_EQ(add.exitCode, 0) << add.out;
@@ -304,13 +304,13 @@ TEST_F(CniMacvlanTest, CheckNamesWhatDrifted) {
   std::string withPrev = test::withPrevResult(conf, add.out);
   ASSERT_EQ(cni("CHECK", withPrev, pod_->path()).exitCode, 0);
 
-  auto podNs = sriov::Netns::open(pod_->path());
-  auto pod = sriov::Rtnl::openIn(*podNs);
+  auto podNs = netlink::Netns::open(pod_->path());
+  auto pod = netlink::Rtnl::openIn(*podNs);
   ASSERT_TRUE(pod);
   auto link = pod->link("net1");
-  sriov::LinkChange change;
-  change.mac = *sriov::MacAddress::parse("0a:de:ad:be:ef:01");
-  ASSERT_TRUE(pod->execute(sriov::buildChangeLink((*link)->ifindex, change), "change MAC"));
+  netlink::LinkChange change;
+  change.mac = *netlink::MacAddress::parse("0a:de:ad:be:ef:01");
+  ASSERT_TRUE(pod->execute(netlink::buildChangeLink((*link)->ifindex, change), "change MAC"));
   auto macDrift = cni("CHECK", withPrev, pod_->path());
   EXPECT_EQ(macDrift.code(), 100) << macDrift.out;
   EXPECT_THAT(macDrift.out, HasSubstr("MAC 0a:de:ad:be:ef:01"));
@@ -321,10 +321,10 @@ TEST_F(CniMacvlanTest, CheckNamesWhatDrifted) {
   EXPECT_THAT(modeDrift.out, HasSubstr("mode bridge"));
 
   // The address is gone.
-  auto addr = sriov::IpPrefix::parse(add.json()["ips"][0]["address"].get<std::string>());
-  ASSERT_TRUE(pod->execute(sriov::buildAddress((*link)->ifindex, *addr, false), "drop address"));
-  change.mac = *sriov::MacAddress::parse(add.json()["interfaces"][0]["mac"].get<std::string>());
-  ASSERT_TRUE(pod->execute(sriov::buildChangeLink((*link)->ifindex, change), "restore MAC"));
+  auto addr = netlink::IpPrefix::parse(add.json()["ips"][0]["address"].get<std::string>());
+  ASSERT_TRUE(pod->execute(netlink::buildAddress((*link)->ifindex, *addr, false), "drop address"));
+  change.mac = *netlink::MacAddress::parse(add.json()["interfaces"][0]["mac"].get<std::string>());
+  ASSERT_TRUE(pod->execute(netlink::buildChangeLink((*link)->ifindex, change), "restore MAC"));
   auto addrDrift = cni("CHECK", withPrev, pod_->path());
   EXPECT_EQ(addrDrift.code(), 100) << addrDrift.out;
   EXPECT_THAT(addrDrift.out, HasSubstr("is missing"));
@@ -356,8 +356,8 @@ TEST_F(CniMacvlanTest, ANameTakenInThePodIsRefusedAndNothingIsLeft) {
   EXPECT_THAT(again.out, HasSubstr("net1 already exists"));
   EXPECT_EQ(reservations(), 1u);
   // No temporary link was left behind.
-  auto podNs = sriov::Netns::open(pod_->path());
-  auto pod = sriov::Rtnl::openIn(*podNs);
+  auto podNs = netlink::Netns::open(pod_->path());
+  auto pod = netlink::Rtnl::openIn(*podNs);
   int links = 0;
   for (int i = 1; i < 64; ++i) {
     auto l = pod->link(i);

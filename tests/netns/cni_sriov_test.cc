@@ -14,9 +14,9 @@
 #include "cni_test_support.h"
 #include "test_support.h"
 #include "vfplane/cni/exec.h"
-#include "vfplane/sriov/links.h"
-#include "vfplane/sriov/netns.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/netlink/netns.h"
+#include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace vfplane::cni {
@@ -38,7 +38,7 @@ class CniSriovTest : public testing::Test {
     if (::access(kHostLocal, X_OK) != 0) {
       GTEST_SKIP() << kHostLocal << " is missing (Debian's containernetworking-plugins; scripts/setup installs it)";
     }
-    auto links = sriov::NetlinkLinks::open();
+    auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
     sriov::SimNodeSpec spec;
@@ -81,8 +81,8 @@ class CniSriovTest : public testing::Test {
   static std::string withPrev(const std::string& config, const std::string& result) {
     return test::withPrevResult(config, result);
   }
-  static std::optional<sriov::LinkInfo> hostLink(const std::string& name) { return test::linkIn("", name); }
-  static std::optional<sriov::LinkInfo> podLink(const std::string& path, const std::string& name) {
+  static std::optional<netlink::LinkInfo> hostLink(const std::string& name) { return test::linkIn("", name); }
+  static std::optional<netlink::LinkInfo> podLink(const std::string& path, const std::string& name) {
     return test::linkIn(path, name);
   }
   static std::vector<std::string> podAddresses(const std::string& path, int ifindex) {
@@ -100,7 +100,7 @@ class CniSriovTest : public testing::Test {
   }
 
   test::TempDir dir_;
-  std::unique_ptr<sriov::NetlinkLinks> links_;
+  std::unique_ptr<netlink::NetlinkLinks> links_;
   sriov::SimNode node_;
   std::unique_ptr<test::PodNetns> pod_;
 };
@@ -193,11 +193,11 @@ TEST_F(CniSriovTest, CheckDetectsAChangedMac) {
   auto link = podLink(pod_->path(), "net1");
   ASSERT_TRUE(link);
   {
-    auto ns = sriov::Netns::open(pod_->path());
-    auto rtnl = sriov::Rtnl::openIn(*ns);
-    sriov::LinkChange change;
-    change.mac = *sriov::MacAddress::parse("02:de:ad:be:ef:01");
-    ASSERT_TRUE(rtnl->execute(sriov::buildChangeLink(link->ifindex, change), "test: change MAC"));
+    auto ns = netlink::Netns::open(pod_->path());
+    auto rtnl = netlink::Rtnl::openIn(*ns);
+    netlink::LinkChange change;
+    change.mac = *netlink::MacAddress::parse("02:de:ad:be:ef:01");
+    ASSERT_TRUE(rtnl->execute(netlink::buildChangeLink(link->ifindex, change), "test: change MAC"));
   }
   auto check = cni("CHECK", withPrev(conf, add.out), pod_->path());
   EXPECT_EQ(check.code(), 100) << check.out;

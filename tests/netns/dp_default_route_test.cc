@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dp_sim_fixture.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dp {
 namespace {
@@ -21,14 +21,14 @@ class DpDefaultRouteTest : public test::DaemonOnSimNode {
                   "selectors": {"vendors": ["1af4"]}}]})");
     if (IsSkipped() || HasFatalFailure()) return;
     // The VM's management NIC: the node's address and default route go through the first one.
-    auto rtnl = sriov::Rtnl::open();
+    auto rtnl = netlink::Rtnl::open();
     ASSERT_TRUE(rtnl) << rtnl.error().message();
     auto link = rtnl->link(node_.virtioNics[0].netdev);
     ASSERT_TRUE(link && *link);
     int ifindex = (*link)->ifindex;
-    ASSERT_TRUE(rtnl->execute(sriov::buildAddress(ifindex, *sriov::IpPrefix::parse("10.46.0.2/24"), true), "address"));
+    ASSERT_TRUE(rtnl->execute(netlink::buildAddress(ifindex, *netlink::IpPrefix::parse("10.46.0.2/24"), true), "address"));
     ASSERT_TRUE(rtnl->execute(
-        sriov::buildRoute(*sriov::IpPrefix::parse("0.0.0.0/0"), *sriov::IpPrefix::parse("10.46.0.1"), ifindex, true),
+        netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"), *netlink::IpPrefix::parse("10.46.0.1"), ifindex, true),
         "default route"));
   }
   std::string pci(size_t i) const { return node_.virtioNics.at(i).address.str(); }

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "test_support.h"
-#include "vfplane/sriov/links.h"
+#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace vfplane::sriov {
@@ -67,7 +67,7 @@ class SimVethTest : public testing::Test {
   }
   void SetUp() override {
     if (!skipReason_.empty()) GTEST_SKIP() << "needs a network namespace: " << skipReason_;
-    auto links = NetlinkLinks::open();
+    auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
   }
@@ -78,7 +78,7 @@ class SimVethTest : public testing::Test {
 
   static inline std::string skipReason_;
   TempDir dir_;
-  std::unique_ptr<LinkOps> links_;
+  std::unique_ptr<netlink::LinkOps> links_;
 };
 
 TEST_F(SimVethTest, CreatesBridgedVethsAndDestroyLeavesNothing) {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "vfplane/cni/exec.h"
-#include "vfplane/sriov/netns.h"
+#include "vfplane/netlink/netns.h"
 
 namespace vfplane::test {
 namespace fs = std::filesystem;
@@ -28,20 +28,20 @@ std::string withPrevResult(const std::string& config, const std::string& result)
 
 namespace {
 
-std::optional<sriov::Rtnl> rtnlIn(const std::string& nsPath) {
+std::optional<netlink::Rtnl> rtnlIn(const std::string& nsPath) {
   if (nsPath.empty()) {
-    auto r = sriov::Rtnl::open();
-    return r ? std::optional<sriov::Rtnl>(std::move(*r)) : std::nullopt;
+    auto r = netlink::Rtnl::open();
+    return r ? std::optional<netlink::Rtnl>(std::move(*r)) : std::nullopt;
   }
-  auto ns = sriov::Netns::open(nsPath);
+  auto ns = netlink::Netns::open(nsPath);
   if (!ns) return std::nullopt;
-  auto r = sriov::Rtnl::openIn(*ns);
-  return r ? std::optional<sriov::Rtnl>(std::move(*r)) : std::nullopt;
+  auto r = netlink::Rtnl::openIn(*ns);
+  return r ? std::optional<netlink::Rtnl>(std::move(*r)) : std::nullopt;
 }
 
 }  // namespace
 
-std::optional<sriov::LinkInfo> linkIn(const std::string& nsPath, const std::string& name) {
+std::optional<netlink::LinkInfo> linkIn(const std::string& nsPath, const std::string& name) {
   auto rtnl = rtnlIn(nsPath);
   if (!rtnl) return std::nullopt;
   auto l = rtnl->link(name);

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::test {
 
@@ -34,7 +34,7 @@ CniOutcome runCni(const std::string& binary, const std::map<std::string, std::st
 std::string withPrevResult(const std::string& config, const std::string& result);
 
 // Link `name` in the namespace at nsPath ("" for the caller's own); nullopt when it is not there.
-std::optional<sriov::LinkInfo> linkIn(const std::string& nsPath, const std::string& name);
+std::optional<netlink::LinkInfo> linkIn(const std::string& nsPath, const std::string& name);
 // Link ifindex's addresses there, as "10.1.0.5/24".
 std::vector<std::string> addressesIn(const std::string& nsPath, int ifindex);
 // The main table's routes there, one family, as "dst via gw dev <ifindex>" ("via" only with a gw).

@@ -13,7 +13,7 @@
 #include "test_support.h"
 #include "vfplane/dp/daemon.h"
 #include "vfplane/dp/kubelet_sim.h"
-#include "vfplane/sriov/links.h"
+#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace vfplane::dp::test {
@@ -28,7 +28,7 @@ class DaemonOnSimNode : public testing::Test {
   // kubelet. Skips the test when no network namespace can be had.
   void buildNode(sriov::SimNodeSpec spec, const std::string& configJson) {
     if (!skipReason().empty()) GTEST_SKIP() << "needs a network namespace: " << skipReason();
-    auto links = sriov::NetlinkLinks::open();
+    auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
     spec.root = dir_.path() / "node";
@@ -85,7 +85,7 @@ class DaemonOnSimNode : public testing::Test {
   }
 
   vfplane::test::TempDir dir_;
-  std::unique_ptr<sriov::LinkOps> links_;
+  std::unique_ptr<netlink::LinkOps> links_;
   sriov::SimNode node_;
   std::unique_ptr<KubeletSim> kubelet_;
   std::unique_ptr<Daemon> daemon_;

@@ -17,7 +17,7 @@ using test::TempDir;
 using testing::HasSubstr;
 
 // Records what the builder asks of the kernel and can be told to fail at one step.
-class FakeLinks : public LinkOps {
+class FakeLinks : public netlink::LinkOps {
  public:
   Result<void> addVethPair(std::string_view name, std::string_view peer) override {
     if (auto r = step("veth " + std::string(name)); !r) return r;

@@ -140,13 +140,13 @@ TEST(ModelProperty, CompiledTableAgreesWithResolve) {
   }
 }
 
-sriov::IpPrefix kp(const char* text) { return *sriov::IpPrefix::parse(text); }
+netlink::IpPrefix kp(const char* text) { return *netlink::IpPrefix::parse(text); }
 
 // A router namespace's tables: ports r1 (if 2) and r2 (if 3), a management link eth0 (if 4).
 KernelTables routerTables() {
   KernelTables t;
   auto link = [](int index, const char* name, const char* mac) {
-    sriov::LinkInfo l;
+    netlink::LinkInfo l;
     l.ifindex = index;
     l.name = name;
     l.mac = mac;
@@ -155,7 +155,7 @@ KernelTables routerTables() {
   t.links = {link(1, "lo", "00:00:00:00:00:00"), link(2, "r1", "aa:00:00:00:00:02"),
              link(3, "r2", "aa:00:00:00:00:03"), link(4, "eth0", "aa:00:00:00:00:04")};
   auto route = [](const char* dst, std::optional<const char*> gw, int oif, int type = RTN_UNICAST) {
-    sriov::RouteInfo r;
+    netlink::RouteInfo r;
     r.dst = kp(dst);
     if (gw) r.gateway = kp(*gw);
     r.oif = oif;
@@ -167,7 +167,7 @@ KernelTables routerTables() {
               route("0.0.0.0/0", "10.2.0.254", 3), route("192.168.0.0/16", std::nullopt, 4),
               route("10.2.9.0/24", std::nullopt, 0, RTN_BLACKHOLE)};
   auto neigh = [](const char* ip, int ifindex, std::optional<const char*> mac, uint16_t state) {
-    sriov::NeighbourInfo n;
+    netlink::NeighbourInfo n;
     n.ifindex = ifindex;
     n.ip = kp(ip);
     if (mac) n.mac = *MacAddress::parse(*mac);

@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/files.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/files.h"
 #include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/vf_config.h"
 
@@ -98,6 +98,5 @@ class AttachmentStore {
   std::filesystem::path root_;
 };
 
-using sriov::writeFileAtomic;
 
 }  // namespace vfplane::cni

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::cni {
 
@@ -40,7 +40,7 @@ class ConfigKeys {
 // The MAC the pod's interface should get, from the least to the most specific source: the config's
 // "mac", CNI_ARGS MAC=, args.cni.mac, then runtimeConfig.mac. Multicast and all-zero addresses are
 // refused with the source named.
-CniExpected<std::optional<sriov::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
+CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
                                                            const Environment& env);
 
 }  // namespace vfplane::cni

@@ -23,7 +23,7 @@
 
 #include "vfplane/cni/plugin.h"
 #include "vfplane/sriov/pci_address.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/sysfs.h"
 
 namespace vfplane::cni {
@@ -34,7 +34,7 @@ struct HostDeviceConfig {
   std::optional<sriov::PciAddress> pci;
   std::string pciKey;  // which key gave `pci`, for messages
   std::string device;
-  std::optional<sriov::MacAddress> hwaddr;
+  std::optional<netlink::MacAddress> hwaddr;
   std::string kernelPath;
   // "allowDefaultRouteDevice": move the device even when the host's IPv4 or IPv6 default route
   // leaves by it. Off by default: that device is how the node reaches the network.
@@ -62,7 +62,7 @@ class HostDevicePlugin final : public Plugin {
 
  private:
   struct Selected;
-  CniExpected<Selected> select(const HostDeviceConfig& cfg, sriov::Rtnl& host) const;
+  CniExpected<Selected> select(const HostDeviceConfig& cfg, netlink::Rtnl& host) const;
   std::filesystem::path statePath(const std::string& containerId, const std::string& ifname) const;
 
   HostDevicePluginOptions options_;

@@ -16,15 +16,15 @@
 #include <vector>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::cni {
 
 struct IpamRange {
-  sriov::IpPrefix subnet;  // the network address, prefix length kept
-  sriov::IpPrefix start;   // host prefixes (length 32/128)
-  sriov::IpPrefix end;
-  std::optional<sriov::IpPrefix> gateway;
+  netlink::IpPrefix subnet;  // the network address, prefix length kept
+  netlink::IpPrefix start;   // host prefixes (length 32/128)
+  netlink::IpPrefix end;
+  std::optional<netlink::IpPrefix> gateway;
   std::string str() const;  // "10.1.0.2-10.1.0.254", as host-local names a range
 };
 
@@ -33,7 +33,7 @@ struct IpamConfig {
   std::vector<std::vector<IpamRange>> rangeSets;
   std::vector<Route> routes;
   std::filesystem::path dataDir = "/var/lib/cni/networks";
-  std::vector<sriov::IpPrefix> requested;  // args.cni.ips, runtimeConfig.ips, CNI_ARGS IP=
+  std::vector<netlink::IpPrefix> requested;  // args.cni.ips, runtimeConfig.ips, CNI_ARGS IP=
 };
 
 // Reads conf.ipam: "ranges" (range sets) or the legacy subnet/rangeStart/rangeEnd/gateway,

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::cni {
 
@@ -24,7 +24,7 @@ struct MacvlanConfig {
   uint32_t mode = 0;   // MACVLAN_MODE_*
   std::string modeName = "bridge";
   int mtu = 0;  // 0: the kernel's choice (the master's MTU)
-  std::optional<sriov::MacAddress> mac;
+  std::optional<netlink::MacAddress> mac;
   bool linkInContainer = false;
 };
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vfplane/cni/spec.h"
-#include "vfplane/sriov/netns.h"
+#include "vfplane/netlink/netns.h"
 
 namespace vfplane::cni {
 
@@ -51,7 +51,7 @@ struct Request {
   NetConf conf;
   // CNI_NETNS, opened and checked. Always set for ADD and CHECK; for DEL only when the
   // namespace still exists.
-  std::optional<sriov::Netns> netns;
+  std::optional<netlink::Netns> netns;
   std::vector<AttachmentId> validAttachments;  // GC only
 };
 

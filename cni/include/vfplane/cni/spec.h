@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace vfplane::cni {
 

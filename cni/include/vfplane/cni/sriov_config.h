@@ -9,7 +9,7 @@
 
 #include "vfplane/cni/plugin.h"
 #include "vfplane/sriov/pci_address.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/vf_config.h"
 
 namespace vfplane::cni {
@@ -22,7 +22,7 @@ struct SriovConfig {
   // admin MAC) and also on the netdev.
   sriov::VfSettings vf;
   // The netdev MAC: "mac", overridden by CNI_ARGS MAC=, args.cni.mac, then runtimeConfig.mac.
-  std::optional<sriov::MacAddress> mac;
+  std::optional<netlink::MacAddress> mac;
   std::optional<int> mtu;
 };
 

@@ -18,7 +18,7 @@
 
 #include "vfplane/dataplane/counters.h"
 #include "vfplane/dataplane/forwarding_model.h"
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 struct rte_lpm;
 struct rte_mempool;

@@ -22,12 +22,12 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/base/error.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dataplane {
 
-using sriov::MacAddress;
+using netlink::MacAddress;
 
 // An IPv4 address in host byte order.
 using Ipv4 = uint32_t;

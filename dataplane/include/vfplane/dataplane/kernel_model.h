@@ -14,19 +14,19 @@
 #include <vector>
 
 #include "vfplane/dataplane/forwarding_model.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dataplane {
 
 // The kernel's tables as plain data, so building the model can be tested without a kernel.
 struct KernelTables {
-  std::vector<sriov::LinkInfo> links;
-  std::vector<sriov::RouteInfo> routes;  // main table, IPv4, every type
-  std::vector<sriov::NeighbourInfo> neighbours;
-  std::vector<sriov::AddressInfo> addresses;
+  std::vector<netlink::LinkInfo> links;
+  std::vector<netlink::RouteInfo> routes;  // main table, IPv4, every type
+  std::vector<netlink::NeighbourInfo> neighbours;
+  std::vector<netlink::AddressInfo> addresses;
 };
 
-Result<KernelTables> readKernelTables(sriov::Rtnl& rtnl);
+Result<KernelTables> readKernelTables(netlink::Rtnl& rtnl);
 
 // Errors name a port that is not a link of the namespace.
 Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<std::string>& ports);

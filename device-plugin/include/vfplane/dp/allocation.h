@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vfplane/dp/pool.h"
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace vfplane::dp {
 

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 #include "vfplane/sriov/pci_address.h"
 
 namespace vfplane::dp {

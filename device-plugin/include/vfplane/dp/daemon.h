@@ -24,9 +24,9 @@
 #include "vfplane/dp/plugin_server.h"
 #include "vfplane/dp/pool.h"
 #include "vfplane/dp/pool_state.h"
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
-#include "vfplane/sriov/link_monitor.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
+#include "vfplane/netlink/link_monitor.h"
 #include "vfplane/sriov/sysfs.h"
 
 namespace vfplane::dp {
@@ -110,7 +110,7 @@ class Daemon {
   std::map<std::string, ResourcePool> lastPools_;
   std::map<std::string, std::unique_ptr<PluginServer>> servers_;
   std::map<std::string, bool> needsRegistration_;
-  std::unique_ptr<sriov::LinkMonitor> links_;
+  std::unique_ptr<netlink::LinkMonitor> links_;
   std::set<std::string> noCarrier_;
   std::map<std::string, int> numVfs_;  // PF sysfs dir -> last sriov_numvfs
   DaemonCounters counters_;

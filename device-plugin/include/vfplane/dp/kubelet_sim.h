@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace grpc {
 class ClientContext;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "vfplane/dp/kubelet_sim.h"
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace vfplane::dp {
 

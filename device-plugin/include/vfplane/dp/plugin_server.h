@@ -15,7 +15,7 @@
 #include <string>
 
 #include "vfplane/dp/pool_state.h"
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace grpc {
 class Server;

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "vfplane/ebpf/xdp_router.h"
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/fd.h"
 
 namespace vfplane::ebpf {
 

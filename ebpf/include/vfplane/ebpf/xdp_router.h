@@ -14,7 +14,7 @@
 #include "vfplane/dataplane/counters.h"
 #include "vfplane/dataplane/forwarding_model.h"
 #include "vfplane/ebpf/xdp_router_abi.h"
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 struct vfp_xdp_router;
 

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <filesystem>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
 #include "vfplane/sriov/pci_address.h"
 
 namespace vfplane::sriov {

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 #include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/sysfs.h"
 

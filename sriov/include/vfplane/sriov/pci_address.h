@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 namespace vfplane::sriov {
 

@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/links.h"
+#include "vfplane/base/error.h"
+#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/pci_address.h"
 
 namespace vfplane::sriov {
@@ -98,10 +98,10 @@ inline constexpr const char* kSimManifestName = "vfplane-sim.json";
 
 // Builds the node. links is needed only when spec.veth. The root must not exist or be empty.
 // On failure everything made so far (files and links) is removed again.
-Result<SimNode> createSimNode(const SimNodeSpec& spec, LinkOps* links);
+Result<SimNode> createSimNode(const SimNodeSpec& spec, netlink::LinkOps* links);
 // Reads the manifest that createSimNode wrote into root.
 Result<SimNode> loadSimNode(const std::filesystem::path& root);
 // Deletes the links named in the manifest (missing ones are fine) and the tree.
-Result<void> destroySimNode(const std::filesystem::path& root, LinkOps* links);
+Result<void> destroySimNode(const std::filesystem::path& root, netlink::LinkOps* links);
 
 }  // namespace vfplane::sriov

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
 
 namespace vfplane::sriov {
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/base/error.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::sriov {
 
@@ -30,7 +30,7 @@ const char* vfLinkStateName(VfLinkState s);  // "auto", "enable", "disable"
 // What the PF reports for one VF.
 struct VfState {
   int vf = 0;
-  MacAddress mac;
+  netlink::MacAddress mac;
   int vlan = 0;
   int qos = 0;
   VlanProto vlanProto = VlanProto::k8021Q;
@@ -45,7 +45,7 @@ struct VfState {
 // What to write. VLAN, QoS and protocol go in one attribute, as do the two rates; the setter
 // fills the parts that are not configured from the current state.
 struct VfSettings {
-  std::optional<MacAddress> mac;
+  std::optional<netlink::MacAddress> mac;
   std::optional<int> vlan;
   std::optional<int> qos;
   std::optional<VlanProto> vlanProto;
@@ -84,14 +84,14 @@ class NetlinkVfConfigurator final : public VfConfigurator {
                      const VfState& current) override;
 
  private:
-  Result<Rtnl*> rtnl();
-  std::optional<Rtnl> rtnl_;
+  Result<netlink::Rtnl*> rtnl();
+  std::optional<netlink::Rtnl> rtnl_;
 };
 
 // RTM_GETLINK of the PF with RTEXT_FILTER_VF, so the reply carries IFLA_VFINFO_LIST.
-NlMsg buildGetVfInfo(std::string_view pf);
+netlink::NlMsg buildGetVfInfo(std::string_view pf);
 // RTM_NEWLINK on the PF with one IFLA_VF_INFO for `vf` holding the attributes that are set.
-NlMsg buildSetVf(int pfIndex, int vf, const VfSettings& settings, const VfState& current);
+netlink::NlMsg buildSetVf(int pfIndex, int vf, const VfSettings& settings, const VfState& current);
 // Every VF in a link message's IFLA_VFINFO_LIST (empty when there is none). Reads the set
 // request's layout as well as the kernel's replies, which is what lets tests check a build.
 Result<std::vector<VfState>> parseVfInfo(const nlmsghdr* hdr);

@@ -1,4 +1,4 @@
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -19,7 +19,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 namespace {
 
 constexpr size_t kRecvBuffer = 64 * 1024;
@@ -623,4 +623,4 @@ Result<std::optional<int>> Rtnl::defaultRouteLink() {
   return std::optional<int>();
 }
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

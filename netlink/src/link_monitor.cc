@@ -1,6 +1,6 @@
-#include "vfplane/sriov/link_monitor.h"
+#include "vfplane/netlink/link_monitor.h"
 
-#include "vfplane/sriov/rtnl.h"
+#include "vfplane/netlink/rtnl.h"
 
 #include <fmt/format.h>
 // glibc's net/if.h must come before linux/if.h, which then defers to it.
@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 namespace {
 
 constexpr size_t kRecvBuffer = 64 * 1024;
@@ -146,4 +146,4 @@ Result<std::optional<LinkState>> LinkMonitor::query(std::string_view name) {
   }
 }
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

@@ -8,11 +8,11 @@
 #include <memory>
 #include <string_view>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 struct nl_sock;
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 
 class LinkOps {
  public:
@@ -46,4 +46,4 @@ class NetlinkLinks final : public LinkOps {
 // Linux interface names are at most 15 bytes and may not contain '/', ':' or blanks.
 Result<void> validateIfName(std::string_view name);
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 
 struct LinkState {
   std::string name;
@@ -55,4 +55,4 @@ class LinkMonitor {
   uint32_t seq_ = 1;
 };
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

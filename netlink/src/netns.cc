@@ -1,4 +1,4 @@
-#include "vfplane/sriov/netns.h"
+#include "vfplane/netlink/netns.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 
 Result<Netns> Netns::open(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -48,4 +48,4 @@ NetnsEntered::~NetnsEntered() {
   if (::setns(home_.get(), CLONE_NEWNET) != 0) std::abort();
 }
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

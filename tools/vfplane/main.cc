@@ -3,9 +3,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "cni_commands.h"
-#include "dp_commands.h"
-#include "sriov_commands.h"
+#include "vfplane/base/exit_code.h"
+#include "vfplane/cni/cli.h"
+#include "vfplane/dp/cli.h"
+#include "vfplane/sriov/cli.h"
 
 int main(int argc, char** argv) {
   // Results go to stdout, diagnostics to stderr, so `vfplane devices --json | jq` stays clean.
@@ -21,15 +22,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(logLevel)); });
 
-  int exitCode = vfplane::cli::kExitOk;
-  vfplane::cli::addSriovCommands(app, exitCode);
-  vfplane::cli::addDpCommands(app, exitCode);
-  vfplane::cli::addCniCommands(app, exitCode);
+  int exitCode = vfplane::kExitOk;
+  vfplane::sriov::addCliCommands(app, exitCode);
+  vfplane::dp::addCliCommands(app, exitCode);
+  vfplane::cni::addCliCommands(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : vfplane::cli::kExitUsage;
+    return rc == 0 ? vfplane::kExitOk : vfplane::kExitUsage;
   }
   return exitCode;
 }

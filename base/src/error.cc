@@ -1,4 +1,4 @@
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
 #include <cstring>
 

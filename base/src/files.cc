@@ -1,4 +1,4 @@
-#include "vfplane/sriov/files.h"
+#include "vfplane/base/files.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <string>
 
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/fd.h"
 
-namespace vfplane::sriov {
+namespace vfplane {
 namespace fs = std::filesystem;
 
 Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mode_t mode) {
@@ -49,4 +49,4 @@ Result<bool> writeFileIfChanged(const fs::path& path, std::string_view content, 
   return true;
 }
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane

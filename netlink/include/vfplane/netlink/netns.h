@@ -7,10 +7,10 @@
 
 #include <string>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 
 class Netns {
  public:
@@ -48,4 +48,4 @@ class NetnsEntered {
   Fd home_;
 };
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

@@ -14,14 +14,14 @@
 #include <string_view>
 #include <vector>
 
-#include "vfplane/sriov/error.h"
-#include "vfplane/sriov/fd.h"
-#include "vfplane/sriov/netns.h"
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
+#include "vfplane/netlink/netns.h"
 
 struct nl_msg;
 struct nlmsghdr;
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 
 struct NlMsgDeleter {
   void operator()(nl_msg* msg) const;
@@ -196,4 +196,4 @@ class Rtnl {
   std::unique_ptr<uint8_t[]> buf_;
 };
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

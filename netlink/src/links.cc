@@ -1,4 +1,4 @@
-#include "vfplane/sriov/links.h"
+#include "vfplane/netlink/links.h"
 
 #include <fmt/format.h>
 #include <net/if.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace vfplane::sriov {
+namespace vfplane::netlink {
 namespace {
 
 struct LinkDeleter {
@@ -180,4 +180,4 @@ bool NetlinkLinks::exists(std::string_view name) {
   return if_nametoindex(n.c_str()) != 0;
 }
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane::netlink

@@ -1,4 +1,4 @@
-#include "vfplane/sriov/json_keys.h"
+#include "vfplane/base/json_keys.h"
 
 #include <algorithm>
 #include <cctype>

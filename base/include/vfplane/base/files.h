@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <string_view>
 
-#include "vfplane/sriov/error.h"
+#include "vfplane/base/error.h"
 
-namespace vfplane::sriov {
+namespace vfplane {
 
 // Writes path atomically: a temporary file in the same directory (created if missing), then
 // rename. No fsync: these files guard against a process dying, which the page cache survives.
@@ -19,4 +19,4 @@ Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view
 // reader to notice and nothing to write on a hot path. True when the file was written.
 Result<bool> writeFileIfChanged(const std::filesystem::path& path, std::string_view content, mode_t mode = 0644);
 
-}  // namespace vfplane::sriov
+}  // namespace vfplane
