@@ -104,7 +104,7 @@ void Daemon::rescan(const char* why) {
   PoolOptions options{.defaultPrefix = options_.resourcePrefix, .excludeDefaultRoute = options_.excludeDefaultRoute,
                       .defaultRouteLinks = {}};
   if (options_.excludeDefaultRoute) {
-    if (auto links = netlink::defaultRouteLinks()) {
+    if (auto links = links_->defaultRouteLinks()) {
       options.defaultRouteLinks.insert(links->begin(), links->end());
     } else {
       spdlog::warn("cannot read default routes: {}; no device is excluded for carrying one",

@@ -15,33 +15,6 @@
 namespace vfplane::ebpf {
 namespace {
 
-Result<Fd> openEvents() {
-  Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
-  if (!fd.valid()) return fail(systemError("rtnetlink events: socket", errno));
-  sockaddr_nl local{};
-  local.nl_family = AF_NETLINK;
-  local.nl_groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-    return fail(systemError("rtnetlink events: bind", errno));
-  }
-  return fd;
-}
-
-// Reads every pending event. The content does not matter, only that something changed; an
-// overrun (ENOBUFS) lost some, which a full re-read covers all the same.
-bool drain(int fd) {
-  char buf[16384];
-  bool any = false;
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && errno == ENOBUFS)) {
-      any = true;
-      continue;
-    }
-    return any;
-  }
-}
-
 Result<dataplane::ForwardingModel> kernelModel(const std::set<std::string>& ports) {
   auto rtnl = netlink::Rtnl::open();
   if (!rtnl) return fail(std::move(rtnl.error()));
@@ -52,13 +25,25 @@ Result<dataplane::ForwardingModel> kernelModel(const std::set<std::string>& port
 
 }  // namespace
 
-RouterDaemon::RouterDaemon(RouterOptions options, XdpRouter router, Fd events, Fd wake)
+// The content does not matter, only that something changed; an overrun lost some notifications,
+// which the full re-read that follows covers all the same.
+bool RouterDaemon::somethingChanged() {
+  auto batch = events_.drain();
+  if (!batch) {
+    spdlog::warn("{}; re-reading the kernel's tables", batch.error().message());
+    return true;
+  }
+  return batch->notifications > 0 || batch->overrun;
+}
+
+RouterDaemon::RouterDaemon(RouterOptions options, XdpRouter router, netlink::Subscription events, Fd wake)
     : options_(std::move(options)), router_(std::move(router)), events_(std::move(events)), wake_(std::move(wake)) {}
 
 Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& options) {
   if (options.ports.empty()) return fail("ports: at least one interface is needed", EINVAL);
   // Subscribed before the first read, so that no change between the two goes unseen.
-  auto events = openEvents();
+  auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents | netlink::kRouteEvents |
+                                            netlink::kNeighbourEvents);
   if (!events) return fail(std::move(events.error()));
   auto model = kernelModel(options.ports);
   if (!model) return fail(std::move(model.error()));
@@ -107,15 +92,15 @@ void RouterDaemon::run() {
   using Clock = std::chrono::steady_clock;
   auto nextResync = Clock::now() + options_.resyncInterval;
   while (!stopping_) {
-    pollfd fds[2] = {{events_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{events_.fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextResync - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
     if (stopping_) break;
-    bool changed = n > 0 && (fds[0].revents & POLLIN) && drain(events_.get());
+    bool changed = n > 0 && (fds[0].revents & POLLIN) && somethingChanged();
     if (changed) {
       // Let a burst finish, then read once.
       ::poll(fds + 1, 1, static_cast<int>(options_.debounce.count()));
-      drain(events_.get());
+      (void)somethingChanged();
     }
     if (!changed && Clock::now() < nextResync) continue;
     nextResync = Clock::now() + options_.resyncInterval;

@@ -8,6 +8,7 @@
 #include <linux/if_link.h>
 #include <linux/ip.h>
 #include <linux/neighbour.h>
+#include <linux/veth.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
@@ -160,6 +161,7 @@ NlMsg buildChangeLink(int ifindex, const LinkChange& change) {
   if (change.mtu) putU32(msg, IFLA_MTU, static_cast<uint32_t>(*change.mtu));
   if (change.mac) put(msg, IFLA_ADDRESS, change.mac->bytes.data(), change.mac->bytes.size());
   if (change.alias) putString(msg, IFLA_IFALIAS, *change.alias);
+  if (change.master) putU32(msg, IFLA_MASTER, static_cast<uint32_t>(*change.master));
   if (change.arpNotify) {
     nlattr* spec = nla_nest_start(msg.get(), IFLA_AF_SPEC);
     nlattr* inet = nla_nest_start(msg.get(), AF_INET);
@@ -218,6 +220,33 @@ NlMsg buildCreateMacvlan(const MacvlanSpec& spec) {
 
 NlMsg buildDeleteLink(int ifindex) { return linkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex); }
 
+NlMsg buildCreateVeth(std::string_view name, std::string_view peer) {
+  NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 0);
+  putString(msg, IFLA_IFNAME, name);
+  nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
+  putString(msg, IFLA_INFO_KIND, "veth");
+  nlattr* data = nla_nest_start(msg.get(), IFLA_INFO_DATA);
+  // The peer is described as a link message of its own: an ifinfomsg, then its attributes.
+  nlattr* peerAttr = nla_nest_start(msg.get(), VETH_INFO_PEER);
+  ifinfomsg peerIfi{};
+  peerIfi.ifi_family = AF_UNSPEC;
+  appendHeader(msg, peerIfi);
+  putString(msg, IFLA_IFNAME, peer);
+  nla_nest_end(msg.get(), peerAttr);
+  nla_nest_end(msg.get(), data);
+  nla_nest_end(msg.get(), info);
+  return msg;
+}
+
+NlMsg buildCreateBridge(std::string_view name) {
+  NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 0);
+  putString(msg, IFLA_IFNAME, name);
+  nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
+  putString(msg, IFLA_INFO_KIND, "bridge");
+  nla_nest_end(msg.get(), info);
+  return msg;
+}
+
 NlMsg buildGetRoutes(int family) {
   NlMsg msg = newMessage(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP);
   rtmsg rtm{};
@@ -262,7 +291,9 @@ NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, 
 // ---- parsers --------------------------------------------------------------------------------
 
 Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
-  if (hdr->nlmsg_type != RTM_NEWLINK || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) {
+  // A deletion notification describes the link as it was, in the same shape.
+  if ((hdr->nlmsg_type != RTM_NEWLINK && hdr->nlmsg_type != RTM_DELLINK) ||
+      hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) {
     return fail("netlink: not a link message", EIO);
   }
   const auto* ifi = static_cast<const ifinfomsg*>(nlmsg_data(hdr));
@@ -273,6 +304,7 @@ Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
   LinkInfo info;
   info.ifindex = ifi->ifi_index;
   info.flags = ifi->ifi_flags;
+  info.carrier = tb[IFLA_CARRIER] ? nla_get_u8(tb[IFLA_CARRIER]) != 0 : (ifi->ifi_flags & IFF_LOWER_UP) != 0;
   if (tb[IFLA_IFNAME]) info.name = attrString(tb[IFLA_IFNAME]);
   if (tb[IFLA_ADDRESS]) {
     info.mac = formatMac(static_cast<const uint8_t*>(nla_data(tb[IFLA_ADDRESS])), nla_len(tb[IFLA_ADDRESS]));

@@ -6,13 +6,16 @@
 #include <linux/ip.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/veth.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
 #include <cstring>
 #include <map>
+#include <optional>
 
+#include "vfplane/netlink/events.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::netlink {
@@ -101,6 +104,90 @@ TEST(RtnlBuildTest, ChangeLinkCarriesOnlyWhatIsSet) {
   nlattr* arp = nla_find(static_cast<nlattr*>(nla_data(conf)), nla_len(conf), IPV4_DEVCONF_ARP_NOTIFY);
   ASSERT_NE(arp, nullptr);
   EXPECT_EQ(nla_get_u32(arp), 1u);
+}
+
+TEST(RtnlBuildTest, VethBridgeAndMasterRequests) {
+  NlMsg veth = buildCreateVeth("ens1f0v0", "ens1f0v0_rep");
+  EXPECT_EQ(hdr(veth)->nlmsg_type, RTM_NEWLINK);
+  EXPECT_EQ(hdr(veth)->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+  auto link = parseLink(hdr(veth));
+  ASSERT_TRUE(link) << link.error().message();
+  EXPECT_EQ(link->name, "ens1f0v0");
+  EXPECT_EQ(link->kind, "veth");
+  // IFLA_LINKINFO { KIND "veth", DATA { VETH_INFO_PEER { ifinfomsg, IFLA_IFNAME "..._rep" } } }
+  nlattr* li[IFLA_INFO_MAX + 1] = {};
+  ASSERT_EQ(nla_parse_nested(li, IFLA_INFO_MAX, linkAttrs(veth).at(IFLA_LINKINFO), nullptr), 0);
+  ASSERT_NE(li[IFLA_INFO_DATA], nullptr);
+  nlattr* peer = nla_find(static_cast<nlattr*>(nla_data(li[IFLA_INFO_DATA])), nla_len(li[IFLA_INFO_DATA]),
+                          VETH_INFO_PEER);
+  ASSERT_NE(peer, nullptr);
+  ASSERT_GE(nla_len(peer), static_cast<int>(sizeof(ifinfomsg)));
+  auto* peerAttrs = reinterpret_cast<nlattr*>(static_cast<char*>(nla_data(peer)) + NLMSG_ALIGN(sizeof(ifinfomsg)));
+  nlattr* peerName = nla_find(peerAttrs, nla_len(peer) - static_cast<int>(NLMSG_ALIGN(sizeof(ifinfomsg))), IFLA_IFNAME);
+  ASSERT_NE(peerName, nullptr);
+  EXPECT_STREQ(static_cast<const char*>(nla_data(peerName)), "ens1f0v0_rep");
+
+  NlMsg bridge = buildCreateBridge("ens1f0_esw");
+  auto b = parseLink(hdr(bridge));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->name, "ens1f0_esw");
+  EXPECT_EQ(b->kind, "bridge");
+
+  LinkChange enslave;
+  enslave.master = 12;
+  NlMsg m = buildChangeLink(4, enslave);
+  auto attrs = linkAttrs(m);
+  EXPECT_EQ(attrs.size(), 1u) << "only the master changes";
+  EXPECT_EQ(nla_get_u32(attrs.at(IFLA_MASTER)), 12u);
+}
+
+// A link notification as the kernel multicasts it.
+std::vector<uint8_t> linkNotification(int type, int ifindex, const char* name, unsigned flags,
+                                      std::optional<uint8_t> carrier) {
+  nl_msg* raw = nlmsg_alloc_simple(type, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_index = ifindex;
+  ifi.ifi_flags = flags;
+  nlmsg_append(raw, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+  nla_put_string(raw, IFLA_IFNAME, name);
+  if (carrier) nla_put_u8(raw, IFLA_CARRIER, *carrier);
+  NlMsg msg(raw);
+  auto* h = hdr(msg);
+  return std::vector<uint8_t>(reinterpret_cast<uint8_t*>(h), reinterpret_cast<uint8_t*>(h) + NLMSG_ALIGN(h->nlmsg_len));
+}
+
+TEST(EventsTest, LinkNotificationsAreParsedAndOthersCounted) {
+  std::vector<uint8_t> buf = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP | IFF_LOWER_UP, std::nullopt);
+  auto down = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP, 0);
+  auto gone = linkNotification(RTM_DELLINK, 4, "ens1f1", 0, std::nullopt);
+  buf.insert(buf.end(), down.begin(), down.end());
+  // A route notification between them: counted, not parsed.
+  NlMsg route = buildRoute(*IpPrefix::parse("10.9.0.0/24"), std::nullopt, 3, true);
+  hdr(route)->nlmsg_flags = 0;
+  buf.insert(buf.end(), reinterpret_cast<uint8_t*>(hdr(route)),
+             reinterpret_cast<uint8_t*>(hdr(route)) + NLMSG_ALIGN(hdr(route)->nlmsg_len));
+  buf.insert(buf.end(), gone.begin(), gone.end());
+
+  EventBatch batch;
+  ASSERT_TRUE(parseEvents(buf.data(), buf.size(), batch));
+  EXPECT_EQ(batch.notifications, 4u);
+  ASSERT_EQ(batch.links.size(), 3u);
+  EXPECT_EQ(batch.links[0].link.name, "ens1f0");
+  EXPECT_TRUE(batch.links[0].link.carrier) << "IFF_LOWER_UP stands in when IFLA_CARRIER is absent";
+  EXPECT_FALSE(batch.links[1].link.carrier) << "IFLA_CARRIER wins";
+  EXPECT_TRUE(batch.links[1].link.up());
+  EXPECT_FALSE(batch.links[1].removed);
+  EXPECT_EQ(batch.links[2].link.ifindex, 4);
+  EXPECT_TRUE(batch.links[2].removed);
+  EXPECT_FALSE(batch.overrun);
+}
+
+TEST(EventsTest, ATruncatedLinkNotificationIsAnError) {
+  auto buf = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP, std::nullopt);
+  auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+  h->nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg) - 4);  // shorter than its header
+  EventBatch batch;
+  EXPECT_FALSE(parseEvents(buf.data(), buf.size(), batch));
 }
 
 TEST(RtnlBuildTest, AltnameRequests) {

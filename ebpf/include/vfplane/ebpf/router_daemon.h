@@ -14,6 +14,7 @@
 #include <string>
 
 #include "vfplane/ebpf/xdp_router.h"
+#include "vfplane/netlink/events.h"
 #include "vfplane/base/fd.h"
 
 namespace vfplane::ebpf {
@@ -52,13 +53,14 @@ class RouterDaemon {
   Result<XdpCounters> counters() const;
 
  private:
-  RouterDaemon(RouterOptions options, XdpRouter router, Fd events, Fd wake);
+  RouterDaemon(RouterOptions options, XdpRouter router, netlink::Subscription events, Fd wake);
+  bool somethingChanged();
 
   RouterOptions options_;
   mutable std::mutex mu_;  // guards router_ and status_
   XdpRouter router_;
   RouterStatus status_;
-  Fd events_;  // rtnetlink multicast socket
+  netlink::Subscription events_;
   Fd wake_;    // eventfd for stop()
   std::atomic<bool> stopping_{false};
 };

@@ -1,20 +1,16 @@
-// Carrier state of links, from rtnetlink: one RTM_GETLINK per link when asked, and RTMGRP_LINK
-// notifications as they happen. No polling and no dump of every link.
-//
-// The message builders and parsers are separate from the sockets, so they are tested without a
-// kernel.
+// Carrier state of links: one RTM_GETLINK per link when asked, and link notifications as they
+// happen. No polling and no dump of every link.
 #pragma once
 
-#include <cstdint>
 #include <memory>
-#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "vfplane/base/error.h"
-#include "vfplane/base/fd.h"
+#include "vfplane/netlink/events.h"
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::netlink {
 
@@ -22,37 +18,30 @@ struct LinkState {
   std::string name;
   int ifindex = 0;
   bool up = false;       // IFF_UP
-  bool carrier = false;  // IFF_LOWER_UP, or IFLA_CARRIER when present
+  bool carrier = false;  // IFLA_CARRIER, else IFF_LOWER_UP
   bool removed = false;  // RTM_DELLINK
 };
 
-// An RTM_GETLINK request for one link by name.
-std::vector<uint8_t> buildGetLinkRequest(std::string_view name, uint32_t seq);
-// Every RTM_NEWLINK/RTM_DELLINK in a buffer of netlink messages. Other messages are skipped;
-// an NLMSG_ERROR with a non-zero code is returned as an error with its errno.
-Result<std::vector<LinkState>> parseLinkMessages(const uint8_t* data, size_t size);
-
-// The names of the links that carry a default route (IPv4 or IPv6, main table, multipath paths
-// included) in this network namespace; see Rtnl::defaultRouteLinks.
-Result<std::vector<std::string>> defaultRouteLinks();
-
 class LinkMonitor {
  public:
-  // Opens the notification socket (subscribed to link events) and a query socket.
+  // Subscribes to link notifications and opens a query socket, in the calling thread's namespace.
   static Result<std::unique_ptr<LinkMonitor>> open();
 
-  // For poll(): readable when events are pending.
-  int fd() const { return events_.get(); }
-  // The events received since the last call; never blocks.
+  // For poll(): readable when notifications are pending.
+  int fd() const { return events_.fd(); }
+  // The link notifications received since the last call; never blocks. An error (ENOBUFS when
+  // the kernel dropped some) means the caller must re-query what it cares about.
   Result<std::vector<LinkState>> drain();
   // One link's state now; nullopt when no link has that name in this network namespace.
   Result<std::optional<LinkState>> query(std::string_view name);
+  // The names of the links that carry an IPv4 or IPv6 default route of the main table, multipath
+  // paths included (see Rtnl::defaultRouteLinks).
+  Result<std::vector<std::string>> defaultRouteLinks();
 
  private:
-  LinkMonitor(Fd events, Fd queries) : events_(std::move(events)), queries_(std::move(queries)) {}
-  Fd events_;
-  Fd queries_;
-  uint32_t seq_ = 1;
+  LinkMonitor(Subscription events, Rtnl queries) : events_(std::move(events)), queries_(std::move(queries)) {}
+  Subscription events_;
+  Rtnl queries_;
 };
 
 }  // namespace vfplane::netlink

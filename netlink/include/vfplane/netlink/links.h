@@ -1,16 +1,15 @@
 // Kernel link operations, behind an interface so that callers can be tested with fakes.
 //
-// NetlinkLinks implements them with rtnetlink (libnl-route-3) in the calling thread's network
-// namespace. Each request is built as a message first and then sent with an ACK wait, so a failure
-// is reported with the kernel's errno and the link's name.
+// NetlinkLinks implements them over an Rtnl socket in the network namespace it was opened in:
+// each request is one of rtnl.h's builders, sent with an ACK wait, so a failure is reported with
+// the kernel's errno and the link's name.
 #pragma once
 
 #include <memory>
 #include <string_view>
 
 #include "vfplane/base/error.h"
-
-struct nl_sock;
+#include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::netlink {
 
@@ -28,8 +27,8 @@ class LinkOps {
 
 class NetlinkLinks final : public LinkOps {
  public:
+  // In the calling thread's network namespace.
   static Result<std::unique_ptr<NetlinkLinks>> open();
-  ~NetlinkLinks() override;
 
   Result<void> addVethPair(std::string_view name, std::string_view peer) override;
   Result<void> addBridge(std::string_view name) override;
@@ -39,8 +38,10 @@ class NetlinkLinks final : public LinkOps {
   bool exists(std::string_view name) override;
 
  private:
-  explicit NetlinkLinks(nl_sock* sock) : sock_(sock) {}
-  nl_sock* sock_;
+  explicit NetlinkLinks(Rtnl rtnl) : rtnl_(std::move(rtnl)) {}
+  // The link's index; ENODEV "find link <name>: No such device" when there is none.
+  Result<int> index(std::string_view name);
+  Rtnl rtnl_;
 };
 
 // Linux interface names are at most 15 bytes and may not contain '/', ':' or blanks.

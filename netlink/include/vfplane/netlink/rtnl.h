@@ -57,6 +57,7 @@ struct LinkInfo {
   std::string mac;  // "" when the link has no hardware address
   int mtu = 0;
   unsigned flags = 0;  // IFF_*
+  bool carrier = false;  // IFLA_CARRIER (the driver's view, also while down); else IFF_LOWER_UP
   std::vector<std::string> altnames;
   std::string alias;         // IFLA_IFALIAS
   std::string kind;          // IFLA_INFO_KIND: "veth", "macvlan", ... ; "" for hardware
@@ -75,6 +76,7 @@ struct LinkChange {
   std::optional<std::string> name;
   std::optional<std::string> alias;
   std::optional<bool> arpNotify;  // IPv4 devconf arp_notify, through IFLA_AF_SPEC
+  std::optional<int> master;      // IFLA_MASTER: enslave to this ifindex (a bridge); 0 releases
 };
 
 // A macvlan link to create. MACVLAN_MODE_* values from <linux/if_link.h>.
@@ -137,6 +139,10 @@ NlMsg buildGetAddresses();  // dump, every family
 // target one, so the link never exists in the host.
 NlMsg buildCreateMacvlan(const MacvlanSpec& spec);
 NlMsg buildDeleteLink(int ifindex);
+// A veth pair, both ends in the socket's namespace, down. NLM_F_EXCL: an existing name is EEXIST.
+NlMsg buildCreateVeth(std::string_view name, std::string_view peer);
+// A bridge, down. NLM_F_EXCL as above.
+NlMsg buildCreateBridge(std::string_view name);
 NlMsg buildGetRoutes(int family);  // dump
 NlMsg buildGetNeighbours(int family);  // dump
 // A unicast route in the main table via oif; gateway may be empty for an on-link route.
@@ -144,6 +150,7 @@ NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, 
 
 // ---- parsers --------------------------------------------------------------------------------
 
+// RTM_NEWLINK, or RTM_DELLINK (the link as it was).
 Result<LinkInfo> parseLink(const nlmsghdr* hdr);
 struct AddressInfo {
   int ifindex = 0;
