@@ -44,12 +44,12 @@ Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<st
   for (const auto& l : tables.links) {
     if (!ports.contains(l.name)) continue;
     auto mac = MacAddress::parse(l.mac);
-    if (!mac) return fail(fmt::format("port {}: has no Ethernet address (\"{}\")", l.name, l.mac), EINVAL);
+    if (!mac) return usageError(fmt::format("port {}: has no Ethernet address (\"{}\")", l.name, l.mac));
     model.setInterface({l.ifindex, l.name, *mac});
     found.insert(l.name);
   }
   for (const auto& p : ports) {
-    if (!found.contains(p)) return fail(fmt::format("port {}: no such link in this namespace", p), ENODEV);
+    if (!found.contains(p)) return usageError(fmt::format("port {}: no such link in this namespace", p), ENODEV);
   }
   for (const auto& r : tables.routes) {
     if (r.dst.family != AF_INET) continue;

@@ -385,7 +385,7 @@ Result<DevicePluginConfig> parseConfig(std::string_view text, std::string_view s
     // nlohmann's message starts with "[json.exception.parse_error.101] "; keep what follows.
     std::string what = e.what();
     if (auto at = what.find("] "); at != what.npos) what.erase(0, at + 2);
-    return fail(fmt::format("{}: not valid JSON: {}", source, what));
+    return usageError(fmt::format("{}: not valid JSON: {}", source, what));
   }
   try {
     if (!root.is_object()) bad(std::string(source), "expected a JSON object with \"resourceList\"");
@@ -410,14 +410,19 @@ Result<DevicePluginConfig> parseConfig(std::string_view text, std::string_view s
     }
     top.reportUnknown(config.warnings);
   } catch (const ParseError& e) {
-    return fail(Error(e.message, EINVAL));
+    return usageError(e.message);
   }
   return config;
 }
 
 Result<DevicePluginConfig> loadConfig(const std::string& path, std::string_view defaultPrefix) {
   std::ifstream in(path);
-  if (!in) return fail(systemError("read config " + path, errno));
+  if (!in) {
+    // A config that is not there is a wrong --config; one that cannot be read is the node's problem.
+    Error e = systemError("read config " + path, errno);
+    if (e.sysErrno() == ENOENT || e.sysErrno() == ENOTDIR || e.sysErrno() == EISDIR) e.asUsage();
+    return fail(std::move(e));
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   return parseConfig(ss.str(), path, defaultPrefix);

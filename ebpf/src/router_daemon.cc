@@ -40,7 +40,7 @@ RouterDaemon::RouterDaemon(RouterOptions options, XdpRouter router, netlink::Sub
     : options_(std::move(options)), router_(std::move(router)), events_(std::move(events)), wake_(std::move(wake)) {}
 
 Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& options) {
-  if (options.ports.empty()) return fail("ports: at least one interface is needed", EINVAL);
+  if (options.ports.empty()) return usageError("ports: at least one interface is needed");
   // Subscribed before the first read, so that no change between the two goes unseen.
   auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents | netlink::kRouteEvents |
                                             netlink::kNeighbourEvents);
@@ -91,11 +91,16 @@ Result<InstallStats> RouterDaemon::sync() {
 void RouterDaemon::run() {
   using Clock = std::chrono::steady_clock;
   auto nextResync = Clock::now() + options_.resyncInterval;
+  auto nextStats = options_.statsInterval ? Clock::now() + *options_.statsInterval : Clock::time_point::max();
   while (!stopping_) {
     pollfd fds[2] = {{events_.fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextResync - Clock::now());
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(nextResync, nextStats) - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
     if (stopping_) break;
+    if (Clock::now() >= nextStats) {
+      logCounters();
+      nextStats += *options_.statsInterval;
+    }
     bool changed = n > 0 && (fds[0].revents & POLLIN) && somethingChanged();
     if (changed) {
       // Let a burst finish, then read once.
@@ -112,6 +117,18 @@ void RouterDaemon::run() {
                    stats->removed, status().entries);
     }
   }
+}
+
+void RouterDaemon::logCounters() const {
+  auto c = counters();
+  if (!c) {
+    spdlog::warn("packet counters: {}", c.error().message());
+    return;
+  }
+  spdlog::info("packets: {} in, {} forwarded; to the kernel: {} for other hosts or broadcast, {} not IPv4, "
+               "{} options, {} TTL, {} no route, {} local/unresolved, {} malformed",
+               c->rx, c->forwarded, c->puntOtherHost, c->puntNotIpv4, c->puntIpOptions, c->puntTtl, c->puntNoRoute,
+               c->puntAction, c->puntMalformed);
 }
 
 void RouterDaemon::stop() {

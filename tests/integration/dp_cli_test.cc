@@ -35,7 +35,9 @@ TEST(DpCli, BadConfigExitsTwoNamingEntryAndField) {
                  Case{R"({"resourceList": [{"resourceName": "a", "selectors": {}}, {"resourceName": "a", "selectors": {}}]})",
                       "already defined by resourceList[0]"},
                  Case{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["p#x"]}}]})", "pfNames[0]"},
-                 Case{R"({"resourceList": [{"resourceName": "a", "deviceType": "fpga", "selectors": {}}]})", "deviceType"}}) {
+                 Case{R"({"resourceList": [{"resourceName": "a", "deviceType": "fpga", "selectors": {}}]})", "deviceType"},
+                 // Not JSON at all is a config error too (it used to exit 1: its error had no errno).
+                 Case{R"({"resourceList": [)", "not valid JSON"}}) {
     test::writeFile(dir.path() / "config.json", c.json);
     auto r = run({plugin(), "--config", (dir.path() / "config.json").string(), "--kubelet-dir", dir.path().string()});
     EXPECT_EQ(r.exitCode, 2) << c.json << "\n" << r.err;

@@ -28,7 +28,7 @@ struct KernelTables {
 
 Result<KernelTables> readKernelTables(netlink::Rtnl& rtnl);
 
-// Errors name a port that is not a link of the namespace.
+// Usage errors name a port that is not a link of the namespace or has no Ethernet address.
 Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<std::string>& ports);
 
 }  // namespace vfplane::dataplane

@@ -75,9 +75,11 @@ struct DevicePluginConfig {
 };
 
 // source names the input in messages (usually the file path). defaultPrefix is used to detect
-// duplicate full resource names.
+// duplicate full resource names. Every error is a usage error naming source, entry and field.
 Result<DevicePluginConfig> parseConfig(std::string_view json, std::string_view source,
                                        std::string_view defaultPrefix);
+// As parseConfig, from a file; a file that does not exist is a usage error too, one that cannot be
+// read is not.
 Result<DevicePluginConfig> loadConfig(const std::string& path, std::string_view defaultPrefix);
 
 // "0-3,5" into ranges; errors say what is wrong with the text.

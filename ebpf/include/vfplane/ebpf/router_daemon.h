@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -26,6 +27,8 @@ struct RouterOptions {
   // How long events are collected before one re-read: a route flap sends dozens.
   std::chrono::milliseconds debounce{20};
   uint32_t maxEntries = 65536;
+  // How often run() logs the packet counters; nullopt: never.
+  std::optional<std::chrono::milliseconds> statsInterval = std::nullopt;
 };
 
 struct RouterStatus {
@@ -43,8 +46,8 @@ class RouterDaemon {
 
   // Re-reads the kernel tables and installs the difference.
   Result<InstallStats> sync();
-  // Serves events until stop(). Sync errors are logged and counted, not fatal: the next event
-  // or resync tries again.
+  // Serves events until stop(), and logs the counters every statsInterval. Sync errors are logged
+  // and counted, not fatal: the next event or resync tries again.
   void run();
   // From any thread.
   void stop();
@@ -55,6 +58,7 @@ class RouterDaemon {
  private:
   RouterDaemon(RouterOptions options, XdpRouter router, netlink::Subscription events, Fd wake);
   bool somethingChanged();
+  void logCounters() const;
 
   RouterOptions options_;
   mutable std::mutex mu_;  // guards router_ and status_
