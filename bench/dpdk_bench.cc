@@ -63,12 +63,15 @@ std::string buildWorld(World& w) {
     if (*rx == nullptr || *tx == nullptr || id < 0) return "cannot make ring ports";
     *port = static_cast<uint16_t>(id);
   }
-  auto router = DpdkRouter::create({.ports = {{w.a, 6, *MacAddress::parse("aa:00:00:00:00:06")},
-                                              {w.b, 7, *MacAddress::parse("aa:00:00:00:00:07")}},
+  auto router = DpdkRouter::create({.ports = {{"a", w.a}, {"b", w.b}},
                                     .maxEntries = static_cast<uint32_t>(g_routes + 16),
                                     .mbufs = 4095});
   if (!router) return router.error().message();
   w.router = std::move(*router);
+  for (const Port& p : {Port{6, "a", *MacAddress::parse("aa:00:00:00:00:06")},
+                        Port{7, "b", *MacAddress::parse("aa:00:00:00:00:07")}}) {
+    if (auto ok = w.router->addPort(p); !ok) return ok.error().message();
+  }
   ForwardingModel m;
   m.setInterface({7, "b", *MacAddress::parse("aa:00:00:00:00:07")});
   m.setRoute({*Ipv4Prefix::parse("10.1.0.0/24"), std::nullopt, 7});
@@ -95,7 +98,7 @@ void BM_DpdkForward(benchmark::State& state) {
     return;
   }
   for (auto* m : bufs) rte_pktmbuf_append(m, static_cast<uint16_t>(w.frame.size()));
-  uint64_t forwardedBefore = w.router->counters().forwarded;
+  uint64_t forwardedBefore = w.router->counters()->forwarded;
   for (auto _ : state) {
     for (auto* m : bufs) std::memcpy(rte_pktmbuf_mtod(m, void*), w.frame.data(), w.frame.size());
     rte_ring_enqueue_bulk(w.aRx, reinterpret_cast<void**>(bufs), kBurst, nullptr);
@@ -115,7 +118,7 @@ void BM_DpdkForward(benchmark::State& state) {
   rte_pktmbuf_free_bulk(bufs, kBurst);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
   if (router) {
-    state.counters["forwarded"] = static_cast<double>(w.router->counters().forwarded - forwardedBefore);
+    state.counters["forwarded"] = static_cast<double>(w.router->counters()->forwarded - forwardedBefore);
   }
   state.SetLabel(router ? "router" : "ports alone (floor)");
 }

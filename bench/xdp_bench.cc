@@ -38,7 +38,7 @@
 #include "error_reporter.h"
 #include "pod_netns.h"
 #include "vfplane/dataplane/kernel_model.h"
-#include "vfplane/ebpf/xdp_router.h"
+#include "vfplane/dataplane/xdp_router.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace {
@@ -95,7 +95,7 @@ void setForwarding(bool on) { std::ofstream("/proc/sys/net/ipv4/ip_forward") << 
 
 struct World {
   Pod pod1, pod2;
-  std::optional<ebpf::XdpRouter> router;
+  std::optional<dataplane::XdpRouter> router;
   int r1 = 0, r2 = 0, h1 = 0, h2 = 0;  // ifindexes (h* in their pods)
   std::string r1Mac, h1Mac, h2Mac;
   bool attached = false;
@@ -132,7 +132,7 @@ std::string buildWorld(World& w) {
   }
   // The router learns both pods' MACs, which the model needs.
   if (!sh("ping -c 1 -W 2 10.1.0.2") || !sh("ping -c 1 -W 2 10.2.0.2")) return "the router cannot reach the pods";
-  auto router = ebpf::XdpRouter::load({});
+  auto router = dataplane::XdpRouter::load({});
   if (!router) return router.error().message();
   w.router.emplace(std::move(*router));
   auto rtnl = netlink::Rtnl::open();
@@ -164,7 +164,7 @@ std::string buildWorld(World& w) {
     std::thread([&] {
       if (!enterNetns(pod->path())) {
         err = "setns";
-      } else if (auto ok = g_world->router->attachPass(index, ebpf::XdpMode::kNative); !ok) {
+      } else if (auto ok = g_world->router->attachPass(index, dataplane::XdpMode::kNative); !ok) {
         err = ok.error().message();
       }
     }).join();
@@ -177,7 +177,7 @@ bool useXdp(World& w, bool on) {
   setForwarding(!on);
   if (on == w.attached) return true;
   for (int index : {w.r1, w.r2}) {
-    auto ok = on ? w.router->attach(index, ebpf::XdpMode::kNative) : w.router->detach(index);
+    auto ok = on ? w.router->attach(index, dataplane::XdpMode::kNative) : w.router->detach(index);
     if (!ok) return false;
   }
   w.attached = on;

@@ -1,33 +1,78 @@
-#include "vfplane/ebpf/router_daemon.h"
+#include "vfplane/dataplane/router_loop.h"
 
 #include <fmt/format.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "vfplane/dataplane/kernel_model.h"
 
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 namespace {
 
-Result<dataplane::ForwardingModel> kernelModel(const std::set<std::string>& ports) {
+Result<ForwardingModel> kernelModel(const std::set<std::string>& ports) {
   auto rtnl = netlink::Rtnl::open();
   if (!rtnl) return fail(std::move(rtnl.error()));
-  auto tables = dataplane::readKernelTables(*rtnl);
+  auto tables = readKernelTables(*rtnl);
   if (!tables) return fail(std::move(tables.error()));
-  return dataplane::buildModel(*tables, ports);
+  return buildModel(*tables, ports);
 }
 
 }  // namespace
 
+RouterLoop::RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events, Fd wake)
+    : options_(std::move(options)), fastPath_(fastPath), events_(std::move(events)), wake_(std::move(wake)) {}
+
+Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& options, FastPath& fastPath) {
+  if (options.ports.empty()) return usageError("ports: at least one interface is needed");
+  // Subscribed before the first read, so that no change between the two goes unseen.
+  auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents | netlink::kRouteEvents |
+                                            netlink::kNeighbourEvents);
+  if (!events) return fail(std::move(events.error()));
+  auto model = kernelModel(options.ports);
+  if (!model) return fail(std::move(model.error()));
+  auto stats = fastPath.install(model->compile());
+  if (!stats) return fail(std::move(stats.error()));
+  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) return fail(systemError("eventfd", errno));
+  std::unique_ptr<RouterLoop> loop(new RouterLoop(options, fastPath, std::move(*events), std::move(wake)));
+  loop->status_.syncs = 1;
+  loop->status_.entries = fastPath.installedEntries();
+  loop->status_.lastChange = *stats;
+  // buildModel() found every port and its MAC; serve exactly those links.
+  for (const auto& [ifindex, iface] : model->interfaces()) {
+    if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok) return fail(std::move(ok.error()));
+    spdlog::info("{} router serves {} (ifindex {})", fastPath.name(), iface.name, ifindex);
+  }
+  spdlog::info("forwarding table: {} entries from the kernel's tables", loop->status_.entries);
+  return loop;
+}
+
+Result<InstallStats> RouterLoop::sync() {
+  auto model = kernelModel(options_.ports);
+  std::lock_guard lock(mu_);
+  ++status_.syncs;
+  if (!model) {
+    ++status_.syncErrors;
+    return fail(std::move(model.error()).withContext("sync"));
+  }
+  auto stats = fastPath_.install(model->compile());
+  if (!stats) {
+    ++status_.syncErrors;
+    return fail(std::move(stats.error()).withContext("sync"));
+  }
+  status_.entries = fastPath_.installedEntries();
+  if (stats->changed() > 0) status_.lastChange = *stats;
+  return stats;
+}
+
 // The content does not matter, only that something changed; an overrun lost some notifications,
 // which the full re-read that follows covers all the same.
-bool RouterDaemon::somethingChanged() {
+bool RouterLoop::somethingChanged() {
   auto batch = events_.drain();
   if (!batch) {
     spdlog::warn("{}; re-reading the kernel's tables", batch.error().message());
@@ -36,59 +81,7 @@ bool RouterDaemon::somethingChanged() {
   return batch->notifications > 0 || batch->overrun;
 }
 
-RouterDaemon::RouterDaemon(RouterOptions options, XdpRouter router, netlink::Subscription events, Fd wake)
-    : options_(std::move(options)), router_(std::move(router)), events_(std::move(events)), wake_(std::move(wake)) {}
-
-Result<std::unique_ptr<RouterDaemon>> RouterDaemon::start(const RouterOptions& options) {
-  if (options.ports.empty()) return usageError("ports: at least one interface is needed");
-  // Subscribed before the first read, so that no change between the two goes unseen.
-  auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents | netlink::kRouteEvents |
-                                            netlink::kNeighbourEvents);
-  if (!events) return fail(std::move(events.error()));
-  auto model = kernelModel(options.ports);
-  if (!model) return fail(std::move(model.error()));
-  auto router = XdpRouter::load({.maxEntries = options.maxEntries});
-  if (!router) return fail(std::move(router.error()));
-  auto stats = router->install(model->compile());
-  if (!stats) return fail(std::move(stats.error()));
-  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake.valid()) return fail(systemError("eventfd", errno));
-  std::unique_ptr<RouterDaemon> d(new RouterDaemon(options, std::move(*router), std::move(*events), std::move(wake)));
-  d->status_.syncs = 1;
-  d->status_.entries = d->router_.installedEntries();
-  d->status_.lastChange = *stats;
-  // buildModel() found every port and its MAC; attach to exactly those links.
-  for (const auto& [ifindex, port] : model->interfaces()) {
-    if (auto ok = d->router_.setPort(ifindex, port.mac); !ok) return fail(std::move(ok.error()));
-    // On failure the router's destructor detaches from the ports already done.
-    if (auto ok = d->router_.attach(ifindex, options.mode); !ok) {
-      return fail(std::move(ok.error()).withContext("port " + port.name));
-    }
-    spdlog::info("XDP router attached to {} (ifindex {})", port.name, ifindex);
-  }
-  spdlog::info("forwarding table: {} entries from the kernel's tables", d->status_.entries);
-  return d;
-}
-
-Result<InstallStats> RouterDaemon::sync() {
-  auto model = kernelModel(options_.ports);
-  std::lock_guard lock(mu_);
-  ++status_.syncs;
-  if (!model) {
-    ++status_.syncErrors;
-    return fail(std::move(model.error()).withContext("sync"));
-  }
-  auto stats = router_.install(model->compile());
-  if (!stats) {
-    ++status_.syncErrors;
-    return fail(std::move(stats.error()).withContext("sync"));
-  }
-  status_.entries = router_.installedEntries();
-  if (stats->added + stats->updated + stats->removed > 0) status_.lastChange = *stats;
-  return stats;
-}
-
-void RouterDaemon::run() {
+void RouterLoop::run() {
   using Clock = std::chrono::steady_clock;
   auto nextResync = Clock::now() + options_.resyncInterval;
   auto nextStats = options_.statsInterval ? Clock::now() + *options_.statsInterval : Clock::time_point::max();
@@ -112,39 +105,36 @@ void RouterDaemon::run() {
     auto stats = sync();
     if (!stats) {
       spdlog::warn("{}; the previous table stays in force", stats.error().message());
-    } else if (stats->added + stats->updated + stats->removed > 0) {
+    } else if (stats->changed() > 0) {
       spdlog::info("forwarding table: {} added, {} updated, {} removed ({} entries)", stats->added, stats->updated,
                    stats->removed, status().entries);
     }
   }
 }
 
-void RouterDaemon::logCounters() const {
+void RouterLoop::logCounters() const {
   auto c = counters();
   if (!c) {
     spdlog::warn("packet counters: {}", c.error().message());
     return;
   }
-  spdlog::info("packets: {} in, {} forwarded; to the kernel: {} for other hosts or broadcast, {} not IPv4, "
-               "{} options, {} TTL, {} no route, {} local/unresolved, {} malformed",
-               c->rx, c->forwarded, c->puntOtherHost, c->puntNotIpv4, c->puntIpOptions, c->puntTtl, c->puntNoRoute,
-               c->puntAction, c->puntMalformed);
+  spdlog::info("packets: {}", describeCounters(*c));
 }
 
-void RouterDaemon::stop() {
+void RouterLoop::stop() {
   stopping_ = true;
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
 }
 
-RouterStatus RouterDaemon::status() const {
+RouterStatus RouterLoop::status() const {
   std::lock_guard lock(mu_);
   return status_;
 }
 
-Result<XdpCounters> RouterDaemon::counters() const {
+Result<FastPathCounters> RouterLoop::counters() const {
   std::lock_guard lock(mu_);
-  return router_.counters();
+  return fastPath_.counters();
 }
 
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

@@ -11,15 +11,14 @@
 
 #include "test_support.h"
 #include "vfplane/dataplane/kernel_model.h"
-#include "vfplane/ebpf/router_daemon.h"
-#include "vfplane/ebpf/xdp_router.h"
+#include "vfplane/dataplane/router_loop.h"
+#include "vfplane/dataplane/xdp_router.h"
 #include "vfplane/netlink/netns.h"
 #include "vfplane/netlink/rtnl.h"
 
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 namespace {
 using dataplane::Ipv4Prefix;
-using dataplane::MacAddress;
 using test::run;
 
 std::string pidOf(const test::PodNetns& pod) {
@@ -158,9 +157,10 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
 // removed while it runs reach the fast path through rtnetlink events alone (the timer resync is
 // set to an hour).
 TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
-  auto daemon = RouterDaemon::start({.ports = {"r1", "r2"}, .mode = XdpMode::kNative,
-                                     .resyncInterval = std::chrono::hours(1), .debounce = std::chrono::milliseconds(20),
-                                     .maxEntries = 1024});
+  auto xdp = XdpRouter::load({.maxEntries = 1024, .mode = XdpMode::kNative});
+  ASSERT_TRUE(xdp) << xdp.error().message();
+  auto daemon = RouterLoop::start(
+      {.ports = {"r1", "r2"}, .resyncInterval = std::chrono::hours(1), .debounce = std::chrono::milliseconds(20)}, *xdp);
   ASSERT_TRUE(daemon) << daemon.error().message();
   std::thread loop([&] { (*daemon)->run(); });
   for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
@@ -232,4 +232,4 @@ TEST(XdpRouterCli, BadPortsAndFlagsExitTwoNamingThem) {
 }
 
 }  // namespace
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

@@ -13,13 +13,12 @@
 
 #include "fastpath_cases.h"
 #include "test_support.h"
-#include "vfplane/ebpf/xdp_router.h"
+#include "vfplane/dataplane/xdp_router.h"
 
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 namespace {
 using dataplane::Ipv4;
 using dataplane::Ipv4Prefix;
-using dataplane::MacAddress;
 
 using test::Frame;
 using test::frameTo;
@@ -163,4 +162,4 @@ TEST_F(XdpRouterTest, InstallWritesOnlyWhatChanged) {
 }
 
 }  // namespace
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

@@ -49,14 +49,19 @@ class DpdkRouterTest : public testing::Test {
       }
       p->id = static_cast<uint16_t>(id);
     }
-    auto router = DpdkRouter::create({.ports = {{a_.id, kIngressIfindex, test::portMac()}, {b_.id, kEgressIfindex, macOf("aa:00:00:00:00:07")}},
-                                      .maxEntries = 1024,
-                                      .mbufs = 2047});
+    auto router = DpdkRouter::create({.ports = {{"a", a_.id}, {"b", b_.id}}, .maxEntries = 1024, .mbufs = 2047});
     if (!router) {
       skip_ = "cannot start the DPDK router: " + router.error().message();
       return;
     }
     router_ = std::move(*router);
+    // As the router loop binds them: by name, to the model interface and MAC the kernel has.
+    for (const Port& p : {Port{kIngressIfindex, "a", test::portMac()}, Port{kEgressIfindex, "b", macOf("aa:00:00:00:00:07")}}) {
+      if (auto ok = router_->addPort(p); !ok) {
+        skip_ = "cannot bind the DPDK ports: " + ok.error().message();
+        return;
+      }
+    }
   }
   static void TearDownTestSuite() { router_.reset(); }
 
@@ -65,7 +70,7 @@ class DpdkRouterTest : public testing::Test {
     model_ = test::fastPathModel(kEgressIfindex);
     auto ok = router_->install(model_.compile());
     ASSERT_TRUE(ok) << ok.error().message();
-    before_ = router_->counters();
+    before_ = *router_->counters();
   }
 
   // Injects frames on port A, polls once, and returns what port B sent and what was punted.
@@ -96,7 +101,7 @@ class DpdkRouterTest : public testing::Test {
   static inline RingPort a_, b_;
   static inline std::unique_ptr<DpdkRouter> router_;
   ForwardingModel model_;
-  DpdkCounters before_;
+  FastPathCounters before_;
 };
 
 TEST_F(DpdkRouterTest, ForwardsRewritingMacsAndTtlWithAValidChecksum) {
@@ -107,7 +112,7 @@ TEST_F(DpdkRouterTest, ForwardsRewritingMacsAndTtlWithAValidChecksum) {
   EXPECT_EQ(sent[0], test::forwardedFrame(in, macOf("bb:00:00:00:00:07"), macOf("aa:00:00:00:00:01")));
   EXPECT_TRUE(std::equal(sent[1].begin(), sent[1].begin() + 6, macOf("bb:00:00:00:02:54").bytes.begin()))
       << "via the default route's gateway";
-  EXPECT_EQ(router_->counters().forwarded - before_.forwarded, 2u);
+  EXPECT_EQ(router_->counters()->forwarded - before_.forwarded, 2u);
 }
 
 TEST_F(DpdkRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
@@ -132,7 +137,7 @@ TEST_F(DpdkRouterTest, PuntsWhatTheKernelMustHandleUntouched) {
   auto [sent, punted] = run(frames);
   EXPECT_TRUE(sent.empty());
   EXPECT_EQ(punted, frames) << "every frame reaches the exception ring as it came";
-  const auto& c = router_->counters();
+  const auto c = *router_->counters();
   EXPECT_EQ(c.puntTtl - before_.puntTtl, 1u);
   EXPECT_EQ(c.puntIpOptions - before_.puntIpOptions, 1u);
   EXPECT_EQ(c.puntNotIpv4 - before_.puntNotIpv4, 1u);
@@ -152,8 +157,32 @@ TEST_F(DpdkRouterTest, NoRouteAndEgressWithoutADpdkPortArePunted) {
   auto [sent, punted] = run({frameTo("198.51.100.20").bytes(), frameTo("10.9.0.3").bytes()});
   EXPECT_TRUE(sent.empty());
   EXPECT_EQ(punted.size(), 2u);
-  EXPECT_EQ(router_->counters().puntNoRoute - before_.puntNoRoute, 1u);
-  EXPECT_EQ(router_->counters().puntAction - before_.puntAction, 1u);
+  EXPECT_EQ(router_->counters()->puntNoRoute - before_.puntNoRoute, 1u);
+  EXPECT_EQ(router_->counters()->puntAction - before_.puntAction, 1u);
+}
+
+TEST_F(DpdkRouterTest, InstallReportsWhatChangedAsTheXdpPathDoes) {
+  auto same = router_->install(model_.compile());
+  ASSERT_TRUE(same) << same.error().message();
+  EXPECT_EQ(same->changed(), 0u);
+  EXPECT_EQ(same->unchanged, model_.compile().size());
+  // The gateway moves and a neighbour goes: the numbers XdpRouterTest.InstallWritesOnlyWhatChanged
+  // expects of the XDP path for the same change.
+  model_.setNeighbour({test::ip4("10.1.0.254"), kEgressIfindex, macOf("bb:00:00:00:0f:ff")});
+  model_.removeNeighbour(test::ip4("10.1.0.7"), kEgressIfindex);
+  auto changed = router_->install(model_.compile());
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->updated, 2u) << "the default route and 10.1.0.254/32";
+  EXPECT_EQ(changed->removed, 1u) << "10.1.0.7/32";
+  EXPECT_EQ(router_->installedEntries(), model_.compile().size());
+}
+
+TEST_F(DpdkRouterTest, AddPortNamesAPortThatIsNotThere) {
+  auto ok = router_->addPort({9, "c", macOf("aa:00:00:00:00:09")});
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().sysErrno(), ENODEV);
+  EXPECT_TRUE(ok.error().isUsage());
+  EXPECT_THAT(ok.error().message(), testing::HasSubstr("port c"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "vfplane/dataplane/dpdk_router.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rte_byteorder.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 namespace vfplane::dataplane {
 namespace {
@@ -28,13 +30,18 @@ std::atomic<uint64_t> g_instances{0};
 }  // namespace
 
 Result<void> initEal(const std::vector<std::string>& args) {
-  static bool started = false;
-  if (started) return {};
+  // The EAL starts once per process; what it started with is kept to tell a repeat of the same
+  // call (fine) from one that wanted something else (which would not get it).
+  static std::optional<std::vector<std::string>> startedWith;
+  if (startedWith) {
+    if (*startedWith == args) return {};
+    return fail(fmt::format("DPDK EAL init: already started with \"{}\"", fmt::join(*startedWith, " ")), EALREADY);
+  }
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return fail(rteError("DPDK EAL init"));
-  started = true;
+  startedWith = args;
   return {};
 }
 
@@ -52,6 +59,7 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
   r->portIndexOf_.assign(RTE_MAX_ETHPORTS, -1);
   for (size_t i = 0; i < options.ports.size(); ++i) {
     uint16_t port = options.ports[i].portId;
+    r->ports_.push_back({options.ports[i], 0, MacAddress{}});
     if (!rte_eth_dev_is_valid_port(port)) return fail(fmt::format("DPDK port {}: no such port", port), ENODEV);
     rte_eth_conf conf{};
     if (int rc = rte_eth_dev_configure(port, 1, 1, &conf); rc < 0) {
@@ -87,7 +95,18 @@ DpdkRouter::~DpdkRouter() {
   if (pool_ != nullptr) rte_mempool_free(pool_);
 }
 
-Result<void> DpdkRouter::install(const std::vector<FibEntry>& fib) {
+Result<void> DpdkRouter::addPort(const Port& port) {
+  for (auto& b : ports_) {
+    if (b.port.name != port.name) continue;
+    b.ifindex = port.ifindex;
+    b.mac = port.mac;
+    return {};
+  }
+  return usageError(fmt::format("port {}: no DPDK port of that name", port.name), ENODEV);
+}
+
+Result<InstallStats> DpdkRouter::install(const std::vector<FibEntry>& fib) {
+  FibDiff diff = diffFib(installed_, fib);
   // The next hops first: one per distinct action, so the LPM stores an index.
   std::vector<NextHop> hops;
   std::vector<uint32_t> hopOf(fib.size());
@@ -95,10 +114,10 @@ Result<void> DpdkRouter::install(const std::vector<FibEntry>& fib) {
     NextHop h;
     const auto& a = fib[i].action;
     if (a) {
-      for (const auto& p : options_.ports) {
-        if (p.ifindex != a->ifindex) continue;
+      for (const auto& p : ports_) {
+        if (p.ifindex == 0 || p.ifindex != a->ifindex) continue;
         h.forward = true;
-        h.port = p.portId;
+        h.port = p.port.portId;
         std::memcpy(h.src, a->src.bytes.data(), 6);
         std::memcpy(h.dst, a->dst.bytes.data(), 6);
       }
@@ -133,7 +152,9 @@ Result<void> DpdkRouter::install(const std::vector<FibEntry>& fib) {
   lpm_ = lpm;
   nextHops_ = std::move(hops);
   defaultHop_ = defaultHop;
-  return {};
+  installed_.clear();
+  for (const auto& e : fib) installed_.insert_or_assign(e.prefix, e.action);
+  return diff.stats;
 }
 
 void DpdkRouter::punt(rte_mbuf* m, uint64_t& reason) {
@@ -144,12 +165,15 @@ void DpdkRouter::punt(rte_mbuf* m, uint64_t& reason) {
   }
 }
 
-void DpdkRouter::handle(rte_mbuf* m, const MacAddress& portMac, std::vector<std::vector<rte_mbuf*>>& out) {
+void DpdkRouter::handle(rte_mbuf* m, const Bound& in, std::vector<std::vector<rte_mbuf*>>& out) {
   ++counters_.rx;
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) return punt(m, counters_.puntMalformed);
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   // A router routes only frames addressed to it, as the XDP path does.
-  if (std::memcmp(eth->dst_addr.addr_bytes, portMac.bytes.data(), 6) != 0) return punt(m, counters_.puntOtherHost);
+  // A port no model interface was bound to routes nothing.
+  if (in.ifindex == 0 || std::memcmp(eth->dst_addr.addr_bytes, in.mac.bytes.data(), 6) != 0) {
+    return punt(m, counters_.puntOtherHost);
+  }
   if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) return punt(m, counters_.puntNotIpv4);
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) return punt(m, counters_.puntMalformed);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
@@ -178,10 +202,10 @@ size_t DpdkRouter::poll() {
   for (auto& q : out) q.clear();
   size_t received = 0;
   rte_mbuf* bufs[kBurst];
-  for (const auto& p : options_.ports) {
-    uint16_t n = rte_eth_rx_burst(p.portId, 0, bufs, kBurst);
+  for (const auto& p : ports_) {
+    uint16_t n = rte_eth_rx_burst(p.port.portId, 0, bufs, kBurst);
     received += n;
-    for (uint16_t i = 0; i < n; ++i) handle(bufs[i], p.mac, out);
+    for (uint16_t i = 0; i < n; ++i) handle(bufs[i], p, out);
   }
   for (size_t i = 0; i < out.size(); ++i) {
     auto& q = out[i];

@@ -1,6 +1,7 @@
-// The XDP router as a service: loads the fast path, attaches it to the ports, and keeps its table
-// equal to what the namespace's kernel says, re-reading the tables whenever rtnetlink reports a
-// link, address, route or neighbour change (and on a timer, in case an event was lost).
+// The router as a service, whatever its fast path: adds the ports to it, keeps its table equal to
+// what the namespace's kernel says, re-reading the tables whenever rtnetlink reports a link,
+// address, route or neighbour change (and on a timer, in case a notification was lost), and logs
+// the packet counters.
 //
 // The kernel stays the control plane: routing daemons and `ip route` change its tables, ARP fills
 // its neighbours, and the fast path follows within one debounce interval.
@@ -14,19 +15,17 @@
 #include <set>
 #include <string>
 
-#include "vfplane/ebpf/xdp_router.h"
-#include "vfplane/netlink/events.h"
 #include "vfplane/base/fd.h"
+#include "vfplane/dataplane/fast_path.h"
+#include "vfplane/netlink/events.h"
 
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 
-struct RouterOptions {
-  std::set<std::string> ports;
-  XdpMode mode = XdpMode::kNative;
+struct RouterLoopOptions {
+  std::set<std::string> ports;  // kernel interfaces of this namespace
   std::chrono::milliseconds resyncInterval{std::chrono::seconds(30)};
-  // How long events are collected before one re-read: a route flap sends dozens.
+  // How long notifications are collected before one re-read: a route flap sends dozens.
   std::chrono::milliseconds debounce{20};
-  uint32_t maxEntries = 65536;
   // How often run() logs the packet counters; nullopt: never.
   std::optional<std::chrono::milliseconds> statsInterval = std::nullopt;
 };
@@ -38,35 +37,37 @@ struct RouterStatus {
   InstallStats lastChange;
 };
 
-class RouterDaemon {
+class RouterLoop {
  public:
-  // Loads the program, installs the kernel's current table and attaches to every port. Errors
-  // name the port or the failing call; nothing stays attached on failure.
-  static Result<std::unique_ptr<RouterDaemon>> start(const RouterOptions& options);
+  // Subscribes to the kernel's notifications, reads its tables, adds every port to fastPath (with
+  // the ifindex and MAC the kernel gives it) and installs the table. fastPath must outlive the
+  // loop. Usage errors name a port that does not exist or has no MAC.
+  static Result<std::unique_ptr<RouterLoop>> start(const RouterLoopOptions& options, FastPath& fastPath);
 
-  // Re-reads the kernel tables and installs the difference.
+  // Re-reads the kernel tables and installs the difference. From any thread.
   Result<InstallStats> sync();
-  // Serves events until stop(), and logs the counters every statsInterval. Sync errors are logged
-  // and counted, not fatal: the next event or resync tries again.
+  // Serves notifications until stop(), and logs the counters every statsInterval. Sync errors
+  // are logged and counted, not fatal: the next notification or resync tries again.
   void run();
   // From any thread.
   void stop();
 
   RouterStatus status() const;
-  Result<XdpCounters> counters() const;
+  Result<FastPathCounters> counters() const;
+  const FastPath& fastPath() const { return fastPath_; }
 
  private:
-  RouterDaemon(RouterOptions options, XdpRouter router, netlink::Subscription events, Fd wake);
+  RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events, Fd wake);
   bool somethingChanged();
   void logCounters() const;
 
-  RouterOptions options_;
-  mutable std::mutex mu_;  // guards router_ and status_
-  XdpRouter router_;
+  RouterLoopOptions options_;
+  mutable std::mutex mu_;  // guards fastPath_ and status_
+  FastPath& fastPath_;
   RouterStatus status_;
   netlink::Subscription events_;
-  Fd wake_;    // eventfd for stop()
+  Fd wake_;  // eventfd for stop()
   std::atomic<bool> stopping_{false};
 };
 
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

@@ -1,22 +1,23 @@
-// Prometheus metrics of vfplane-xdp-router, computed when scraped:
+// Prometheus metrics of a router, computed when scraped, named after its fast path
+// ("vfplane_xdp_...", "vfplane_dpdk_..."):
 //
-//   vfplane_xdp_packets_total{verdict}   forwarded, or the reason it went to the kernel:
-//                                        other_host, not_ipv4, ip_options, ttl, no_route,
-//                                        local_or_unresolved, malformed
-//   vfplane_xdp_received_total           every frame the program saw
-//   vfplane_xdp_table_entries            entries in the forwarding table
-//   vfplane_xdp_syncs_total / vfplane_xdp_sync_errors_total   re-reads of the kernel's tables
+//   vfplane_<fp>_packets_total{verdict}   forwarded, or what else became of a frame (kVerdicts):
+//                                         other_host, not_ipv4, ip_options, ttl, no_route,
+//                                         local_or_unresolved, malformed, tx_dropped, punt_dropped
+//   vfplane_<fp>_received_total           every frame the fast path saw
+//   vfplane_<fp>_table_entries            entries in the forwarding table
+//   vfplane_<fp>_syncs_total / vfplane_<fp>_sync_errors_total   re-reads of the kernel's tables
 #pragma once
 
 #include <memory>
 
 #include <prometheus/collectable.h>
 
-#include "vfplane/ebpf/router_daemon.h"
+#include "vfplane/dataplane/router_loop.h"
 
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 
-// The daemon must outlive the collectable's use by an exposer.
-std::shared_ptr<prometheus::Collectable> makeRouterMetrics(const RouterDaemon& daemon);
+// The loop must outlive the collectable's use by an exposer.
+std::shared_ptr<prometheus::Collectable> makeRouterMetrics(const RouterLoop& loop);
 
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

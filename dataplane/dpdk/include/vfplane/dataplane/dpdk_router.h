@@ -1,7 +1,9 @@
 // The DPDK fast path: IPv4 forwarding between DPDK ports from the same compiled table the XDP
 // path installs, so both forward exactly alike.
 //
-// Each DPDK port stands for one interface of the model (its ifindex). A packet is forwarded when
+// Each DPDK port stands for one interface of the model: addPort() binds the DPDK port of that
+// name to the model interface's ifindex and MAC (in a deployment, the TAP that mirrors the port
+// carries its name in the kernel). A packet is forwarded when
 // its destination has a forwarding entry whose egress interface is one of the ports; everything
 // else is punted, unmodified, to the exception ring, whose owner hands it to the kernel (a TAP or
 // virtio-user port in a deployment; the tests read it directly). The reasons match the XDP path's
@@ -12,13 +14,15 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "vfplane/dataplane/counters.h"
-#include "vfplane/dataplane/forwarding_model.h"
 #include "vfplane/base/error.h"
+#include "vfplane/dataplane/counters.h"
+#include "vfplane/dataplane/fast_path.h"
+#include "vfplane/dataplane/forwarding_model.h"
 
 struct rte_lpm;
 struct rte_mempool;
@@ -28,18 +32,17 @@ struct rte_mbuf;
 namespace vfplane::dataplane {
 
 // Starts DPDK's EAL once per process; args are its command line, argv[0] first
-// (e.g. {"vfplane", "--no-huge", "--no-pci", "--in-memory"}). Errors carry rte_errno's text.
+// (e.g. {"vfplane", "--no-huge", "--no-pci", "--no-shconf"}). Errors carry rte_errno's text. A
+// second call with the same args does nothing; with other args it is EALREADY, since the EAL
+// cannot be started again.
 Result<void> initEal(const std::vector<std::string>& args);
 
 struct DpdkPort {
+  std::string name;  // what addPort() finds it by
   uint16_t portId = 0;
-  int ifindex = 0;  // the model interface this port stands for
-  MacAddress mac;   // its address: only frames sent to it are routed
 };
 
-using DpdkCounters = FastPathCounters;
-
-class DpdkRouter {
+class DpdkRouter final : public FastPath {
  public:
   struct Options {
     std::vector<DpdkPort> ports;
@@ -47,15 +50,21 @@ class DpdkRouter {
     uint32_t mbufs = 8191;
   };
   // Configures and starts every port (one RX and one TX queue each) with a mempool of its own.
+  // A port receives and punts until addPort() names it.
   static Result<std::unique_ptr<DpdkRouter>> create(const Options& options);
-  ~DpdkRouter();
+  ~DpdkRouter() override;
 
+  const char* name() const override { return "dpdk"; }
+  // Binds the DPDK port called port.name to the model interface port.ifindex and its MAC.
+  // ENODEV naming it when no DPDK port has that name.
+  Result<void> addPort(const Port& port) override;
   // Replaces the table: a new LPM is built aside and swapped in.
-  Result<void> install(const std::vector<FibEntry>& fib);
+  Result<InstallStats> install(const std::vector<FibEntry>& fib) override;
+  Result<FastPathCounters> counters() const override { return counters_; }
+  size_t installedEntries() const override { return installed_.size(); }
   // One burst from every port, forwarded or punted. Returns the packets received.
   size_t poll();
 
-  const DpdkCounters& counters() const { return counters_; }
   rte_ring* exceptionRing() const { return exception_; }
   rte_mempool* mempool() const { return pool_; }
 
@@ -66,11 +75,19 @@ class DpdkRouter {
     uint8_t src[6] = {};
     uint8_t dst[6] = {};
   };
+  // A DPDK port and the model interface it stands for, once addPort() has named it.
+  struct Bound {
+    DpdkPort port;
+    int ifindex = 0;  // 0 until bound
+    MacAddress mac;
+  };
   DpdkRouter() = default;
-  void handle(rte_mbuf* m, const MacAddress& portMac, std::vector<std::vector<rte_mbuf*>>& out);
+  void handle(rte_mbuf* m, const Bound& in, std::vector<std::vector<rte_mbuf*>>& out);
   void punt(rte_mbuf* m, uint64_t& reason);
 
   Options options_;
+  std::vector<Bound> ports_;  // in the order of options_.ports
+  std::map<Ipv4Prefix, Action> installed_;
   rte_mempool* pool_ = nullptr;
   rte_ring* exception_ = nullptr;
   rte_lpm* lpm_ = nullptr;
@@ -78,7 +95,7 @@ class DpdkRouter {
   int defaultHop_ = -1;  // the /0 entry's next hop, which rte_lpm cannot hold
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
   std::vector<std::vector<rte_mbuf*>> txScratch_;  // per egress port, reused by every poll
-  DpdkCounters counters_;
+  FastPathCounters counters_;
   uint64_t generation_ = 0;
 };
 

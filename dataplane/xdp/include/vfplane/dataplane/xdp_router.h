@@ -1,8 +1,7 @@
-// The XDP fast path's loader: owns the program built into this binary (its skeleton is embedded
-// at build time; no object file is read at run time), keeps its forwarding table equal to what
-// the forwarding model compiles, attaches it to interfaces and reads its counters.
+// The XDP fast path: the program built into this binary (ebpf/), its forwarding table kept equal
+// to what the forwarding model compiles, attached to the router's ports.
 //
-// Errors name the failing call: "load XDP router: bpf_object__load: Operation not permitted".
+// Errors name the failing call: "attach XDP to ifindex 4 (native): Operation not supported".
 #pragma once
 
 #include <cstdint>
@@ -11,52 +10,45 @@
 #include <set>
 #include <vector>
 
-#include "vfplane/dataplane/counters.h"
-#include "vfplane/dataplane/forwarding_model.h"
-#include "vfplane/ebpf/xdp_router_abi.h"
 #include "vfplane/base/error.h"
+#include "vfplane/dataplane/fast_path.h"
+#include "vfplane/ebpf/xdp_router_program.h"
 
-struct vfp_xdp_router;
-
-namespace vfplane::ebpf {
+namespace vfplane::dataplane {
 
 enum class XdpMode {
   kNative,   // in the driver (veth, most NICs)
   kGeneric,  // after the skb is built: works everywhere, for testing
 };
 
-// Packets seen by the program since it was loaded, summed over CPUs (txDropped and puntDropped
-// stay 0: the kernel drops those itself).
-using XdpCounters = dataplane::FastPathCounters;
-
-// What install() changed.
-struct InstallStats {
-  size_t added = 0;
-  size_t updated = 0;
-  size_t removed = 0;
-  size_t unchanged = 0;
-};
-
-class XdpRouter {
+class XdpRouter final : public FastPath {
  public:
   struct Options {
-    uint32_t maxEntries = 65536;  // forwarding table size
+    uint32_t maxEntries = 65536;     // forwarding table size
+    XdpMode mode = XdpMode::kNative;  // how addPort() attaches
   };
   static Result<XdpRouter> load(const Options& options);
 
   XdpRouter(XdpRouter&&) noexcept;
   XdpRouter& operator=(XdpRouter&&) noexcept;
-  ~XdpRouter();  // detaches from every interface it attached to
+  ~XdpRouter() override;  // detaches from every interface it attached to
 
-  // Makes the program's table equal to fib: writes only what changed and deletes what is gone,
-  // so packets in flight always see either the old or the new entry, never a gap. Egress ports
-  // of forwarding entries are added to the devmap before the entries that use them.
-  Result<InstallStats> install(const std::vector<dataplane::FibEntry>& fib);
+  const char* name() const override { return "xdp"; }
+  // setPort(), then attach() in the mode of the options.
+  Result<void> addPort(const Port& port) override;
+  // Writes only what changed and deletes what is gone, so packets in flight always see either
+  // the old or the new entry, never a gap. Egress ports of forwarding entries are added to the
+  // devmap before the entries that use them.
+  Result<InstallStats> install(const std::vector<FibEntry>& fib) override;
+  // Packets seen since the program was loaded, summed over CPUs (txDropped and puntDropped stay
+  // 0: the kernel drops those itself).
+  Result<FastPathCounters> counters() const override;
+  size_t installedEntries() const override { return installed_.size(); }
 
-  // Declares an ingress port and its MAC: frames arriving elsewhere, or addressed to another MAC,
-  // go to the kernel. attach() alone does not make a port.
-  Result<void> setPort(int ifindex, const dataplane::MacAddress& mac);
-
+  // The two halves of addPort, for tests that run the program without attaching it:
+  // declares an ingress port and its MAC (frames arriving elsewhere, or addressed to another
+  // MAC, go to the kernel), and attaches the router program to a link.
+  Result<void> setPort(int ifindex, const MacAddress& mac);
   Result<void> attach(int ifindex, XdpMode mode);
   Result<void> detach(int ifindex);
   // Attaches the pass-through program, for the far end of a veth the router sends into (veth
@@ -64,22 +56,18 @@ class XdpRouter {
   // namespace, so this attachment is not tracked: it goes with the device.
   Result<void> attachPass(int ifindex, XdpMode mode);
 
-  Result<XdpCounters> counters() const;
-  int routerFd() const;
-  int passFd() const;
-  size_t installedEntries() const { return installed_.size(); }
+  int routerFd() const { return program_->routerFd(); }
+  int passFd() const { return program_->passFd(); }
 
  private:
-  struct SkeletonDeleter {
-    void operator()(vfp_xdp_router* skel) const;
-  };
-  explicit XdpRouter(std::unique_ptr<vfp_xdp_router, SkeletonDeleter> skel) : skel_(std::move(skel)) {}
+  XdpRouter(Options options, ebpf::XdpRouterProgram program);
   Result<uint32_t> attachProgram(int ifindex, int progFd, XdpMode mode);
 
-  std::unique_ptr<vfp_xdp_router, SkeletonDeleter> skel_;
-  std::map<dataplane::Ipv4Prefix, vfp_fib_value> installed_;
-  std::set<int> ports_;
+  Options options_;
+  std::unique_ptr<ebpf::XdpRouterProgram> program_;
+  std::map<Ipv4Prefix, Action> installed_;
+  std::set<int> txPorts_;
   std::map<int, uint32_t> attached_;  // ifindex -> XDP flags used
 };
 
-}  // namespace vfplane::ebpf
+}  // namespace vfplane::dataplane

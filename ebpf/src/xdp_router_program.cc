@@ -1,0 +1,44 @@
+#include "vfplane/ebpf/xdp_router_program.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+
+// The generated skeleton is C; its embedded object bytes trip warnings meant for our own code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "xdp_router.skel.h"
+#pragma GCC diagnostic pop
+
+namespace vfplane::ebpf {
+namespace {
+
+// libbpf returns -errno (and sets errno) on failure.
+Error bpfError(std::string_view what, int rc) { return systemError(what, rc < 0 ? -rc : errno); }
+
+}  // namespace
+
+void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const { vfp_xdp_router__destroy(skel); }
+
+Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fibEntries) {
+  std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());
+  if (!skel) return fail(systemError("load XDP router: open skeleton", errno));
+  if (int rc = bpf_map__set_max_entries(skel->maps.fib, fibEntries); rc != 0) {
+    return fail(bpfError("load XDP router: size the forwarding table", rc));
+  }
+  if (int rc = vfp_xdp_router__load(skel.get()); rc != 0) {
+    return fail(bpfError("load XDP router: bpf_object__load", rc));
+  }
+  return XdpRouterProgram(std::move(skel));
+}
+
+int XdpRouterProgram::routerFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_router); }
+int XdpRouterProgram::passFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_pass); }
+int XdpRouterProgram::fibFd() const { return bpf_map__fd(skel_->maps.fib); }
+int XdpRouterProgram::txPortsFd() const { return bpf_map__fd(skel_->maps.tx_ports); }
+int XdpRouterProgram::portsFd() const { return bpf_map__fd(skel_->maps.ports); }
+int XdpRouterProgram::countersFd() const { return bpf_map__fd(skel_->maps.counters); }
+
+}  // namespace vfplane::ebpf
