@@ -162,7 +162,7 @@ Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::str
 
 CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env, Command command,
                                        std::string_view config) {
-  auto out = runProcess(binary, cniEnvironment(env, command, currentEnvironment()), config);
+  auto out = runProcess(binary, cniEnvironment(env, command, env.base), config);
   if (!out) return cniFail(ErrorCode::kIoFailure, out.error().message());
   std::string name = binary.substr(binary.rfind('/') + 1);
   if (out->exitCode != 0) {
@@ -230,11 +230,15 @@ CniExpected<void> ipamDelegate(const Environment& env, Command command, std::str
   return {};
 }
 
-bool pluginSupports(const Environment& env, std::string_view type, std::string_view version) {
+CniExpected<bool> pluginSupports(const Environment& env, std::string_view type, std::string_view version) {
   auto binary = findPlugin(type, env.path);
-  if (!binary) return false;
+  if (!binary) return std::unexpected(binary.error());
   auto info = invokePlugin(*binary, env, Command::kVersion, R"({"cniVersion":"0.4.0"})");
-  if (!info || !info->contains("supportedVersions") || !(*info)["supportedVersions"].is_array()) return false;
+  if (!info) return std::unexpected(info.error());
+  if (!info->contains("supportedVersions") || !(*info)["supportedVersions"].is_array()) {
+    return cniFail(ErrorCode::kDecodeFailure, fmt::format("{} VERSION: no \"supportedVersions\" list", type),
+                   info->dump().substr(0, 512));
+  }
   for (const auto& v : (*info)["supportedVersions"]) {
     if (v.is_string() && v.get<std::string>() == version) return true;
   }

@@ -54,10 +54,17 @@ struct HostDeviceState {
   }
 };
 
-std::optional<HostDeviceState> loadState(const fs::path& path) {
+// nullopt when there is no record; an error naming the file when it cannot be read or is not a
+// record (a corrupt record is not the same as none: DEL then says so before it falls back).
+Result<std::optional<HostDeviceState>> loadState(const fs::path& path) {
   std::ifstream in(path);
-  if (!in) return std::nullopt;
-  return HostDeviceState::fromJson(Json::parse(in, nullptr, false));
+  if (!in) {
+    if (errno == ENOENT) return std::optional<HostDeviceState>();
+    return fail(systemError("read " + path.string(), errno));
+  }
+  auto state = HostDeviceState::fromJson(Json::parse(in, nullptr, false));
+  if (!state) return fail(Error(path.string() + ": not a vfplane-host-device record (corrupt JSON?)", EINVAL));
+  return std::optional<HostDeviceState>(std::move(*state));
 }
 
 bool validKernelPath(const std::string& p) {
@@ -259,7 +266,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     LinkChange back;
     back.alias = "";
     if (auto r = pod->execute(netlink::buildMoveLink(podIndex, hostNs->fd(), state.originalName, back), "move home"); !r) {
-      spdlog::warn("{}: rollback: {}", kPlugin, r.error().message());
+      env.logger().warn("{}: rollback: {}", kPlugin, r.error().message());
     }
   };
 
@@ -276,7 +283,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     if (!dpdk) {
       if (auto r = configureIps(*pod, podIndex, result, 0); !r) {
         if (auto d = runIpam(env, Command::kDel, req.conf, req.config); !d) {
-          spdlog::warn("{}: rollback: IPAM DEL: {}", kPlugin, d.error().msg);
+          env.logger().warn("{}: rollback: IPAM DEL: {}", kPlugin, d.error().msg);
         }
         undoMove();
         fs::remove(path, ec);
@@ -296,7 +303,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     }
   }
   result.interfaces.insert(result.interfaces.begin(), iface);
-  spdlog::info("{}: ADD {} {}: {} {}", kPlugin, env.containerId, env.ifname,
+  env.logger().info("{}: ADD {} {}: {} {}", kPlugin, env.containerId, env.ifname,
                dpdk ? fmt::format("PCI device {} on {} (DPDK mode, not moved)", state.pci, selected->driver)
                     : fmt::format("{} moved in", state.originalName),
                result.ips.empty() ? "" : fmt::format("with {} address(es)", result.ips.size()));
@@ -309,7 +316,12 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   // the netns is already gone.
   if (auto r = runIpamFor(req, Command::kDel); !r) return r;
   const fs::path path = statePath(env.containerId, env.ifname);
-  auto state = loadState(path);
+  auto loaded = loadState(path);
+  if (!loaded) {
+    env.logger().warn("{}: DEL {}: {}; bringing the device home by its alias", kPlugin, env.containerId,
+                      loaded.error().message());
+  }
+  std::optional<HostDeviceState> state = loaded ? *loaded : std::nullopt;
   std::error_code ec;
   if ((state && state->dpdk) || !req.netns) {
     // Nothing was moved, or the namespace is gone (a hardware device then returns to the host by
@@ -328,7 +340,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   std::string home = state ? state->originalName : (*link)->alias;
   if (home.empty()) {
     // Neither a state file nor an alias: not a device this plugin moved.
-    spdlog::warn("{}: DEL {}: {} in {} carries no record of its host name; left alone", kPlugin, env.containerId,
+    env.logger().warn("{}: DEL {}: {} in {} carries no record of its host name; left alone", kPlugin, env.containerId,
                  env.ifname, env.netns);
     return {};
   }
@@ -337,7 +349,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   if (!host || !hostNs) return cniFail(ErrorCode::kIoFailure, "cannot open the host namespace");
   if (auto taken = host->link(home); taken && *taken) {
     std::string fallback = fmt::format("hd{}", (*link)->ifindex);
-    spdlog::warn("{}: DEL {}: {} is taken in the host; {} comes home as {}", kPlugin, env.containerId, home,
+    env.logger().warn("{}: DEL {}: {} is taken in the host; {} comes home as {}", kPlugin, env.containerId, home,
                  env.ifname, fallback);
     home = fallback;
   }
@@ -349,7 +361,7 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
     return ioError(r.error());
   }
   fs::remove(path, ec);
-  spdlog::info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, home);
+  env.logger().info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, home);
   return {};
 }
 
@@ -366,7 +378,8 @@ CniExpected<void> HostDevicePlugin::check(Request& req) {
   }
   if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
   auto state = loadState(statePath(env.containerId, env.ifname));
-  if (state && state->dpdk) return {};
+  if (!state) return ioError(state.error(), "CHECK");
+  if (*state && (*state)->dpdk) return {};
   auto pod = Rtnl::openIn(*req.netns);
   if (!pod) return ioError(pod.error());
   auto link = pod->link(env.ifname);
@@ -383,13 +396,18 @@ CniExpected<void> HostDevicePlugin::gc(Request& req) {
   // namespaces (or went with them), so only the records are left.
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(options_.stateDir / "host-device", ec)) {
-    auto state = loadState(e.path());
-    if (!state) continue;
+    auto loaded = loadState(e.path());
+    if (!loaded) {
+      req.env.logger().warn("{}: GC: skipping {}", kPlugin, loaded.error().message());
+      continue;
+    }
+    if (!*loaded) continue;
+    const HostDeviceState* state = &**loaded;
     AttachmentId id{state->containerId, state->ifname};
     if (std::find(req.validAttachments.begin(), req.validAttachments.end(), id) == req.validAttachments.end()) {
       std::error_code rm;
       fs::remove(e.path(), rm);
-      spdlog::info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId, state->ifname);
+      req.env.logger().info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId, state->ifname);
     }
   }
   return runIpamFor(req, Command::kGc);

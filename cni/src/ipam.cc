@@ -172,16 +172,25 @@ CniExpected<sriov::DeviceLock> lockStore(const fs::path& dir) {
 }
 
 // O_EXCL: two allocators that both think an address is free cannot both get it, even without the
-// lock (a host-local without it, or a stale lock).
-bool reserve(const fs::path& dir, const IpPrefix& a, const std::string& id, const std::string& ifname) {
+// lock (a host-local without it, or a stale lock). False when the address is taken; an error (code
+// 5, naming the file) when the data dir cannot take the reservation at all, so that a read-only or
+// full dir is not reported as an exhausted range after walking all of it.
+CniExpected<bool> reserve(const fs::path& dir, const IpPrefix& a, const std::string& id, const std::string& ifname) {
   fs::path file = dir / a.addressStr();
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    if (errno == EEXIST) return false;
+    return cniFail(ErrorCode::kIoFailure, fmt::format("reserve {}: {}", file.string(), std::strerror(errno)));
+  }
   std::string content = id + kLineBreak + ifname;
   bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  int err = errno;
   ::close(fd);
-  if (!ok) ::unlink(file.c_str());
-  return ok;
+  if (!ok) {
+    ::unlink(file.c_str());
+    return cniFail(ErrorCode::kIoFailure, fmt::format("write {}: {}", file.string(), std::strerror(err ? err : EIO)));
+  }
+  return true;
 }
 
 std::string rangeSetName(const std::vector<IpamRange>& set) {
@@ -328,8 +337,10 @@ CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::
             undo();
             return invalid("requested IP", fmt::format("{} is the gateway of {}", want.addressStr(), r.subnet.str()));
           }
-          if (!reserve(dir_, want, id, ifname)) {
+          auto reserved = reserve(dir_, want, id, ifname);
+          if (!reserved || !*reserved) {
             undo();
+            if (!reserved) return std::unexpected(reserved.error());
             return cniFail(ErrorCode::kInvalidConfig,
                            fmt::format("requested IP {} is already reserved in {}", want.addressStr(), config.network));
           }
@@ -366,10 +377,17 @@ CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::
       IpPrefix cur = start;
       do {
         bool isGateway = set[k].gateway && cmp(*set[k].gateway, cur) == 0;
-        if (!isGateway && reserve(dir_, cur, id, ifname)) {
-          got = cur;
-          range = &set[k];
-          break;
+        if (!isGateway) {
+          auto reserved = reserve(dir_, cur, id, ifname);
+          if (!reserved) {
+            undo();
+            return std::unexpected(reserved.error());
+          }
+          if (*reserved) {
+            got = cur;
+            range = &set[k];
+            break;
+          }
         }
         if (cmp(cur, set[k].end) == 0) {
           k = (k + 1) % set.size();
@@ -435,7 +453,7 @@ CniExpected<void> IpamStore::check(const IpamConfig& config, const std::string& 
   return {};
 }
 
-CniExpected<void> IpamStore::gc(const std::vector<AttachmentId>& valid) {
+CniExpected<void> IpamStore::gc(const std::vector<AttachmentId>& valid, spdlog::logger& log) {
   if (!fs::exists(dir_)) return {};
   auto lock = lockStore(dir_);
   if (!lock) return std::unexpected(lock.error());
@@ -446,7 +464,7 @@ CniExpected<void> IpamStore::gc(const std::vector<AttachmentId>& valid) {
       return v.containerId == owner->containerId && (owner->ifname.empty() || v.ifname == owner->ifname);
     });
     if (!keep) {
-      spdlog::info("GC: releasing {} of {} {}", name, owner->containerId, owner->ifname);
+      log.info("GC: releasing {} of {} {}", name, owner->containerId, owner->ifname);
       ::unlink((dir_ / name).c_str());
     }
   }
@@ -469,7 +487,15 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
   std::string type = conf.ipamType();
   if (type != "vfplane-ipam") {
     // GC and STATUS exist from 1.1.0; older delegates (Debian 12's host-local) cannot take them.
-    if ((command == Command::kGc || command == Command::kStatus) && !pluginSupports(env, type, "1.1.0")) return {};
+    if (command == Command::kGc || command == Command::kStatus) {
+      auto supports = pluginSupports(env, type, "1.1.0");
+      if (!supports) {
+        auto e = supports.error();
+        e.msg = fmt::format("IPAM {}: cannot ask {} which versions it speaks: {}", commandName(command), type, e.msg);
+        return std::unexpected(std::move(e));
+      }
+      if (!*supports) return {};
+    }
     return ipamDelegate(env, command, config, type);
   }
   auto c = parseIpamConfig(conf, env);
@@ -489,7 +515,7 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
       return {};
     }
     case Command::kGc:
-      return store.gc(valid);
+      return store.gc(valid, env.logger());
     case Command::kAdd:
     case Command::kVersion:
       break;

@@ -43,13 +43,13 @@ std::string temporaryName() {
 
 // Best effort, as the reference plugins do: unsolicited neighbour advertisements after a MAC
 // change. A pod without IPv6 has no such file.
-void setNdiscNotify(const netlink::Netns& ns, const std::string& ifname) {
+void setNdiscNotify(const netlink::Netns& ns, const std::string& ifname, spdlog::logger& log) {
   auto entered = netlink::NetnsEntered::enter(ns);
   if (!entered) return;
   std::string path = fmt::format("/proc/sys/net/ipv6/conf/{}/ndisc_notify", ifname);
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return;
-  if (::write(fd, "1", 1) != 1) spdlog::debug("{}: cannot set {}", kPlugin, path);
+  if (::write(fd, "1", 1) != 1) log.debug("{}: cannot set {}", kPlugin, path);
   ::close(fd);
 }
 
@@ -160,7 +160,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   const int ifindex = (*created)->ifindex;
   auto undoLink = [&] {
     if (auto r = pod->execute(netlink::buildDeleteLink(ifindex), "delete macvlan"); !r) {
-      spdlog::warn("{}: rollback: {}", kPlugin, r.error().message());
+      env.logger().warn("{}: rollback: {}", kPlugin, r.error().message());
     }
   };
 
@@ -188,7 +188,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
     result = std::move(*allocated);
     auto undoIpam = [&] {
       if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) {
-        spdlog::warn("{}: rollback: IPAM DEL: {}", kPlugin, r.error().msg);
+        env.logger().warn("{}: rollback: IPAM DEL: {}", kPlugin, r.error().msg);
       }
     };
     if (result.ips.empty()) {
@@ -203,7 +203,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
       return std::unexpected(r.error());
     }
     if (std::any_of(result.ips.begin(), result.ips.end(), [](const IpConfig& ip) { return ip.isV6(); })) {
-      setNdiscNotify(*req.netns, env.ifname);
+      setNdiscNotify(*req.netns, env.ifname, env.logger());
     }
   }
   // The link as read right after creation; the rename changed only the name (and, for passthru,
@@ -214,7 +214,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   iface.mtu = (*created)->mtu;
   iface.sandbox = env.netns;
   result.interfaces.insert(result.interfaces.begin(), iface);
-  spdlog::info("{}: ADD {} {}: macvlan ({}) on {} as {} {}", kPlugin, env.containerId, env.ifname, cfg->modeName,
+  env.logger().info("{}: ADD {} {}: macvlan ({}) on {} as {} {}", kPlugin, env.containerId, env.ifname, cfg->modeName,
                master->link.name, iface.mac, ipam ? fmt::format("with {} address(es)", result.ips.size()) : "(L2 only)");
   return result;
 }
@@ -230,7 +230,7 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
   if (!link) return ioError(link.error());
   if (!*link) return {};
   if ((*link)->kind != "macvlan") {
-    spdlog::warn("{}: DEL {}: {} in {} is a {} link, not ours; left alone", kPlugin, env.containerId, env.ifname,
+    env.logger().warn("{}: DEL {}: {} in {} is a {} link, not ours; left alone", kPlugin, env.containerId, env.ifname,
                  env.netns, (*link)->kind.empty() ? "hardware" : (*link)->kind);
     return {};
   }

@@ -122,7 +122,7 @@ CniExpected<NetConf> parseNetConf(std::string_view stdinData) {
   return c;
 }
 
-CniExpected<void> setupPluginLogging(std::string_view plugin, const NetConf& conf) {
+CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin, const NetConf& conf) {
   spdlog::level::level_enum level = spdlog::level::warn;
   if (!conf.logLevel.empty()) {
     static const std::map<std::string, spdlog::level::level_enum, std::less<>> kLevels = {
@@ -153,8 +153,7 @@ CniExpected<void> setupPluginLogging(std::string_view plugin, const NetConf& con
   logger->set_level(level);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %n[%P] %l: %v", spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::trace);
-  spdlog::set_default_logger(std::move(logger));
-  return {};
+  return logger;
 }
 
 RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& envMap,
@@ -184,9 +183,9 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
                                  ""},
                         version);
   }
-  if (auto logging = setupPluginLogging(req.conf.type, req.conf); !logging) {
-    return errorOutcome(logging.error(), version);
-  }
+  auto logger = makePluginLogger(req.conf.type, req.conf);
+  if (!logger) return errorOutcome(logger.error(), version);
+  req.env.log = std::move(*logger);
 
   if (cmd == Command::kAdd || cmd == Command::kCheck || cmd == Command::kDel) {
     auto ns = netlink::Netns::open(req.env.netns);

@@ -1,6 +1,8 @@
 #include "vfplane/cni/spec.h"
 
 #include <fmt/format.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -107,12 +109,19 @@ bool validContainerId(std::string_view id) {
   });
 }
 
+spdlog::logger& Environment::logger() const {
+  if (log) return *log;
+  static spdlog::logger silent("vfplane-cni", std::make_shared<spdlog::sinks::null_sink_st>());
+  return silent;
+}
+
 CniExpected<Environment> parseEnvironment(const std::map<std::string, std::string>& env) {
   auto get = [&](const char* k) -> std::optional<std::string> {
     auto it = env.find(k);
     return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
   };
   Environment e;
+  e.base = env;
   auto cmd = get("CNI_COMMAND");
   if (!cmd) return cniFail(ErrorCode::kInvalidEnvironment, "CNI_COMMAND is not set");
   auto parsed = parseCommand(*cmd);

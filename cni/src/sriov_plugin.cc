@@ -42,6 +42,8 @@ Environment attachmentEnv(const VfAttachment& a, const Environment& base) {
   e.ifname = a.ifname;
   e.netns = a.netns;
   e.path = base.path;
+  e.base = base.base;
+  e.log = base.log;
   return e;
 }
 
@@ -119,7 +121,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
                      fmt::format("VF {} is in use by container {} (interface {} in {})", device.str(),
                                  o.containerId, o.ifname, o.netns));
     }
-    spdlog::info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(), o.containerId, o.netns);
+    env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(), o.containerId, o.netns);
     if (auto r = reclaim(device, o, env); !r) return std::unexpected(r.error());
   }
 
@@ -158,7 +160,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     auto snap = vf_->snapshot(loc->pfNetdev, loc->vf.index);
     if (!snap) {
       if (!cfg->vf.empty()) return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
-      spdlog::debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured", device.str(),
+      env.logger().debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured", device.str(),
                     snap.error().message());
     } else if (!*snap) {
       if (!cfg->vf.empty()) {
@@ -167,7 +169,7 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
                                    "node), so they cannot be set on VF {}",
                                    wanted, loc->pfNetdev, loc->vf.index));
       }
-      spdlog::debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot", device.str(),
+      env.logger().debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot", device.str(),
                     loc->pfNetdev);
     } else {
       a.pfSnapshot = **snap;
@@ -229,16 +231,16 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     (void)store_.clearOwner(device);
     return ioError(r.error(), "write journal");
   }
-  spdlog::info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname, device.str(),
+  env.logger().info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname, device.str(),
                a.pf.empty() ? "?" : a.pf, a.vfIndex, dpdk ? "dpdk" : "netdev");
 
   clock.lap("resolve");
   // From here on every failure plays the journal back.
   auto rollback = [&](CniError err) -> std::unexpected<CniError> {
-    spdlog::warn("ADD {} {} failed, rolling back: {}", env.containerId, env.ifname, err.msg);
+    env.logger().warn("ADD {} {} failed, rolling back: {}", env.containerId, env.ifname, err.msg);
     auto td = teardown(a, env, /*ipamBestEffort=*/true);
     if (!td) {
-      spdlog::error("rollback of {} {}: {}", env.containerId, env.ifname, td.error().msg);
+      env.logger().error("rollback of {} {}: {}", env.containerId, env.ifname, td.error().msg);
       err.details = fmt::format("rollback also failed: {}", td.error().msg);
       a.stranded = true;
       a.strandedReason = td.error().msg;
@@ -319,13 +321,13 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   if (auto r = saveOr("done"); !r) return std::unexpected(r.error());
   result.interfaces.push_back(std::move(iface));
   clock.lap("journal");
-  spdlog::info("ADD {} {}: done in {}", env.containerId, env.ifname, clock.str());
+  env.logger().info("ADD {} {}: done in {}", env.containerId, env.ifname, clock.str());
   return result;
 }
 
 // ---- teardown -------------------------------------------------------------------------------
 
-CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
+CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog::logger& log) {
   auto host = openRtnl(nullptr);
   if (!host) return std::unexpected(host.error());
   auto hostNs = netlink::Netns::current();
@@ -362,12 +364,12 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
         out.reason = fmt::format("both {} and {} are taken in the host", a.hostName, home);
         return {};
       }
-      spdlog::warn("VF {}: {} is taken in the host; it comes home as {}", a.device.str(), a.hostName, home);
+      log.warn("VF {}: {} is taken in the host; it comes home as {}", a.device.str(), a.hostName, home);
     }
     for (const auto& alt : podLink->altnames) {
       if (!nameFree(alt)) {
         if (auto r = pod->execute(netlink::buildAltname(podLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
-          spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
+          log.warn("VF {}: {}", a.device.str(), r.error().message());
         }
       }
     }
@@ -375,7 +377,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
                               fmt::format("move {} home as {}", a.ifname, home));
     if (!moved && (change.mac || change.mtu)) {
       // A MAC or MTU the VF refuses must not keep it in the pod: move it bare, fix it up later.
-      spdlog::warn("VF {}: {}; moving it home without restoring MAC/MTU", a.device.str(), moved.error().message());
+      log.warn("VF {}: {}; moving it home without restoring MAC/MTU", a.device.str(), moved.error().message());
       moved = pod->execute(netlink::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
                            fmt::format("move {} home as {}", a.ifname, home));
     }
@@ -389,7 +391,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
         if (nameFree(alt)) (void)host->execute(netlink::buildAltname((*back)->ifindex, alt, true), "restore altname");
       }
     }
-    spdlog::info("VF {}: home as {}", a.device.str(), home);
+    log.info("VF {}: home as {}", a.device.str(), home);
     return {};
   }
 
@@ -412,10 +414,10 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out) {
     if (a.hostMtu > 0 && a.hostMtu != (*l)->mtu) change.mtu = a.hostMtu;
     if (change.name || change.mac || change.mtu) {
       if (auto r = host->execute(netlink::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
-        spdlog::warn("VF {}: {}", a.device.str(), r.error().message());
+        log.warn("VF {}: {}", a.device.str(), r.error().message());
       }
     }
-    spdlog::info("VF {}: found in the host as {}", a.device.str(), name);
+    log.info("VF {}: found in the host as {}", a.device.str(), name);
     return {};
   }
   out.stranded = true;
@@ -435,14 +437,14 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
     CniExpected<void> r = conf ? runIpam(attachmentEnv(a, env), Command::kDel, *conf, a.config)
                                : CniExpected<void>(std::unexpected(conf.error()));
     if (r || ipamBestEffort) {
-      if (!r) spdlog::warn("VF {}: IPAM release failed (ignored while rolling back): {}", a.device.str(), r.error().msg);
+      if (!r) env.logger().warn("VF {}: IPAM release failed (ignored while rolling back): {}", a.device.str(), r.error().msg);
       a.ipamStarted = false;
     } else {
       firstError = r.error();
     }
   }
   if (!a.dpdk && a.moveStarted) {
-    if (auto r = bringHome(a, out); !r) {
+    if (auto r = bringHome(a, out, env.logger()); !r) {
       if (!firstError) firstError = r.error();
     } else if (!out.stranded) {
       a.moveStarted = false;
@@ -465,7 +467,7 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
                                   fmt::format("restore VF {} attributes: {}", a.device.str(), r.error().message()), ""};
           }
         } else {
-          spdlog::warn("VF {}: PF {} is gone; nothing to restore", a.device.str(), a.pf);
+          env.logger().warn("VF {}: PF {} is gone; nothing to restore", a.device.str(), a.pf);
         }
       }
     }
@@ -507,17 +509,17 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     std::string ipamType = req.conf.ipamType();
     if (!ipamType.empty()) {
       if (ipamType != "vfplane-ipam" && !findPlugin(ipamType, env.path)) {
-        spdlog::warn("DEL {} {}: IPAM plugin {} not found; nothing recorded to release", env.containerId,
+        env.logger().warn("DEL {} {}: IPAM plugin {} not found; nothing recorded to release", env.containerId,
                      env.ifname, ipamType);
         return {};
       }
       // Without a journal there is no record that anything was allocated; a delegate that cannot
       // release (say, a config it cannot parse) must not wedge the pod in Terminating.
       if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) {
-        spdlog::warn("DEL {} {}: IPAM release without a journal failed: {}", env.containerId, env.ifname, r.error().msg);
+        env.logger().warn("DEL {} {}: IPAM release without a journal failed: {}", env.containerId, env.ifname, r.error().msg);
       }
     }
-    spdlog::info("DEL {} {}: nothing recorded", env.containerId, env.ifname);
+    env.logger().info("DEL {} {}: nothing recorded", env.containerId, env.ifname);
     return {};
   }
   VfAttachment& att = **a;
@@ -532,13 +534,13 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     att.stranded = true;
     att.strandedReason = td->reason;
     if (auto r = store_.save(att); !r) return ioError(r.error(), "journal");
-    spdlog::warn("DEL {} {}: VF {} could not be brought home ({}); recorded for GC", env.containerId,
+    env.logger().warn("DEL {} {}: VF {} could not be brought home ({}); recorded for GC", env.containerId,
                  env.ifname, att.device.str(), td->reason);
     return {};
   }
   if (auto r = store_.remove(att.id()); !r) return ioError(r.error(), "journal");
   (void)store_.releaseOwner(att.device, att.id());
-  spdlog::info("DEL {} {}: VF {} released in {}", env.containerId, env.ifname, att.device.str(), clock.str());
+  env.logger().info("DEL {} {}: VF {} released in {}", env.containerId, env.ifname, att.device.str(), clock.str());
   return {};
 }
 
@@ -608,7 +610,7 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
   std::vector<std::string> problems;
   auto all = store_.list(&problems);
   if (!all) return ioError(all.error(), "list journals");
-  for (const auto& p : problems) spdlog::warn("GC: skipping unreadable journal {}", p);
+  for (const auto& p : problems) req.env.logger().warn("GC: skipping unreadable journal {}", p);
   std::optional<CniError> firstError;
   for (auto& a : *all) {
     if (a.network != req.conf.name) continue;
@@ -617,10 +619,10 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
     if (valid && !a.stranded) continue;
     auto lock = lockVf(a.device);
     if (!lock) {
-      spdlog::warn("GC: VF {} is busy; next time", a.device.str());
+      req.env.logger().warn("GC: VF {} is busy; next time", a.device.str());
       continue;
     }
-    spdlog::info("GC: {} {} (VF {}){}", a.containerId, a.ifname, a.device.str(), a.stranded ? ", stranded" : "");
+    req.env.logger().info("GC: {} {} (VF {}){}", a.containerId, a.ifname, a.device.str(), a.stranded ? ", stranded" : "");
     auto td = teardown(a, req.env, /*ipamBestEffort=*/false);
     if (!td) {
       if (!firstError) firstError = td.error();

@@ -238,6 +238,24 @@ TEST_F(CniHostDeviceTest, FailuresLeaveTheDeviceHomeAndNothingReserved) {
   EXPECT_EQ(records(), 0u);
 }
 
+TEST_F(CniHostDeviceTest, ACorruptRecordIsNamedAndDelStillBringsTheDeviceHome) {
+  const std::string dev = *vf(0).netdev;
+  std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev));
+  auto add = cni("ADD", conf, pod_->path());
+  ASSERT_EQ(add.exitCode, 0) << add.out;
+  fs::path record = dir_.path() / "state/host-device/ctr1_net1.json";
+  ASSERT_TRUE(fs::exists(record));
+  test::writeFile(record, "{\"containerID\": tru");  // a torn write
+  auto check = cni("CHECK", test::withPrevResult(conf, add.out), pod_->path());
+  EXPECT_EQ(check.code(), 5) << check.out;
+  EXPECT_THAT(check.json().value("msg", ""), HasSubstr(record.string())) << "the corrupt record is named";
+  auto del = cni("DEL", conf, pod_->path());
+  EXPECT_EQ(del.exitCode, 0) << del.out;
+  EXPECT_THAT(del.err, HasSubstr(record.string()));
+  EXPECT_TRUE(test::linkIn("", dev)) << "home by its alias all the same";
+  EXPECT_EQ(reservations(), 0u);
+}
+
 TEST_F(CniHostDeviceTest, CheckNoticesAChangedMac) {
   const std::string dev = *vf(0).netdev;
   std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev));

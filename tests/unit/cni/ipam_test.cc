@@ -2,6 +2,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -177,8 +184,62 @@ TEST_F(IpamTest, GcKeepsOnlyValidAttachments) {
   IpamConfig c = config(R"([[{"subnet":"10.5.0.0/24"}]])");
   IpamStore store(c);
   for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(store.allocate(c, id, "net1"));
-  ASSERT_TRUE(store.gc({{"b", "net1"}}));
+  ASSERT_TRUE(store.gc({{"b", "net1"}}, Environment{}.logger()));
   EXPECT_EQ(reserved(), std::set<std::string>{"10.5.0.3"});
+}
+
+// Makes dir refuse new entries: immutable for root (whom permissions do not stop), read-only and
+// unwritable for anyone else. The guard undoes it. Returns why it cannot, for a loud skip.
+class UnwritableDir {
+ public:
+  explicit UnwritableDir(const fs::path& dir) : dir_(dir) {
+    if (::geteuid() != 0) {
+      fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec);
+      done_ = true;
+      return;
+    }
+    int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int flags = 0;
+    if (fd >= 0 && ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+      flags |= FS_IMMUTABLE_FL;
+      done_ = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    }
+    if (!done_) why_ = std::string("cannot make ") + dir_.string() + " immutable: " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+  }
+  ~UnwritableDir() {
+    if (!done_) return;
+    if (::geteuid() != 0) {
+      fs::permissions(dir_, fs::perms::owner_all);
+      return;
+    }
+    int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int flags = 0;
+    if (fd >= 0 && ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+      flags &= ~FS_IMMUTABLE_FL;
+      (void)::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  const std::string& why() const { return why_; }
+
+ private:
+  fs::path dir_;
+  bool done_ = false;
+  std::string why_;
+};
+
+TEST_F(IpamTest, AnUnwritableDataDirIsAnIoErrorNamingThePathNotAnExhaustedRange) {
+  IpamConfig c = config(R"([[{"subnet":"10.5.0.0/16"}]])");
+  IpamStore store(c);
+  ASSERT_TRUE(store.allocate(c, "a", "net1"));  // the dir and its lock file exist
+  UnwritableDir guard(dir_.path() / "net");
+  if (!guard.why().empty()) GTEST_SKIP() << guard.why();
+  auto r = store.allocate(c, "b", "net1");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIoFailure) << r.error().msg;
+  EXPECT_THAT(r.error().msg, HasSubstr((dir_.path() / "net").string()));
+  EXPECT_THAT(r.error().msg, testing::Not(HasSubstr("no IP addresses available")));
 }
 
 TEST_F(IpamTest, BadConfigsAreCode7NamingTheField) {

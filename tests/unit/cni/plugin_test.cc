@@ -4,8 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "test_support.h"
+#include "vfplane/cni/exec.h"
 #include "vfplane/cni/plugin.h"
 
 namespace vfplane::cni {
@@ -29,8 +34,11 @@ class RecordingPlugin : public Plugin {
     sawNetns = req.netns.has_value();
     return {};
   }
-  CniExpected<void> check(Request&) override {
+  CniExpected<void> check(Request& req) override {
     calls.push_back("CHECK");
+    logger = req.env.log;
+    base = req.env.base;
+    if (logger) logger->info("CHECK logged through the request's logger");
     return {};
   }
   CniExpected<void> gc(Request& req) override {
@@ -45,6 +53,8 @@ class RecordingPlugin : public Plugin {
   std::vector<std::string> calls;
   std::vector<AttachmentId> valid;
   bool sawNetns = false;
+  std::shared_ptr<spdlog::logger> logger;
+  std::map<std::string, std::string> base;
 };
 
 std::map<std::string, std::string> env(const std::string& command, const std::string& netns = "/proc/self/ns/net") {
@@ -168,6 +178,65 @@ TEST(PluginSkeletonTest, StatusErrorCodePassesThrough) {
   auto o = runPlugin(p, env("STATUS"), conf("1.1.0"));
   EXPECT_EQ(o.exitCode, 1);
   EXPECT_EQ(codeOf(o), 50);
+}
+
+TEST(PluginSkeletonTest, TheHandlerLogsThroughTheRequestNotAGlobalLogger) {
+  test::TempDir dir;
+  auto before = spdlog::default_logger();
+  RecordingPlugin p;
+  std::string logFile = (dir.path() / "plugin.log").string();
+  auto o = runPlugin(p, env("CHECK"), conf("1.0.0", R"(,"logLevel":"debug","logFile":")" + logFile + R"(")"), kAllowOwn);
+  EXPECT_EQ(o.exitCode, 0) << o.out;
+  EXPECT_EQ(spdlog::default_logger(), before) << "runPlugin must not replace the process's logger";
+  ASSERT_NE(p.logger, nullptr);
+  EXPECT_EQ(p.logger->level(), spdlog::level::debug);
+  EXPECT_THAT(test::readFile(logFile), HasSubstr("CHECK logged through the request's logger"));
+  EXPECT_EQ(p.base.at("CNI_IFNAME"), "net1") << "the request's own environment rides along";
+}
+
+TEST(PluginSkeletonTest, DelegatesRunWithTheRequestsEnvironmentNotTheProcesses) {
+  test::TempDir dir;
+  // A delegate that answers ADD with a result naming the marker it was started with.
+  std::filesystem::path delegate = dir.path() / "env-ipam";
+  test::writeFile(delegate, "#!/bin/sh\nprintf '{\"cniVersion\":\"1.0.0\",\"ips\":[],\"marker\":\"%s\"}' \"$VFPLANE_MARK\"\n");
+  std::filesystem::permissions(delegate, std::filesystem::perms::owner_all);
+  ::setenv("VFPLANE_MARK", "process", 1);
+  Environment e;
+  e.command = Command::kAdd;
+  e.containerId = "ctr1";
+  e.ifname = "net1";
+  e.netns = "/proc/self/ns/net";
+  e.path = {dir.path().string()};
+  e.base = {{"PATH", "/usr/bin:/bin"}, {"VFPLANE_MARK", "request"}};
+  auto j = invokePlugin(delegate.string(), e, Command::kAdd, conf("1.0.0"));
+  ::unsetenv("VFPLANE_MARK");
+  ASSERT_TRUE(j) << j.error().msg;
+  EXPECT_EQ((*j)["marker"], "request");
+}
+
+TEST(PluginSkeletonTest, ACapabilityProbeThatCannotAskSaysWhy) {
+  test::TempDir dir;
+  Environment e;
+  e.path = {dir.path().string()};
+  e.base = {{"PATH", "/usr/bin:/bin"}};
+  auto missing = pluginSupports(e, "no-such-ipam", "1.1.0");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidConfig);
+  EXPECT_THAT(missing.error().msg, HasSubstr("no-such-ipam"));
+
+  std::filesystem::path broken = dir.path() / "broken-ipam";
+  test::writeFile(broken, "#!/bin/sh\nprintf '{\"code\":3,\"msg\":\"cannot read its own config\"}'\nexit 1\n");
+  std::filesystem::permissions(broken, std::filesystem::perms::owner_all);
+  auto failed = pluginSupports(e, "broken-ipam", "1.1.0");
+  ASSERT_FALSE(failed);
+  EXPECT_THAT(failed.error().msg, HasSubstr("cannot read its own config"));
+
+  std::filesystem::path old = dir.path() / "old-ipam";
+  test::writeFile(old, "#!/bin/sh\nprintf '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}'\n");
+  std::filesystem::permissions(old, std::filesystem::perms::owner_all);
+  auto answer = pluginSupports(e, "old-ipam", "1.1.0");
+  ASSERT_TRUE(answer) << answer.error().msg;
+  EXPECT_FALSE(*answer) << "a delegate that speaks no 1.1.0 is a plain no, not an error";
 }
 
 }  // namespace

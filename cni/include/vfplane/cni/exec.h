@@ -35,7 +35,8 @@ std::string environmentOr(const char* name, const char* fallback);
 std::map<std::string, std::string> cniEnvironment(const Environment& e, Command command,
                                                   std::map<std::string, std::string> base);
 
-// Invokes a plugin the way libcni does and decodes its answer: a result for ADD (and VERSION's
+// Invokes a plugin the way libcni does, with env.base under env's CNI_* variables, and decodes its
+// answer: a result for ADD (and VERSION's
 // JSON as a result is not expected), nothing for DEL/CHECK/GC/STATUS. A non-zero exit becomes the
 // plugin's own error JSON when it printed one, else code 999-free I/O error naming the plugin.
 CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env, Command command,
@@ -48,7 +49,8 @@ CniExpected<void> ipamDelegate(const Environment& env, Command command, std::str
                              std::string_view ipamType);
 
 // Whether the plugin `type` on the path answers VERSION with `version` among its supported ones.
-// GC and STATUS are forwarded only to delegates that speak 1.1.0.
-bool pluginSupports(const Environment& env, std::string_view type, std::string_view version);
+// GC and STATUS are forwarded only to delegates that speak 1.1.0. Errors say why it could not be
+// asked: not on the path (code 7), or its VERSION failed or was not JSON (its own code, or 5).
+CniExpected<bool> pluginSupports(const Environment& env, std::string_view type, std::string_view version);
 
 }  // namespace vfplane::cni

@@ -55,7 +55,7 @@ class IpamStore {
   // Code 100 unless the attachment holds an address in every range set.
   CniExpected<void> check(const IpamConfig& config, const std::string& containerId, const std::string& ifname);
   // Frees every reservation whose attachment is not in `valid`.
-  CniExpected<void> gc(const std::vector<AttachmentId>& valid);
+  CniExpected<void> gc(const std::vector<AttachmentId>& valid, spdlog::logger& log);
 
   const std::filesystem::path& dir() const { return dir_; }
 

@@ -79,7 +79,8 @@ struct RunOutcome {
 // Everything a plugin binary does between reading its inputs and printing: VERSION, strict
 // environment and config checks (CHECK needs 0.4.0, GC and STATUS need 1.1.0), the netns checks
 // (code 4 when CNI_NETNS is not a network namespace, code 8 when it is our own), the handler, and
-// the rendering. Pure with respect to the process: no printing, no exit.
+// the rendering. Pure with respect to the process: no printing, no exit, no global logger (the
+// handler logs through req.env.logger()), and delegates see env, not the process environment.
 RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& env,
                      std::string_view stdinData, const RunOptions& options = {});
 
@@ -93,8 +94,8 @@ inline constexpr ErrorCode kNetnsIsOwn = static_cast<ErrorCode>(8);
 // Plugin-specific (the spec reserves 100 and up): CHECK found the attachment not as ADD left it.
 inline constexpr ErrorCode kCheckMismatch = static_cast<ErrorCode>(100);
 
-// Sets up the default logger for a plugin: stderr, or logFile when given, at logLevel
-// ("panic", "error", "warning", "info", "debug"; sriov-cni's names). Unknown levels are code 7.
-CniExpected<void> setupPluginLogging(std::string_view plugin, const NetConf& conf);
+// A plugin's logger for one call: stderr, or logFile when given, at logLevel ("panic", "error",
+// "warning", "info", "debug"; sriov-cni's names). Unknown levels and unwritable files are code 7.
+CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin, const NetConf& conf);
 
 }  // namespace vfplane::cni

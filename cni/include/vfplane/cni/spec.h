@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "vfplane/base/error.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace vfplane::cni {
 
@@ -69,12 +74,19 @@ struct Environment {
   // CNI_ARGS as given, in order; later keys win in `arg()`.
   std::vector<std::pair<std::string, std::string>> args;
   std::vector<std::string> path;  // CNI_PATH split on ':'
+  // The whole environment the call came with (PATH, proxies, ...): what a delegate is run with,
+  // under its own CNI_* variables, as the spec asks.
+  std::map<std::string, std::string> base;
+  // Where this call's log lines go: the config's logFile or stderr, at its logLevel. Set by
+  // runPlugin; logger() is a logger that drops everything until then.
+  std::shared_ptr<spdlog::logger> log;
 
   std::optional<std::string> arg(std::string_view key) const;
+  spdlog::logger& logger() const;
 };
 
 // Validates what each command needs (ADD/DEL/CHECK: container ID, ifname; ADD/CHECK: netns;
-// GC/STATUS/VERSION: nothing) with code 4 and the variable named. CNI_ARGS is parsed leniently:
+// GC/STATUS/VERSION: nothing) with code 4 and the variable named; env itself becomes `base`. CNI_ARGS is parsed leniently:
 // "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p" and empty parts are fine.
 CniExpected<Environment> parseEnvironment(const std::map<std::string, std::string>& env);
 // The spec's rules: 1-15 bytes, not "." or "..", no '/', ':' or whitespace.

@@ -54,7 +54,7 @@ class SriovPlugin final : public Plugin {
   // ipamBestEffort (a rollback: the delegate's own ADD may be what failed); a VF that cannot come
   // home is reported in Teardown, not as an error.
   CniExpected<Teardown> teardown(VfAttachment& a, const Environment& env, bool ipamBestEffort);
-  CniExpected<void> bringHome(VfAttachment& a, Teardown& out);
+  CniExpected<void> bringHome(VfAttachment& a, Teardown& out, spdlog::logger& log);
   // Releases what a dead owner left behind on this VF before a new ADD takes it.
   // The per-VF flock, as a CNI error: code 11 on timeout.
   CniExpected<sriov::DeviceLock> lockVf(const sriov::PciAddress& device) const;
