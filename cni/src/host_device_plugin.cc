@@ -14,6 +14,7 @@
 #include "vfplane/cni/config_keys.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
+#include "vfplane/cni/netdev_move.h"
 #include "vfplane/sriov/inventory.h"
 #include "vfplane/base/json_keys.h"
 
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using netlink::LinkChange;
-using netlink::Rtnl;
+using netlink::LinkInfo;
 
 constexpr const char* kPlugin = "vfplane-host-device";
 
@@ -36,10 +37,11 @@ struct HostDeviceState {
   std::string originalName;  // "" in DPDK mode
   std::string pci;           // "" when the device was not chosen by PCI address
   bool dpdk = false;
+  std::vector<std::string> droppedAltnames;  // clashed in the pod; given back at home
 
   Json toJson() const {
-    return {{"containerID", containerId}, {"ifname", ifname}, {"netns", netns},
-            {"originalName", originalName}, {"pci", pci}, {"dpdk", dpdk}};
+    return {{"containerID", containerId}, {"ifname", ifname}, {"netns", netns},  {"originalName", originalName},
+            {"pci", pci},                 {"dpdk", dpdk},     {"droppedAltnames", droppedAltnames}};
   }
   static std::optional<HostDeviceState> fromJson(const Json& j) {
     if (!j.is_object()) return std::nullopt;
@@ -50,6 +52,12 @@ struct HostDeviceState {
     s.originalName = j.value("originalName", "");
     s.pci = j.value("pci", "");
     s.dpdk = j.value("dpdk", false);
+    // Records written before altnames were handled have none.
+    if (auto it = j.find("droppedAltnames"); it != j.end() && it->is_array()) {
+      for (const auto& a : *it) {
+        if (a.is_string()) s.droppedAltnames.push_back(a.get<std::string>());
+      }
+    }
     return s;
   }
 };
@@ -146,7 +154,7 @@ fs::path HostDevicePlugin::statePath(const std::string& containerId, const std::
   return options_.stateDir / "host-device" / fmt::format("{}_{}.json", containerId, ifname);
 }
 
-CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg, Rtnl& host) const {
+CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg, netlink::Client& host) const {
   Selected out;
   auto byName = [&](const std::string& name, std::string_view key) -> CniExpected<void> {
     auto l = host.link(name);
@@ -203,10 +211,10 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   const auto& env = req.env;
   auto cfg = parseHostDeviceConfig(req.conf);
   if (!cfg) return std::unexpected(cfg.error());
-  auto host = Rtnl::open();
-  if (!host) return ioError(host.error());
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto hostClient = ns.host();
+  if (!hostClient) return std::unexpected(hostClient.error());
+  netlink::Client* host = *hostClient;
   auto selected = select(*cfg, *host);
   if (!selected) return std::unexpected(selected.error());
   const bool dpdk = !selected->link.has_value();
@@ -224,49 +232,52 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     }
   }
 
+  netlink::Client* pod = nullptr;
+  HostDeviceState state{env.containerId, env.ifname, env.netns, dpdk ? "" : selected->link->name,
+                        selected->pci ? selected->pci->str() : "", dpdk, {}};
   if (!dpdk) {
+    auto podClient = ns.pod();
+    if (!podClient) return std::unexpected(podClient.error());
+    pod = *podClient;
     if (auto existing = pod->link(env.ifname); !existing) {
       return ioError(existing.error());
     } else if (*existing) {
       return cniFail(ErrorCode::kInvalidEnvironment,
                      fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
     }
+    auto altnames = clashingAltnames(*pod, *selected->link);
+    if (!altnames) return std::unexpected(altnames.error());
+    state.droppedAltnames = std::move(*altnames);
   }
-  HostDeviceState state{env.containerId, env.ifname, env.netns, dpdk ? "" : selected->link->name,
-                        selected->pci ? selected->pci->str() : "", dpdk};
   const fs::path path = statePath(env.containerId, env.ifname);
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (auto w = writeFileAtomic(path, state.toJson().dump()); !w) return ioError(w.error());
 
-  int podIndex = 0;
+  std::optional<LinkInfo> moved;
   if (!dpdk) {
     // Moved, renamed, marked with its own name and brought up in one request.
     LinkChange change;
     change.alias = selected->link->name;
     change.up = true;
-    if (auto r = host->execute(netlink::buildMoveLink(selected->link->ifindex, req.netns->fd(), env.ifname, change),
-                               fmt::format("move {} into {} as {}", selected->link->name, env.netns, env.ifname));
-        !r) {
+    auto in = moveIntoPod(*host, *pod, *req.netns, {*selected->link, env.ifname, change, state.droppedAltnames});
+    if (!in) {
       fs::remove(path, ec);
-      return ioError(r.error());
+      return std::unexpected(in.error());
     }
-    auto moved = pod->link(env.ifname);
-    if (!moved || !*moved) {
-      fs::remove(path, ec);
-      return cniFail(ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns));
-    }
-    podIndex = (*moved)->ifindex;
+    moved = std::move(*in);
   }
-  // Undoes the move (name back, alias cleared, home) for a failed ADD.
+  const int podIndex = moved ? moved->ifindex : 0;
+  // Undoes the move (name back, alias cleared, altnames given back, home) for a failed ADD.
   auto undoMove = [&] {
-    if (dpdk) return;
+    if (!moved) return;
     auto hostNs = netlink::Netns::current();
     if (!hostNs) return;
     LinkChange back;
     back.alias = "";
-    if (auto r = pod->execute(netlink::buildMoveLink(podIndex, hostNs->fd(), state.originalName, back), "move home"); !r) {
-      env.logger().warn("{}: rollback: {}", kPlugin, r.error().message());
+    BringHome b{*moved, state.originalName, selected->pci, back, state.droppedAltnames};
+    if (auto r = bringHome(*pod, *host, *hostNs, b, env.logger()); !r) {
+      env.logger().warn("{}: rollback: {}", kPlugin, r.error().msg);
     }
   };
 
@@ -295,7 +306,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   iface.name = env.ifname;
   iface.sandbox = env.netns;
   if (selected->pci) iface.pciID = selected->pci->str();
-  if (!dpdk) {
+  if (pod != nullptr) {
     auto l = pod->link(podIndex);
     if (l && *l) {
       iface.mac = (*l)->mac;
@@ -329,9 +340,11 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
     fs::remove(path, ec);
     return {};
   }
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
-  auto link = pod->link(env.ifname);
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto podClient = ns.pod();
+  if (!podClient) return std::unexpected(podClient.error());
+  netlink::Client& pod = **podClient;
+  auto link = pod.link(env.ifname);
   if (!link) return ioError(link.error());
   if (!*link) {
     fs::remove(path, ec);
@@ -344,24 +357,21 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
                  env.ifname, env.netns);
     return {};
   }
-  auto host = Rtnl::open();
+  auto host = ns.host();
+  if (!host) return std::unexpected(host.error());
   auto hostNs = netlink::Netns::current();
-  if (!host || !hostNs) return cniFail(ErrorCode::kIoFailure, "cannot open the host namespace");
-  if (auto taken = host->link(home); taken && *taken) {
-    std::string fallback = fmt::format("hd{}", (*link)->ifindex);
-    env.logger().warn("{}: DEL {}: {} is taken in the host; {} comes home as {}", kPlugin, env.containerId, home,
-                 env.ifname, fallback);
-    home = fallback;
+  if (!hostNs) return ioError(hostNs.error(), "open the host namespace");
+  std::optional<sriov::PciAddress> pci;
+  if (state && !state->pci.empty()) {
+    if (auto p = sriov::PciAddress::parse(state->pci)) pci = *p;
   }
   LinkChange back;
   back.alias = "";
-  if (auto r = pod->execute(netlink::buildMoveLink((*link)->ifindex, hostNs->fd(), home, back),
-                            fmt::format("move {} home as {}", env.ifname, home));
-      !r) {
-    return ioError(r.error());
-  }
+  BringHome b{**link, home, pci, back, state ? state->droppedAltnames : std::vector<std::string>{}};
+  auto homecoming = bringHome(pod, **host, *hostNs, b, env.logger());
+  if (!homecoming) return std::unexpected(homecoming.error());
   fs::remove(path, ec);
-  env.logger().info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, home);
+  env.logger().info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, homecoming->name);
   return {};
 }
 
@@ -380,15 +390,16 @@ CniExpected<void> HostDevicePlugin::check(Request& req) {
   auto state = loadState(statePath(env.containerId, env.ifname));
   if (!state) return ioError(state.error(), "CHECK");
   if (*state && (*state)->dpdk) return {};
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
-  auto link = pod->link(env.ifname);
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto pod = ns.pod();
+  if (!pod) return std::unexpected(pod.error());
+  auto link = (*pod)->link(env.ifname);
   if (!link) return ioError(link.error());
   if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
   if (!it->mac.empty() && asciiLower(it->mac) != (*link)->mac) {
     return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, (*link)->mac, it->mac));
   }
-  return checkIps(*pod, (*link)->ifindex, prev, static_cast<int>(it - prev.interfaces.begin()));
+  return checkIps(**pod, (*link)->ifindex, prev, static_cast<int>(it - prev.interfaces.begin()));
 }
 
 CniExpected<void> HostDevicePlugin::gc(Request& req) {

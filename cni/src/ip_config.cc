@@ -15,7 +15,7 @@ bool belongs(const IpConfig& ip, int resultIndex) { return !ip.interface || *ip.
 
 }  // namespace
 
-CniExpected<void> configureIps(netlink::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
+CniExpected<void> configureIps(netlink::Client& pod, int ifindex, const NetResult& result, int resultIndex) {
   std::optional<netlink::IpPrefix> gw4, gw6;
   for (const auto& ip : result.ips) {
     if (!belongs(ip, resultIndex)) continue;
@@ -49,7 +49,7 @@ CniExpected<void> configureIps(netlink::Rtnl& pod, int ifindex, const NetResult&
   return {};
 }
 
-CniExpected<void> checkIps(netlink::Rtnl& pod, int ifindex, const NetResult& result, int resultIndex) {
+CniExpected<void> checkIps(netlink::Client& pod, int ifindex, const NetResult& result, int resultIndex) {
   auto have = pod.addresses(ifindex);
   if (!have) return cniFail(ErrorCode::kIoFailure, have.error().message());
   for (const auto& ip : result.ips) {

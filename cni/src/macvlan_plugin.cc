@@ -14,13 +14,13 @@
 #include "vfplane/cni/config_keys.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
+#include "vfplane/cni/netdev_move.h"
 #include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
 
 using netlink::LinkChange;
-using netlink::Rtnl;
 
 constexpr const char* kPlugin = "vfplane-macvlan";
 
@@ -58,7 +58,7 @@ struct Master {
 };
 
 // The master link, resolved in `where` (the host, or the pod with linkInContainer).
-CniExpected<Master> resolveMaster(Rtnl& where, const MacvlanConfig& cfg) {
+CniExpected<Master> resolveMaster(netlink::Client& where, const MacvlanConfig& cfg) {
   std::string name = cfg.master;
   if (name.empty()) {
     auto idx = where.defaultRouteLink();
@@ -123,10 +123,10 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   const auto& env = req.env;
   auto cfg = parseMacvlanConfig(req.conf, env);
   if (!cfg) return std::unexpected(cfg.error());
-  auto host = Rtnl::open();
-  if (!host) return ioError(host.error());
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto clients = ns.hostAndPod();
+  if (!clients) return std::unexpected(clients.error());
+  auto [host, pod] = *clients;
 
   if (auto existing = pod->link(env.ifname); !existing) {
     return ioError(existing.error());
@@ -134,7 +134,7 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
     return cniFail(ErrorCode::kInvalidEnvironment,
                    fmt::format("CNI_IFNAME {} already exists in {}; vfplane-macvlan does not adopt links", env.ifname, env.netns));
   }
-  Rtnl& masterNs = cfg->linkInContainer ? *pod : *host;
+  netlink::Client& masterNs = cfg->linkInContainer ? *pod : *host;
   auto master = resolveMaster(masterNs, *cfg);
   if (!master) return std::unexpected(master.error());
   if (cfg->mtu > master->link.mtu) {
@@ -224,9 +224,10 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
   // IPAM first: its reservation outlives the pod otherwise, and the link dies with the netns.
   if (auto r = runIpamFor(req, Command::kDel); !r) return r;
   if (!req.netns) return {};
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
-  auto link = pod->link(env.ifname);
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto pod = ns.pod();
+  if (!pod) return std::unexpected(pod.error());
+  auto link = (*pod)->link(env.ifname);
   if (!link) return ioError(link.error());
   if (!*link) return {};
   if ((*link)->kind != "macvlan") {
@@ -234,7 +235,7 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
                  env.netns, (*link)->kind.empty() ? "hardware" : (*link)->kind);
     return {};
   }
-  if (auto r = pod->execute(netlink::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
+  if (auto r = (*pod)->execute(netlink::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
     if (r.error().sysErrno() != ENODEV) return ioError(r.error());
   }
   return {};
@@ -253,10 +254,10 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
   }
   const int resultIndex = static_cast<int>(it - prev.interfaces.begin());
   if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
-  auto host = Rtnl::open();
-  if (!host) return ioError(host.error());
-  auto pod = Rtnl::openIn(*req.netns);
-  if (!pod) return ioError(pod.error());
+  NamespaceClients ns(options_.clients, &*req.netns);
+  auto clients = ns.hostAndPod();
+  if (!clients) return std::unexpected(clients.error());
+  auto [host, pod] = *clients;
   auto link = pod->link(env.ifname);
   if (!link) return ioError(link.error());
   if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));

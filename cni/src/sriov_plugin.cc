@@ -11,6 +11,7 @@
 #include "vfplane/cni/exec.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
+#include "vfplane/cni/netdev_move.h"
 #include "vfplane/sriov/device_lock.h"
 #include "vfplane/sriov/inventory.h"
 #include "vfplane/netlink/netns.h"
@@ -21,13 +22,6 @@ namespace {
 
 using netlink::LinkChange;
 using netlink::LinkInfo;
-using netlink::Rtnl;
-
-// The name a VF comes home under when its own was taken meanwhile (udev, another plugin): unique
-// per PCI function and inside the 15-byte limit.
-std::string fallbackName(const sriov::PciAddress& a) {
-  return fmt::format("vf{:04x}{:02x}{:02x}{:x}", a.domain(), a.bus(), a.device(), a.function());
-}
 
 // A link found by name is only ours when it is the VF's: hardware netdevs name their PCI parent.
 // Virtual ones (the simulated node's veth) have none, and the name has to do.
@@ -47,12 +41,7 @@ Environment attachmentEnv(const VfAttachment& a, const Environment& base) {
   return e;
 }
 
-// The pod's namespace opened as a socket, or the error as a CNI error.
-CniExpected<Rtnl> openRtnl(const netlink::Netns* ns) {
-  auto r = ns != nullptr ? Rtnl::openIn(*ns) : Rtnl::open();
-  if (!r) return ioError(r.error(), "netlink");
-  return std::move(*r);
-}
+}  // namespace
 
 // Where an ADD or DEL spends its time, for the log line that ends it: "lookup 0.4 ms, move 9.1 ms".
 class StepClock {
@@ -76,8 +65,6 @@ class StepClock {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   std::vector<std::pair<const char*, double>> laps_;
 };
-
-}  // namespace
 
 CniExpected<sriov::DeviceLock> SriovPlugin::lockVf(const sriov::PciAddress& device) const {
   auto lock = sriov::DeviceLock::acquire(store_.lockDir(), device, options_.lockTimeout);
@@ -103,15 +90,13 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
                    "allocation; or give deviceID or runtimeConfig.deviceID)");
   }
   const sriov::PciAddress device = *cfg->deviceId;
-  const std::string ipamType = req.conf.ipamType();
   StepClock clock;
-  if (!ipamType.empty() && ipamType != "vfplane-ipam") {
+  if (const std::string ipamType = req.conf.ipamType(); !ipamType.empty() && ipamType != "vfplane-ipam") {
     if (auto found = findPlugin(ipamType, env.path); !found) return std::unexpected(found.error());
   }
 
   auto lock = lockVf(device);
   if (!lock) return std::unexpected(lock.error());
-
   auto owner = store_.owner(device);
   if (!owner) return ioError(owner.error(), "read owner record");
   if (*owner) {
@@ -124,8 +109,20 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(), o.containerId, o.netns);
     if (auto r = reclaim(device, o, env); !r) return std::unexpected(r.error());
   }
-
   clock.lap("lock");
+
+  NamespaceClients ns(options_.clients, req.netns ? &*req.netns : nullptr);
+  auto plan = planAdd(req, *cfg, ns);
+  if (!plan) return std::unexpected(plan.error());
+  clock.lap("resolve");
+  auto result = executeAdd(req, std::move(*plan), ns, clock);
+  if (result) env.logger().info("ADD {} {}: done in {}", env.containerId, env.ifname, clock.str());
+  return result;
+}
+
+CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovConfig& cfg, NamespaceClients& ns) const {
+  const Environment& env = req.env;
+  const sriov::PciAddress device = *cfg.deviceId;
   auto loc = sriov::locateVf(sysfs_, device);
   if (!loc) return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: {}", loc.error().message()));
   if (loc->vf.mode == sriov::VfMode::kUnbound) {
@@ -133,7 +130,8 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   }
   const bool dpdk = loc->vf.mode == sriov::VfMode::kDpdk;
 
-  VfAttachment a;
+  SriovAddPlan plan;
+  VfAttachment& a = plan.attachment;
   a.network = req.conf.name;
   a.containerId = env.containerId;
   a.ifname = env.ifname;
@@ -143,15 +141,15 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   a.pf = loc->pfNetdev;
   a.vfIndex = loc->vf.index;
   a.dpdk = dpdk;
-  a.pfSettings = cfg->vf;
-  a.ipamType = ipamType;
+  a.pfSettings = cfg.vf;
+  a.ipamType = req.conf.ipamType();
   a.config = req.config;
 
-  // PF side: snapshot before anything is written. A PF without VF information (a virtual PF,
-  // as on the simulated node) is fine as long as nothing is to be set on it.
-  const std::string wanted = fmt::format("{}", fmt::join(cfg->vf.names(), ", "));
+  // PF side: what is there now, to put back. A PF without VF information (a virtual PF, as on
+  // the simulated node) is fine as long as nothing is to be set on it.
+  const std::string wanted = fmt::format("{}", fmt::join(cfg.vf.names(), ", "));
   if (loc->pfNetdev.empty()) {
-    if (!cfg->vf.empty()) {
+    if (!cfg.vf.empty()) {
       return cniFail(ErrorCode::kInvalidConfig,
                      fmt::format("{}: the PF {} of VF {} has no netdev to set them through", wanted,
                                  loc->pf.str(), device.str()));
@@ -159,71 +157,73 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   } else {
     auto snap = vf_->snapshot(loc->pfNetdev, loc->vf.index);
     if (!snap) {
-      if (!cfg->vf.empty()) return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
+      if (!cfg.vf.empty()) return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
       env.logger().debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured", device.str(),
-                    snap.error().message());
+                         snap.error().message());
     } else if (!*snap) {
-      if (!cfg->vf.empty()) {
+      if (!cfg.vf.empty()) {
         return cniFail(ErrorCode::kInvalidConfig,
                        fmt::format("{}: PF {} reports no VF attributes (a virtual PF, as on a simulated "
                                    "node), so they cannot be set on VF {}",
                                    wanted, loc->pfNetdev, loc->vf.index));
       }
       env.logger().debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot", device.str(),
-                    loc->pfNetdev);
+                         loc->pfNetdev);
     } else {
       a.pfSnapshot = **snap;
     }
   }
+  if (dpdk) return plan;
 
-  std::optional<Rtnl> host, pod;
-  std::optional<LinkInfo> hostLink;
-  if (!dpdk) {
-    auto h = openRtnl(nullptr);
-    if (!h) return std::unexpected(h.error());
-    host = std::move(*h);
-    auto p = openRtnl(&*req.netns);
-    if (!p) return std::unexpected(p.error());
-    pod = std::move(*p);
-    for (const auto& netdev : loc->vf.netdevs) {
-      auto l = host->link(netdev.name);
-      if (!l) return ioError(l.error());
-      if (*l && isDevice(**l, device)) {
-        hostLink = **l;
-        break;
-      }
-    }
-    if (!hostLink) {
-      std::string names;
-      for (const auto& n : loc->vf.netdevs) names += (names.empty() ? "" : ", ") + n.name;
-      return cniFail(ErrorCode::kTryAgainLater,
-                     fmt::format("VF {} has no netdev in the host namespace{} (still in a pod's namespace, or "
-                                 "on its way back from a deleted one)",
-                                 device.str(), names.empty() ? "" : " (sysfs names " + names + ")"));
-    }
-    auto clash = pod->link(env.ifname);
-    if (!clash) return ioError(clash.error());
-    if (*clash) {
-      return cniFail(ErrorCode::kInvalidEnvironment,
-                     fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
-    }
-    a.hostName = hostLink->name;
-    a.hostMac = hostLink->mac;
-    a.hostMtu = hostLink->mtu;
-    // Altnames travel with the link; one that already names a link in the pod makes the move fail.
-    for (const auto& alt : hostLink->altnames) {
-      auto there = pod->link(alt);
-      if (there && *there) a.removedAltnames.push_back(alt);
+  auto host = ns.host();
+  if (!host) return std::unexpected(host.error());
+  auto pod = ns.pod();
+  if (!pod) return std::unexpected(pod.error());
+  for (const auto& netdev : loc->vf.netdevs) {
+    auto l = (*host)->link(netdev.name);
+    if (!l) return ioError(l.error());
+    if (*l && isDevice(**l, device)) {
+      plan.hostLink = **l;
+      break;
     }
   }
+  if (!plan.hostLink) {
+    std::string names;
+    for (const auto& n : loc->vf.netdevs) names += (names.empty() ? "" : ", ") + n.name;
+    return cniFail(ErrorCode::kTryAgainLater,
+                   fmt::format("VF {} has no netdev in the host namespace{} (still in a pod's namespace, or "
+                               "on its way back from a deleted one)",
+                               device.str(), names.empty() ? "" : " (sysfs names " + names + ")"));
+  }
+  auto clash = (*pod)->link(env.ifname);
+  if (!clash) return ioError(clash.error());
+  if (*clash) {
+    return cniFail(ErrorCode::kInvalidEnvironment, fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
+  }
+  a.hostName = plan.hostLink->name;
+  a.hostMac = plan.hostLink->mac;
+  a.hostMtu = plan.hostLink->mtu;
+  auto altnames = clashingAltnames(**pod, *plan.hostLink);
+  if (!altnames) return std::unexpected(altnames.error());
+  a.removedAltnames = std::move(*altnames);
+  plan.podChange.mac = cfg.mac;
+  plan.podChange.mtu = cfg.mtu;
+  plan.podChange.up = true;
+  plan.podChange.arpNotify = true;
+  return plan;
+}
 
+CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan, NamespaceClients& ns, StepClock& clock) {
+  const Environment& env = req.env;
+  VfAttachment& a = plan.attachment;
+  const sriov::PciAddress device = a.device;
   // The journal is written once with every step this ADD will take marked as started, and once
   // more when it is done: playing back a step that never ran is harmless (the VF is found at
   // home, IPAM releases nothing, PF attributes are written to what they are), and each write of
   // the journal costs a few hundred microseconds on a journaling filesystem.
-  a.pfApplyStarted = !cfg->vf.empty();
-  a.moveStarted = !dpdk;
-  a.ipamStarted = !ipamType.empty();
+  a.pfApplyStarted = !a.pfSettings.empty();
+  a.moveStarted = !a.dpdk;
+  a.ipamStarted = !a.ipamType.empty();
   if (auto r = store_.setOwner(device, {env.containerId, env.ifname, env.netns, req.conf.name}); !r) {
     return ioError(r.error(), "write owner record");
   }
@@ -232,9 +232,8 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     return ioError(r.error(), "write journal");
   }
   env.logger().info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname, device.str(),
-               a.pf.empty() ? "?" : a.pf, a.vfIndex, dpdk ? "dpdk" : "netdev");
+                    a.pf.empty() ? "?" : a.pf, a.vfIndex, a.dpdk ? "dpdk" : "netdev");
 
-  clock.lap("resolve");
   // From here on every failure plays the journal back.
   auto rollback = [&](CniError err) -> std::unexpected<CniError> {
     env.logger().warn("ADD {} {} failed, rolling back: {}", env.containerId, env.ifname, err.msg);
@@ -258,14 +257,11 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     // (through the journal) once the namespace is gone, without scanning every journal.
     return std::unexpected(std::move(err));
   };
-  auto saveOr = [&](std::string_view step) -> CniExpected<void> {
-    if (auto r = store_.save(a); !r) return rollback(CniError{ErrorCode::kIoFailure, fmt::format("journal {}: {}", step, r.error().message()), ""});
-    return {};
-  };
 
-  if (!cfg->vf.empty()) {
-    if (auto r = vf_->apply(a.pf, a.vfIndex, cfg->vf, *a.pfSnapshot); !r) {
-      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("set {}: {}", wanted, r.error().message()), ""});
+  if (!a.pfSettings.empty()) {
+    if (auto r = vf_->apply(a.pf, a.vfIndex, a.pfSettings, *a.pfSnapshot); !r) {
+      return rollback(CniError{ErrorCode::kIoFailure,
+                               fmt::format("set {}: {}", fmt::join(a.pfSettings.names(), ", "), r.error().message()), ""});
     }
   }
 
@@ -274,37 +270,25 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   iface.sandbox = env.netns;
   iface.pciID = device.str();
   int podIndex = 0;
-  if (!dpdk) {
-    for (const auto& alt : a.removedAltnames) {
-      if (auto r = host->execute(netlink::buildAltname(hostLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
-        return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
-      }
-    }
-    // Moved, renamed and configured (MAC, MTU, arp_notify, up) in one request.
-    LinkChange change;
-    change.mac = cfg->mac;
-    change.mtu = cfg->mtu;
-    change.up = true;
-    change.arpNotify = true;
-    if (auto r = host->execute(netlink::buildMoveLink(hostLink->ifindex, req.netns->fd(), env.ifname, change),
-                               fmt::format("move {} into {} as {}", hostLink->name, env.netns, env.ifname));
-        !r) {
-      return rollback(CniError{ErrorCode::kIoFailure, r.error().message(), ""});
-    }
+  netlink::Client* pod = nullptr;
+  if (!a.dpdk) {
+    auto host = ns.host();
+    auto podClient = ns.pod();
+    if (!host || !podClient) return rollback(!host ? host.error() : podClient.error());
+    pod = *podClient;
+    auto moved = moveIntoPod(**host, *pod, *req.netns,
+                             {*plan.hostLink, env.ifname, plan.podChange, a.removedAltnames});
+    if (!moved) return rollback(moved.error());
     clock.lap("move");
-    auto moved = pod->link(env.ifname);
-    if (!moved || !*moved) {
-      return rollback(CniError{ErrorCode::kIoFailure, fmt::format("{} vanished from {} after the move", env.ifname, env.netns), ""});
-    }
-    podIndex = (*moved)->ifindex;
-    a.podMac = (*moved)->mac;
-    a.podMtu = (*moved)->mtu;
+    podIndex = moved->ifindex;
+    a.podMac = moved->mac;
+    a.podMtu = moved->mtu;
     iface.mac = a.podMac;
     iface.mtu = a.podMtu;
   }
 
   NetResult result;
-  if (!ipamType.empty()) {
+  if (!a.ipamType.empty()) {
     auto ipam = runIpamAdd(env, req.conf, req.config);
     if (!ipam) return rollback(ipam.error());
     result.ips = std::move(ipam->ips);
@@ -312,32 +296,35 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     result.dns = std::move(ipam->dns);
     for (auto& ip : result.ips) ip.interface = 0;
     clock.lap("ipam");
-    if (!dpdk) {
+    if (pod != nullptr) {
       if (auto r = configureIps(*pod, podIndex, result, 0); !r) return rollback(r.error());
       clock.lap("addresses");
     }
   }
   a.complete = true;
-  if (auto r = saveOr("done"); !r) return std::unexpected(r.error());
+  if (auto r = store_.save(a); !r) {
+    return rollback(CniError{ErrorCode::kIoFailure, fmt::format("journal done: {}", r.error().message()), ""});
+  }
   result.interfaces.push_back(std::move(iface));
   clock.lap("journal");
-  env.logger().info("ADD {} {}: done in {}", env.containerId, env.ifname, clock.str());
   return result;
 }
 
 // ---- teardown -------------------------------------------------------------------------------
 
 CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog::logger& log) {
-  auto host = openRtnl(nullptr);
-  if (!host) return std::unexpected(host.error());
+  NamespaceClients clients(options_.clients, nullptr);
+  auto hostClient = clients.host();
+  if (!hostClient) return std::unexpected(hostClient.error());
+  netlink::Client& host = **hostClient;
   auto hostNs = netlink::Netns::current();
   if (!hostNs) return ioError(hostNs.error());
 
   auto ns = netlink::Netns::open(a.netns);
-  std::optional<Rtnl> pod;
+  std::unique_ptr<netlink::Client> pod;
   std::optional<LinkInfo> podLink;
   if (ns) {
-    auto p = openRtnl(&*ns);
+    auto p = clients.open(*ns);
     if (!p) return std::unexpected(p.error());
     pod = std::move(*p);
     auto l = pod->link(a.ifname);
@@ -346,52 +333,23 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
   }
 
   auto nameFree = [&](const std::string& name) {
-    auto l = host->link(name);
+    auto l = host.link(name);
     return l && !*l;
   };
 
   if (podLink) {
     // MAC and MTU go back in the same request as the move (the kernel closes the link to move
     // it, and applies them in the host namespace right after).
-    LinkChange change;
-    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) change.mac = *mac;
-    if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) change.mtu = a.hostMtu;
-    std::string home = a.hostName;
-    if (!nameFree(home)) {
-      home = fallbackName(a.device);
-      if (!nameFree(home)) {
-        out.stranded = true;
-        out.reason = fmt::format("both {} and {} are taken in the host", a.hostName, home);
-        return {};
-      }
-      log.warn("VF {}: {} is taken in the host; it comes home as {}", a.device.str(), a.hostName, home);
-    }
-    for (const auto& alt : podLink->altnames) {
-      if (!nameFree(alt)) {
-        if (auto r = pod->execute(netlink::buildAltname(podLink->ifindex, alt, false), fmt::format("drop altname {}", alt)); !r) {
-          log.warn("VF {}: {}", a.device.str(), r.error().message());
-        }
-      }
-    }
-    auto moved = pod->execute(netlink::buildMoveLink(podLink->ifindex, hostNs->fd(), home, change),
-                              fmt::format("move {} home as {}", a.ifname, home));
-    if (!moved && (change.mac || change.mtu)) {
-      // A MAC or MTU the VF refuses must not keep it in the pod: move it bare, fix it up later.
-      log.warn("VF {}: {}; moving it home without restoring MAC/MTU", a.device.str(), moved.error().message());
-      moved = pod->execute(netlink::buildMoveLink(podLink->ifindex, hostNs->fd(), home),
-                           fmt::format("move {} home as {}", a.ifname, home));
-    }
-    if (!moved) {
+    BringHome b{*podLink, a.hostName, a.device, {}, a.removedAltnames};
+    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) b.restore.mac = *mac;
+    if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) b.restore.mtu = a.hostMtu;
+    auto home = cni::bringHome(*pod, host, *hostNs, b, log);
+    if (!home) {
       out.stranded = true;
-      out.reason = moved.error().message();
+      out.reason = home.error().msg;
       return {};
     }
-    if (auto back = host->link(home); back && *back) {
-      for (const auto& alt : a.removedAltnames) {
-        if (nameFree(alt)) (void)host->execute(netlink::buildAltname((*back)->ifindex, alt, true), "restore altname");
-      }
-    }
-    log.info("VF {}: home as {}", a.device.str(), home);
+    log.info("VF {}: home as {}", a.device.str(), home->name);
     return {};
   }
 
@@ -403,7 +361,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
   }
   candidates.push_back(a.hostName);
   for (const auto& name : candidates) {
-    auto l = host->link(name);
+    auto l = host.link(name);
     if (!l || !*l || !isDevice(**l, a.device)) continue;
     LinkChange change;
     if ((*l)->name != a.hostName && nameFree(a.hostName)) {
@@ -413,7 +371,7 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
     if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac) change.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != (*l)->mtu) change.mtu = a.hostMtu;
     if (change.name || change.mac || change.mtu) {
-      if (auto r = host->execute(netlink::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
+      if (auto r = host.execute(netlink::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
         log.warn("VF {}: {}", a.device.str(), r.error().message());
       }
     }
@@ -558,9 +516,10 @@ CniExpected<void> SriovPlugin::check(Request& req) {
   }
   const VfAttachment& att = **a;
   if (!att.dpdk) {
-    auto pod = openRtnl(&*req.netns);
+    NamespaceClients clients(options_.clients, &*req.netns);
+    auto pod = clients.pod();
     if (!pod) return std::unexpected(pod.error());
-    auto link = pod->link(env.ifname);
+    auto link = (*pod)->link(env.ifname);
     if (!link) return ioError(link.error());
     if (!*link) return cniFail(kCheckMismatch, fmt::format("interface {} is missing from {}", env.ifname, env.netns));
     std::string wantMac = att.podMac;
@@ -585,7 +544,7 @@ CniExpected<void> SriovPlugin::check(Request& req) {
       return cniFail(kCheckMismatch, fmt::format("{} has MTU {}, expected {}", env.ifname, (*link)->mtu, *wantMtu));
     }
     if (req.conf.prevResult) {
-      if (auto r = checkIps(*pod, (*link)->ifindex, *req.conf.prevResult, resultIndex); !r) return r;
+      if (auto r = checkIps(**pod, (*link)->ifindex, *req.conf.prevResult, resultIndex); !r) return r;
     }
   }
   if (att.pfSnapshot && !cfg->vf.empty()) {

@@ -21,7 +21,7 @@ constexpr uint16_t kUsableStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_P
 
 }  // namespace
 
-Result<KernelTables> readKernelTables(netlink::Rtnl& rtnl) {
+Result<KernelTables> readKernelTables(netlink::Client& rtnl) {
   KernelTables t;
   auto links = rtnl.links();
   if (!links) return fail(std::move(links.error()).withContext("read kernel tables"));

@@ -538,7 +538,7 @@ Result<void> Rtnl::execute(NlMsg msg, std::string_view what) {
   return {};
 }
 
-Result<std::optional<LinkInfo>> Rtnl::linkQuery(NlMsg msg, std::string_view what) {
+Result<std::optional<LinkInfo>> Client::linkQuery(NlMsg msg, std::string_view what) {
   auto replies = query(std::move(msg), what);
   if (!replies) {
     if (replies.error().sysErrno() == ENODEV) return std::optional<LinkInfo>();
@@ -554,16 +554,16 @@ Result<std::optional<LinkInfo>> Rtnl::linkQuery(NlMsg msg, std::string_view what
   return std::optional<LinkInfo>();
 }
 
-Result<std::optional<LinkInfo>> Rtnl::link(std::string_view name) {
+Result<std::optional<LinkInfo>> Client::link(std::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ) return std::optional<LinkInfo>();
   return linkQuery(buildGetLink(name), fmt::format("get link {}", name));
 }
 
-Result<std::optional<LinkInfo>> Rtnl::link(int ifindex) {
+Result<std::optional<LinkInfo>> Client::link(int ifindex) {
   return linkQuery(buildGetLinkByIndex(ifindex), fmt::format("get link #{}", ifindex));
 }
 
-Result<std::vector<LinkInfo>> Rtnl::links() {
+Result<std::vector<LinkInfo>> Client::links() {
   auto replies = query(buildGetLinks(), "list links");
   if (!replies) return fail(std::move(replies.error()));
   std::vector<LinkInfo> out;
@@ -575,7 +575,7 @@ Result<std::vector<LinkInfo>> Rtnl::links() {
   return out;
 }
 
-Result<std::vector<AddressInfo>> Rtnl::allAddresses() {
+Result<std::vector<AddressInfo>> Client::allAddresses() {
   auto replies = query(buildGetAddresses(), "list addresses");
   if (!replies) return fail(std::move(replies.error()));
   std::vector<AddressInfo> out;
@@ -587,7 +587,7 @@ Result<std::vector<AddressInfo>> Rtnl::allAddresses() {
   return out;
 }
 
-Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
+Result<std::vector<IpPrefix>> Client::addresses(int ifindex) {
   auto all = allAddresses();
   if (!all) return fail(std::move(all.error()).withContext(fmt::format("link #{}", ifindex)));
   std::vector<IpPrefix> out;
@@ -597,7 +597,7 @@ Result<std::vector<IpPrefix>> Rtnl::addresses(int ifindex) {
   return out;
 }
 
-Result<std::vector<RouteInfo>> Rtnl::mainRoutes(int family) {
+Result<std::vector<RouteInfo>> Client::mainRoutes(int family) {
   auto replies = query(buildGetRoutes(family), "list routes");
   if (!replies) return fail(std::move(replies.error()));
   std::vector<RouteInfo> out;
@@ -610,14 +610,14 @@ Result<std::vector<RouteInfo>> Rtnl::mainRoutes(int family) {
   return out;
 }
 
-Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
+Result<std::vector<RouteInfo>> Client::routes(int family) {
   auto all = mainRoutes(family);
   if (!all) return fail(std::move(all.error()));
   std::erase_if(*all, [](const RouteInfo& r) { return r.type != RTN_UNICAST; });
   return all;
 }
 
-Result<std::vector<NeighbourInfo>> Rtnl::neighbours(int family) {
+Result<std::vector<NeighbourInfo>> Client::neighbours(int family) {
   auto replies = query(buildGetNeighbours(family), "list neighbours");
   if (!replies) return fail(std::move(replies.error()));
   std::vector<NeighbourInfo> out;
@@ -629,7 +629,7 @@ Result<std::vector<NeighbourInfo>> Rtnl::neighbours(int family) {
   return out;
 }
 
-Result<std::vector<int>> Rtnl::defaultRouteLinks() {
+Result<std::vector<int>> Client::defaultRouteLinks() {
   std::vector<int> out;
   for (int family : {AF_INET, AF_INET6}) {
     auto routes = this->routes(family);
@@ -644,7 +644,7 @@ Result<std::vector<int>> Rtnl::defaultRouteLinks() {
   return out;
 }
 
-Result<std::optional<int>> Rtnl::defaultRouteLink() {
+Result<std::optional<int>> Client::defaultRouteLink() {
   for (int family : {AF_INET, AF_INET6}) {
     auto routes = this->routes(family);
     if (!routes) return fail(std::move(routes.error()));
@@ -653,6 +653,14 @@ Result<std::optional<int>> Rtnl::defaultRouteLink() {
     }
   }
   return std::optional<int>();
+}
+
+ClientFactory kernelClients() {
+  return [](const Netns* ns) -> Result<std::unique_ptr<Client>> {
+    auto rtnl = ns != nullptr ? Rtnl::openIn(*ns) : Rtnl::open();
+    if (!rtnl) return fail(std::move(rtnl.error()));
+    return std::unique_ptr<Client>(std::make_unique<Rtnl>(std::move(*rtnl)));
+  };
 }
 
 }  // namespace vfplane::netlink

@@ -201,8 +201,30 @@ TEST_F(CniHostDeviceTest, ATakenHomeNameGivesAFallbackInsteadOfAStuckDel) {
   ASSERT_TRUE(links_->addVethPair(dev, "squatter"));
   auto del = cni("DEL", conf, pod_->path());
   EXPECT_EQ(del.exitCode, 0) << del.out;
-  EXPECT_TRUE(test::linkIn("", fmt::format("hd{}", podIndex)));
+  // The one fallback rule (netdev_move.h): a device with no PCI function (a veth here) comes home
+  // after its index.
+  EXPECT_TRUE(test::linkIn("", fmt::format("if{}", podIndex)));
   EXPECT_FALSE(test::linkIn(pod_->path(), "net1"));
+}
+
+TEST_F(CniHostDeviceTest, AnAltnameThatClashesInThePodIsDroppedAndGivenBackAtHome) {
+  // The reference plugin fails the move with EEXIST here; vfplane-sriov has always handled it, and
+  // both now share the routine.
+  const std::string dev = *vf(0).netdev;
+  ASSERT_EQ(test::run({"ip", "link", "property", "add", "dev", dev, "altname", "hdclash"}).exitCode, 0);
+  auto inPod = test::run({"nsenter", "--net=" + pod_->path(), "ip", "link", "property", "add", "dev", "lo",
+                          "altname", "hdclash"});
+  ASSERT_EQ(inPod.exitCode, 0) << inPod.err;
+  std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev), false, false);
+  auto add = cni("ADD", conf, pod_->path());
+  ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
+  auto moved = test::linkIn(pod_->path(), "net1");
+  ASSERT_TRUE(moved);
+  EXPECT_THAT(moved->altnames, testing::Not(testing::Contains("hdclash")));
+  ASSERT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
+  auto home = test::linkIn("", dev);
+  ASSERT_TRUE(home);
+  EXPECT_THAT(home->altnames, testing::Contains("hdclash"));
 }
 
 TEST_F(CniHostDeviceTest, FailuresLeaveTheDeviceHomeAndNothingReserved) {

@@ -272,7 +272,8 @@ TEST_F(CniSriovTest, NameClashOnTheWayHome) {
   ASSERT_TRUE(links_->addVethPair(hostName, "squatter"));
   auto del = cni("DEL", conf, pod_->path());
   ASSERT_EQ(del.exitCode, 0) << del.out << del.err;
-  std::string fallback = fmt::format("vf{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(), vf(0).address.bus(),
+  // The one fallback rule (netdev_move.h): after the PCI function, "pci" and 9 hex digits.
+  std::string fallback = fmt::format("pci{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(), vf(0).address.bus(),
                                      vf(0).address.device(), vf(0).address.function());
   EXPECT_TRUE(hostLink(fallback)) << "VF should be home as " << fallback;
   EXPECT_FALSE(podLink(pod_->path(), "net1"));

@@ -101,4 +101,20 @@ size_t ipamReservations(const fs::path& networkDir) {
   return n;
 }
 
+cni::Request pluginRequest(cni::Command command, const std::string& containerId, const std::string& config) {
+  cni::Request req;
+  req.env.command = command;
+  req.env.containerId = containerId;
+  req.env.ifname = "net1";
+  req.env.netns = "/proc/self/ns/net";
+  req.config = config;
+  auto conf = cni::parseNetConf(config);
+  EXPECT_TRUE(conf) << conf.error().msg;
+  if (conf) req.conf = std::move(*conf);
+  auto ns = netlink::Netns::open(req.env.netns);
+  EXPECT_TRUE(ns) << ns.error().message();
+  if (ns) req.netns.emplace(std::move(*ns));
+  return req;
+}
+
 }  // namespace vfplane::test

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
+#include "vfplane/cni/plugin.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::test {
@@ -50,5 +51,10 @@ std::unique_ptr<PodNetns> newPod();
 // host-local's reservations in one network's directory: every file but "lock" and
 // "last_reserved_ip.*".
 size_t ipamReservations(const std::filesystem::path& networkDir);
+
+// A request as runPlugin would hand it to a plugin, for unit tests that call the plugin directly:
+// container ID, CNI_IFNAME net1, the config parsed, and CNI_NETNS this process's own namespace
+// (which a fake kernel stands in for).
+cni::Request pluginRequest(cni::Command command, const std::string& containerId, const std::string& config);
 
 }  // namespace vfplane::test

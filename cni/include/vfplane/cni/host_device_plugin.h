@@ -14,7 +14,9 @@
 //
 // DEL releases IPAM first, also when the netns is gone (the reference plugin leaks the address
 // then), then brings the device home under its original name (from the state file, else the
-// alias) in one request, clearing the alias. A missing device or netns is success.
+// alias) in one request, clearing the alias; a name taken meanwhile gives fallbackName(). Altnames
+// that clash in the pod are dropped on the way in and given back at home, as vfplane-sriov does
+// (both use netdev_move.h). A missing device or netns is success.
 #pragma once
 
 #include <filesystem>
@@ -48,6 +50,7 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf);
 struct HostDevicePluginOptions {
   std::filesystem::path sysfsRoot = "/";
   std::filesystem::path stateDir = "/var/lib/cni/vfplane";
+  netlink::ClientFactory clients = netlink::kernelClients();
 };
 
 class HostDevicePlugin final : public Plugin {
@@ -62,7 +65,7 @@ class HostDevicePlugin final : public Plugin {
 
  private:
   struct Selected;
-  CniExpected<Selected> select(const HostDeviceConfig& cfg, netlink::Rtnl& host) const;
+  CniExpected<Selected> select(const HostDeviceConfig& cfg, netlink::Client& host) const;
   std::filesystem::path statePath(const std::string& containerId, const std::string& ifname) const;
 
   HostDevicePluginOptions options_;

@@ -36,13 +36,21 @@ CniExpected<MacvlanConfig> parseMacvlanConfig(const NetConf& conf, const Environ
 // "bridge" for MACVLAN_MODE_BRIDGE, ...; "" for a mode vfplane does not create.
 std::string macvlanModeName(uint32_t mode);
 
+struct MacvlanPluginOptions {
+  netlink::ClientFactory clients = netlink::kernelClients();
+};
+
 class MacvlanPlugin final : public Plugin {
  public:
+  explicit MacvlanPlugin(MacvlanPluginOptions options = {}) : options_(std::move(options)) {}
   CniExpected<NetResult> add(Request& req) override;
   CniExpected<void> del(Request& req) override;
   CniExpected<void> check(Request& req) override;
   CniExpected<void> gc(Request& req) override;
   CniExpected<void> status(Request& req) override;
+
+ private:
+  MacvlanPluginOptions options_;
 };
 
 }  // namespace vfplane::cni

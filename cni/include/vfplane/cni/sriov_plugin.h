@@ -2,11 +2,12 @@
 // PCI device for DPDK, with sriov-cni's config.
 //
 // ADD, in order: validate; lock the VF (flock with a timeout); refuse a VF that a live namespace
-// owns (code 11, owner named); resolve the VF from sysfs by PCI address; snapshot the PF-side VF
-// attributes and the netdev's name, MAC and MTU; apply the configured PF-side attributes; move
-// and rename the netdev into the pod in one request (after dropping altnames that clash there);
-// set MAC, MTU, arp_notify and up; run IPAM and put its addresses and routes on the link. Each
-// step is journaled before it runs. If one fails, the journal is played back as a DEL.
+// owns (code 11, owner named). Then a plan that changes nothing (planAdd): resolve the VF from
+// sysfs by PCI address; snapshot the PF-side VF attributes and the netdev's name, MAC and MTU.
+// Then its execution: apply the configured PF-side attributes; move and rename the netdev into
+// the pod in one request that also sets MAC, MTU, arp_notify and up (after dropping altnames
+// that clash there); run IPAM and put its addresses and routes on the link. Each step is
+// journaled before it runs. If one fails, the journal is played back as a DEL.
 //
 // DEL plays the journal back: IPAM release, netdev home (name, MAC, MTU, altnames), PF-side
 // attributes restored. It is idempotent. A VF that cannot be brought home is kept in the journal
@@ -19,6 +20,7 @@
 #include <memory>
 
 #include "vfplane/cni/attachment_store.h"
+#include "vfplane/cni/netdev_move.h"
 #include "vfplane/cni/plugin.h"
 #include "vfplane/cni/sriov_config.h"
 #include "vfplane/sriov/device_lock.h"
@@ -31,7 +33,20 @@ struct SriovPluginOptions {
   std::filesystem::path sysfsRoot = "/";
   std::filesystem::path stateDir = "/var/lib/cni/vfplane";
   std::chrono::milliseconds lockTimeout{10000};
+  netlink::ClientFactory clients = netlink::kernelClients();
 };
+
+// What an ADD will do to which VF, decided before anything is touched.
+struct SriovAddPlan {
+  // The journal as ADD will write it: the VF, its PF and index, the mode, the PF-side attributes
+  // to set and the snapshot to put back, the host netdev's name, MAC and MTU, and the altnames
+  // that must go because they name a link in the pod.
+  VfAttachment attachment;
+  std::optional<netlink::LinkInfo> hostLink;  // the netdev that moves; nullopt in DPDK mode
+  netlink::LinkChange podChange;              // MAC, MTU, arp_notify, up: set by the move
+};
+
+class StepClock;
 
 class SriovPlugin final : public Plugin {
  public:
@@ -44,7 +59,16 @@ class SriovPlugin final : public Plugin {
   CniExpected<void> gc(Request& req) override;
   CniExpected<void> status(Request& req) override;
 
+  // ADD's first half: resolves the VF from sysfs, reads its PF-side attributes and both
+  // namespaces' links, and checks them against the config; writes nothing. Errors are the ones
+  // ADD returns (code 7 for the config or the VF, 4 for a CNI_IFNAME taken in the pod, 11 for a
+  // netdev that is not back in the host yet).
+  CniExpected<SriovAddPlan> planAdd(const Request& req, const SriovConfig& cfg, NamespaceClients& ns) const;
+
  private:
+  // ADD's second half: journal, PF-side attributes, the move, IPAM, with the journal played back
+  // on any failure.
+  CniExpected<NetResult> executeAdd(Request& req, SriovAddPlan plan, NamespaceClients& ns, StepClock& clock);
   struct Teardown {
     bool stranded = false;
     std::string reason;

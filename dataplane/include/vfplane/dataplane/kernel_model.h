@@ -26,7 +26,7 @@ struct KernelTables {
   std::vector<netlink::AddressInfo> addresses;
 };
 
-Result<KernelTables> readKernelTables(netlink::Rtnl& rtnl);
+Result<KernelTables> readKernelTables(netlink::Client& rtnl);
 
 // Usage errors name a port that is not a link of the namespace or has no Ethernet address.
 Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<std::string>& ports);

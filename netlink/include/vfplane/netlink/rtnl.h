@@ -1,13 +1,15 @@
 // rtnetlink requests a CNI plugin makes: look links up, move and rename them between network
 // namespaces, change their MAC, MTU, state and altnames, and manage addresses and routes.
 //
-// Each request is built as a libnl message by a build*() function and sent by an Rtnl socket, so
-// tests can parse back exactly what would go to the kernel. An Rtnl socket belongs to the network
-// namespace it was opened in, whatever namespace the thread is in later.
+// Each request is built as a libnl message by a build*() function and sent through a Client (an
+// Rtnl socket, or a test's fake), so tests can parse back exactly what would go to the kernel. An
+// Rtnl socket belongs to the network namespace it was opened in, whatever namespace the thread is
+// in later.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -162,17 +164,18 @@ Result<NeighbourInfo> parseNeighbour(const nlmsghdr* hdr);
 
 // ---- socket ---------------------------------------------------------------------------------
 
-class Rtnl {
+// An rtnetlink conversation with the kernel of one network namespace. execute() and query() are
+// the two ways to talk to it; everything else is built on them, so a fake that answers them from
+// a model (tests/support/fake_kernel.h) stands in for the kernel where a test needs no real one.
+class Client {
  public:
-  // In the calling thread's namespace.
-  static Result<Rtnl> open();
-  static Result<Rtnl> openIn(const Netns& ns);
+  virtual ~Client() = default;
 
   // Sends a request that changes something and waits for the kernel's ACK. On failure the error
   // reads "<what>: <strerror>" and keeps the errno.
-  Result<void> execute(NlMsg msg, std::string_view what);
+  virtual Result<void> execute(NlMsg msg, std::string_view what) = 0;
   // Sends a get or dump request and returns every reply message (each a copy of one nlmsghdr).
-  Result<std::vector<std::vector<uint8_t>>> query(NlMsg msg, std::string_view what);
+  virtual Result<std::vector<std::vector<uint8_t>>> query(NlMsg msg, std::string_view what) = 0;
 
   // nullopt when no link has that name (or altname) / index here.
   Result<std::optional<LinkInfo>> link(std::string_view name);
@@ -194,13 +197,32 @@ class Rtnl {
   Result<std::vector<int>> defaultRouteLinks();
 
  private:
-  explicit Rtnl(Fd fd);
   Result<std::optional<LinkInfo>> linkQuery(NlMsg msg, std::string_view what);
+};
+
+// The kernel's side: a NETLINK_ROUTE socket.
+class Rtnl final : public Client {
+ public:
+  // In the calling thread's namespace.
+  static Result<Rtnl> open();
+  static Result<Rtnl> openIn(const Netns& ns);
+
+  Result<void> execute(NlMsg msg, std::string_view what) override;
+  Result<std::vector<std::vector<uint8_t>>> query(NlMsg msg, std::string_view what) override;
+
+ private:
+  explicit Rtnl(Fd fd);
   Fd fd_;
   uint32_t seq_ = 1;
   // One receive buffer per socket, not zeroed: a zeroed 64 KiB vector per request (memset and
   // fresh pages) was a visible share of a plugin's ADD.
   std::unique_ptr<uint8_t[]> buf_;
 };
+
+// Opens a client for the network namespace ns, or for the caller's own when ns is null. The CNI
+// plugins are given one, so that their logic runs against a fake kernel in unit tests.
+using ClientFactory = std::function<Result<std::unique_ptr<Client>>(const Netns* ns)>;
+// The kernel's: Rtnl::open(), or Rtnl::openIn(*ns).
+ClientFactory kernelClients();
 
 }  // namespace vfplane::netlink
