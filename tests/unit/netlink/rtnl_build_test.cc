@@ -16,21 +16,14 @@
 #include <optional>
 
 #include "vfplane/netlink/events.h"
+#include "netlink_messages.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::netlink {
 namespace {
 
-nlmsghdr* hdr(const NlMsg& m) { return const_cast<nlmsghdr*>(header(m)); }
-
-// Top-level attributes of a link message, by type.
-std::map<int, nlattr*> linkAttrs(const NlMsg& m) {
-  std::map<int, nlattr*> out;
-  nlattr* pos = nullptr;
-  int rem = 0;
-  nlmsg_for_each_attr(pos, hdr(m), sizeof(ifinfomsg), rem) out[nla_type(pos)] = pos;
-  return out;
-}
+using test::hdr;
+using test::linkAttrs;
 
 TEST(MacAddressTest, ParsesAndFormats) {
   auto mac = MacAddress::parse("AA:bb:CC:00:11:22");

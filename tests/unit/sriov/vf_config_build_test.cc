@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "netlink_messages.h"
 #include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/vf_config.h"
 
@@ -18,16 +19,8 @@ namespace {
 using netlink::MacAddress;
 using netlink::NlMsg;
 
-nlmsghdr* hdr(const NlMsg& m) { return const_cast<nlmsghdr*>(netlink::header(m)); }
-
-// Top-level attributes of a link message, by type.
-std::map<int, nlattr*> linkAttrs(const NlMsg& m) {
-  std::map<int, nlattr*> out;
-  nlattr* pos = nullptr;
-  int rem = 0;
-  nlmsg_for_each_attr(pos, hdr(m), sizeof(ifinfomsg), rem) out[nla_type(pos)] = pos;
-  return out;
-}
+using test::hdr;
+using test::linkAttrs;
 
 // The attribute types inside the one IFLA_VF_INFO of a set request.
 std::vector<int> vfAttrTypes(const NlMsg& m) {
