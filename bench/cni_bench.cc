@@ -5,8 +5,9 @@
 //   BM_VfplaneSriov  vfplane-sriov ADD then DEL, exec'd with CNI_* and the config on stdin
 //   BM_HostDevice    Debian's /usr/lib/cni/host-device moving an identical veth
 // ipam:0 runs without IPAM, to show the plugins' own cost; ipam:1 with Debian's host-local as the
-// exec'd delegate; ipam:2 (vfplane-sriov only) with vfplane-ipam in-process. Each benchmark reports add_ms and del_ms; the summary at the end gives
-// medians and each plugin's overhead above the floor, and their ratio (target <= 1/3).
+// exec'd delegate; ipam:2 (vfplane-sriov only) with vfplane-ipam in-process. Each benchmark reports
+// add_ms and del_ms; the summary at the end gives medians and each plugin's overhead above the
+// floor, and their ratio (target <= 1/3).
 //
 //   cni_bench --plugin PATH/vfplane-sriov [benchmark flags]     (root; exit 77 otherwise)
 // Run with --benchmark_repetitions=20 --benchmark_enable_random_interleaving=true for medians: the
@@ -68,7 +69,8 @@ void BM_Floor(benchmark::State& state) {
   auto hostNs = netlink::Netns::current();
   auto podNs = netlink::Netns::open(g_podPath);
   auto address = netlink::IpPrefix::parse("10.77.0.2/24");
-  if (!host || !hostNs || !podNs || !address) return state.SkipWithError("cannot open the namespaces");
+  if (!host || !hostNs || !podNs || !address)
+    return state.SkipWithError("cannot open the namespaces");
   auto pod = netlink::Rtnl::openIn(*podNs);
   if (!pod) return state.SkipWithError(pod.error().message().c_str());
   // Exactly the requests vfplane-sriov's ADD makes: move, rename, arp_notify and up in one
@@ -81,14 +83,17 @@ void BM_Floor(benchmark::State& state) {
     auto link = host->link(name);
     if (!link || !*link) return state.SkipWithError("VF link missing");
     auto t0 = Clock::now();
-    auto moved = host->execute(netlink::buildMoveLink((*link)->ifindex, podNs->fd(), "net1", in), "move in");
-    if (moved && withAddress) moved = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address");
+    auto moved =
+        host->execute(netlink::buildMoveLink((*link)->ifindex, podNs->fd(), "net1", in), "move in");
+    if (moved && withAddress)
+      moved = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address");
     auto t1 = Clock::now();
     auto inPod = pod->link("net1");
     if (!moved || !inPod || !*inPod) return state.SkipWithError("move into the pod failed");
     std::this_thread::sleep_for(bench::kLifetime);
     auto t2 = Clock::now();
-    auto out = pod->execute(netlink::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
+    auto out =
+        pod->execute(netlink::buildMoveLink((*inPod)->ifindex, hostNs->fd(), name), "move home");
     auto t3 = Clock::now();
     if (!out) return state.SkipWithError(out.error().message().c_str());
     cycles.push_back({ms(t1 - t0), ms(t3 - t2)});
@@ -96,24 +101,28 @@ void BM_Floor(benchmark::State& state) {
   }
   report(state, cycles);
 }
-BENCHMARK(BM_Floor)->ArgName("address")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Floor)->ArgName("address")->Arg(0)->Arg(1)->UseManualTime()->Unit(
+    benchmark::kMillisecond);
 
 // ipam 0: none; 1: Debian's host-local, exec'd; 2: vfplane-ipam (in-process in vfplane-sriov).
 std::string ipamSection(int64_t ipam, const std::string& net) {
   if (ipam == 0) return "";
-  return fmt::format(R"(,"ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.77.0.0/24"}}]]}})",
-                     ipam == 2 ? "vfplane-ipam" : "host-local", (g_dir / "ipam" / net).string());
+  return fmt::format(
+      R"(,"ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.77.0.0/24"}}]]}})",
+      ipam == 2 ? "vfplane-ipam" : "host-local", (g_dir / "ipam" / net).string());
 }
 
 // One ADD + DEL of `config` through `binary`, as the runtime runs it.
 bool cycle(benchmark::State& state, const std::string& binary, const std::string& config,
            const std::map<std::string, std::string>& extraEnv, std::vector<Cycle>& cycles) {
-  std::map<std::string, std::string> env = {{"CNI_CONTAINERID", "bench"}, {"CNI_NETNS", g_podPath},
-                                            {"CNI_IFNAME", "net1"}, {"CNI_PATH", kRefDir}};
+  std::map<std::string, std::string> env = {{"CNI_CONTAINERID", "bench"},
+                                            {"CNI_NETNS", g_podPath},
+                                            {"CNI_IFNAME", "net1"},
+                                            {"CNI_PATH", kRefDir}};
   for (const auto& [k, v] : extraEnv) env[k] = v;
   Cycle c;
-  std::string why =
-      bench::timePluginCycle(binary, config, env, c.add, c.del, [] { std::this_thread::sleep_for(bench::kLifetime); });
+  std::string why = bench::timePluginCycle(binary, config, env, c.add, c.del,
+                                           [] { std::this_thread::sleep_for(bench::kLifetime); });
   if (!why.empty()) {
     state.SkipWithError(why.c_str());
     return false;
@@ -126,8 +135,9 @@ bool cycle(benchmark::State& state, const std::string& binary, const std::string
 void BM_VfplaneSriov(benchmark::State& state) {
   if (g_plugin.empty()) return state.SkipWithError("--plugin PATH to vfplane-sriov is required");
   int64_t ipam = state.range(0);
-  std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"vfp","type":"vfplane-sriov","deviceID":"{}"{}}})",
-                                   g_node.pfs[0].vfs[0].address.str(), ipamSection(ipam, "vfp"));
+  std::string config = fmt::format(
+      R"({{"cniVersion":"1.0.0","name":"vfp","type":"vfplane-sriov","deviceID":"{}"{}}})",
+      g_node.pfs[0].vfs[0].address.str(), ipamSection(ipam, "vfp"));
   std::map<std::string, std::string> env = {{"VFPLANE_SYSFS_ROOT", (g_dir / "node").string()},
                                             {"VFPLANE_STATE_DIR", (g_dir / "state").string()}};
   std::vector<Cycle> cycles;
@@ -136,21 +146,34 @@ void BM_VfplaneSriov(benchmark::State& state) {
   }
   report(state, cycles);
 }
-BENCHMARK(BM_VfplaneSriov)->ArgName("ipam")->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_VfplaneSriov)
+    ->ArgName("ipam")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_HostDevice(benchmark::State& state) {
   std::string binary = std::string(kRefDir) + "/host-device";
-  if (::access(binary.c_str(), X_OK) != 0) return state.SkipWithError("/usr/lib/cni/host-device is missing");
+  if (::access(binary.c_str(), X_OK) != 0)
+    return state.SkipWithError("/usr/lib/cni/host-device is missing");
   int64_t ipam = state.range(0);
-  std::string config = fmt::format(R"({{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"{}"{}}})",
-                                   *g_node.pfs[0].vfs[1].netdev, ipamSection(ipam, "hd"));
+  std::string config =
+      fmt::format(R"({{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"{}"{}}})",
+                  *g_node.pfs[0].vfs[1].netdev, ipamSection(ipam, "hd"));
   std::vector<Cycle> cycles;
   for (auto _ : state) {
     if (!cycle(state, binary, config, {}, cycles)) return;
   }
   report(state, cycles);
 }
-BENCHMARK(BM_HostDevice)->ArgName("ipam")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HostDevice)
+    ->ArgName("ipam")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // What a plugin costs before it does anything: exec, dynamic loading, reading stdin, answering
 // VERSION, exit. Part of every ADD and DEL; no kernel work in it.
@@ -166,7 +189,12 @@ void BM_ExecVersion(benchmark::State& state) {
   }
   state.SetLabel(state.range(0) == 0 ? "vfplane-sriov" : "host-device");
 }
-BENCHMARK(BM_ExecVersion)->ArgName("host_device")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ExecVersion)
+    ->ArgName("host_device")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Keeps each benchmark's median (real time and counters) for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {
@@ -197,14 +225,16 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     if (floor == nullptr || floorIp == nullptr) return;
     auto cycle = [](const Cycle* c) { return c->add + c->del; };
     std::printf("\nmedians (ms)                          ADD      DEL    cycle  above floor\n");
-    std::printf("%-33s %7.2f  %7.2f  %7.2f\n", "floor: the moves, in-process", floor->add, floor->del, cycle(floor));
-    std::printf("%-33s %7.2f  %7.2f  %7.2f\n", "floor: the moves + pod address", floorIp->add, floorIp->del,
-                cycle(floorIp));
+    std::printf("%-33s %7.2f  %7.2f  %7.2f\n", "floor: the moves, in-process", floor->add,
+                floor->del, cycle(floor));
+    std::printf("%-33s %7.2f  %7.2f  %7.2f\n", "floor: the moves + pod address", floorIp->add,
+                floorIp->del, cycle(floorIp));
     // Rows without IPAM are measured against the bare moves, rows with IPAM against the moves plus
     // the address (removing it on the way home is kernel work every plugin pays).
     auto row = [&](const char* label, const Cycle* c, const Cycle* base) {
       if (c == nullptr) return;
-      std::printf("%-33s %7.2f  %7.2f  %7.2f  %7.2f\n", label, c->add, c->del, cycle(c), cycle(c) - cycle(base));
+      std::printf("%-33s %7.2f  %7.2f  %7.2f  %7.2f\n", label, c->add, c->del, cycle(c),
+                  cycle(c) - cycle(base));
     };
     const Cycle* v0 = find("BM_VfplaneSriov/ipam:0");
     const Cycle* v1 = find("BM_VfplaneSriov/ipam:1");

@@ -40,12 +40,13 @@ class BenchWorld {
  public:
   static std::optional<BenchWorld> open(const char* program, int* exitCode) {
     if (::unshare(CLONE_NEWNET) != 0) {
-      std::fprintf(stderr, "%s: SKIP: needs root for a throwaway network namespace (unshare: %s)\n", program,
-                   std::strerror(errno));
+      std::fprintf(stderr, "%s: SKIP: needs root for a throwaway network namespace (unshare: %s)\n",
+                   program, std::strerror(errno));
       *exitCode = 77;
       return std::nullopt;
     }
-    std::string templ = (std::filesystem::temp_directory_path() / fmt::format("{}-XXXXXX", program)).string();
+    std::string templ =
+        (std::filesystem::temp_directory_path() / fmt::format("{}-XXXXXX", program)).string();
     if (::mkdtemp(templ.data()) == nullptr) {
       *exitCode = 1;
       return std::nullopt;
@@ -59,7 +60,9 @@ class BenchWorld {
     }
     return world;
   }
-  BenchWorld(BenchWorld&& o) noexcept : dir_(std::exchange(o.dir_, {})), podPid_(o.podPid_) { o.podPid_ = -1; }
+  BenchWorld(BenchWorld&& o) noexcept : dir_(std::exchange(o.dir_, {})), podPid_(o.podPid_) {
+    o.podPid_ = -1;
+  }
   BenchWorld& operator=(BenchWorld&&) = delete;
   ~BenchWorld() {
     if (podPid_ > 0) {
@@ -82,7 +85,8 @@ class BenchWorld {
 // lands in add/del (ms). `beforeDel` runs in between, untimed. Returns "" or why it failed.
 template <class BeforeDel>
 std::string timePluginCycle(const std::string& binary, const std::string& config,
-                            std::map<std::string, std::string> env, double& add, double& del, BeforeDel beforeDel) {
+                            std::map<std::string, std::string> env, double& add, double& del,
+                            BeforeDel beforeDel) {
   env.emplace("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
   for (const char* command : {"ADD", "DEL"}) {
     env["CNI_COMMAND"] = command;
@@ -91,8 +95,8 @@ std::string timePluginCycle(const std::string& binary, const std::string& config
     auto r = cni::runProcess(binary, env, config);
     double took = ms(Clock::now() - t0);
     if (!r || r->exitCode != 0) {
-      return fmt::format("{} {} failed: {}", std::filesystem::path(binary).filename().string(), command,
-                         r ? r->out + r->err : r.error().message());
+      return fmt::format("{} {} failed: {}", std::filesystem::path(binary).filename().string(),
+                         command, r ? r->out + r->err : r.error().message());
     }
     (command[0] == 'A' ? add : del) = took;
   }

@@ -48,7 +48,8 @@ BENCHMARK(BM_DiscoverNode)->Unit(benchmark::kMillisecond)->UseRealTime();
 void takeNodeFlags(int& argc, char** argv, SimNodeSpec& spec) {
   int out = 1;
   for (int i = 1; i < argc; ++i) {
-    if ((std::strcmp(argv[i], "--pfs") == 0 || std::strcmp(argv[i], "--vfs") == 0) && i + 1 < argc) {
+    if ((std::strcmp(argv[i], "--pfs") == 0 || std::strcmp(argv[i], "--vfs") == 0) &&
+        i + 1 < argc) {
       (argv[i][2] == 'p' ? spec.pfs : spec.vfs) = std::atoi(argv[i + 1]);
       ++i;
     } else {
@@ -77,8 +78,8 @@ int main(int argc, char** argv) {
     fs::remove_all(templ);
     return 1;
   }
-  benchmark::AddCustomContext("node", std::to_string(spec.pfs) + " PFs x " +
-                                          std::to_string(spec.vfs) + " VFs");
+  benchmark::AddCustomContext(
+      "node", std::to_string(spec.pfs) + " PFs x " + std::to_string(spec.vfs) + " VFs");
   benchmark::Initialize(&argc, argv);
   int rc = 0;
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

@@ -8,6 +8,7 @@
 //   dp_bench --plugin PATH [--pfs N --vfs M] [benchmark flags]
 // Run with --benchmark_repetitions=10 --benchmark_report_aggregates_only=true for medians.
 #include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,8 +21,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "bench_args.h"
 #include "deviceplugin_v1beta1.grpc.pb.h"
@@ -67,7 +66,8 @@ void BM_StartToFirstList(benchmark::State& state) {
     std::atomic<bool> listed{false};
     Clock::time_point firstList;
     auto sim = dp::KubeletSim::start({kubelet.string(), false, ""}, [&](const dp::SimEvent& e) {
-      if (e.kind == dp::SimEvent::kDevices && e.resource == "intel.com/sriov_net_a" && !listed.exchange(true)) {
+      if (e.kind == dp::SimEvent::kDevices && e.resource == "intel.com/sriov_net_a" &&
+          !listed.exchange(true)) {
         firstList = Clock::now();
       }
     });
@@ -75,9 +75,17 @@ void BM_StartToFirstList(benchmark::State& state) {
       state.SkipWithError(sim.error().message().c_str());
       return;
     }
-    std::vector<std::string> args = {g_plugin, "--config", (g_dir / "config.json").string(), "--kubelet-dir",
-                                     kubelet.string(), "--sysfs-root", (g_dir / "node").string(),
-                                     "--devinfo-dir", (g_dir / "devinfo").string(), "--log-level", "warn"};
+    std::vector<std::string> args = {g_plugin,
+                                     "--config",
+                                     (g_dir / "config.json").string(),
+                                     "--kubelet-dir",
+                                     kubelet.string(),
+                                     "--sysfs-root",
+                                     (g_dir / "node").string(),
+                                     "--devinfo-dir",
+                                     (g_dir / "devinfo").string(),
+                                     "--log-level",
+                                     "warn"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -98,7 +106,8 @@ void BM_StartToFirstList(benchmark::State& state) {
     }
     state.SetIterationTime(std::chrono::duration<double>(firstList - start).count());
   }
-  state.counters["rss_bytes"] = benchmark::Counter(rss, benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
+  state.counters["rss_bytes"] =
+      benchmark::Counter(rss, benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
 }
 BENCHMARK(BM_StartToFirstList)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 
@@ -112,13 +121,15 @@ void BM_AllocateRoundTrip(benchmark::State& state) {
   }
   auto pool = std::make_shared<dp::PoolState>(plan.pools[0]);
   fs::create_directories(g_dir / "alloc/device-plugins");
-  dp::PluginServer server(pool, {(g_dir / "alloc").string(), (g_dir / "devinfo").string(), dp::RegistrationMode::kLegacy});
+  dp::PluginServer server(pool, {(g_dir / "alloc").string(), (g_dir / "devinfo").string(),
+                                 dp::RegistrationMode::kLegacy});
   if (auto ok = server.start(); !ok) {
     state.SkipWithError(ok.error().message().c_str());
     return;
   }
   // The raw stub, as the kubelet calls it: no JSON on the client side.
-  auto channel = grpc::CreateChannel("unix:" + server.socketPath(), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("unix:" + server.socketPath(), grpc::InsecureChannelCredentials());
   auto stub = v1beta1::DevicePlugin::NewStub(channel);
   v1beta1::AllocateRequest req;
   req.add_container_requests()->add_devices_ids(plan.pools[0].devices.front().id);
@@ -144,7 +155,12 @@ void BM_AllocateRoundTrip(benchmark::State& state) {
   }
   server.stop();
 }
-BENCHMARK(BM_AllocateRoundTrip)->ArgName("empty_rpc")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_AllocateRoundTrip)
+    ->ArgName("empty_rpc")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_CarrierToUpdate(benchmark::State& state) {
   static std::string skip;

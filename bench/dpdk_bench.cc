@@ -53,12 +53,15 @@ std::vector<uint8_t> probeFrame() {
 }
 
 std::string buildWorld(World& w) {
-  auto ok = initEal({"dpdk_bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-m", "512", "-l", "0",
-                     "--log-level=error"});
+  auto ok = initEal({"dpdk_bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-m",
+                     "512", "-l", "0", "--log-level=error"});
   if (!ok) return ok.error().message();
-  for (auto [rx, tx, port, name] : {std::tuple{&w.aRx, &w.aTx, &w.a, "a"}, std::tuple{&w.bRx, &w.bTx, &w.b, "b"}}) {
-    *rx = rte_ring_create((std::string("rx_") + name).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    *tx = rte_ring_create((std::string("tx_") + name).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  for (auto [rx, tx, port, name] :
+       {std::tuple{&w.aRx, &w.aTx, &w.a, "a"}, std::tuple{&w.bRx, &w.bTx, &w.b, "b"}}) {
+    *rx = rte_ring_create((std::string("rx_") + name).c_str(), 1024, SOCKET_ID_ANY,
+                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+    *tx = rte_ring_create((std::string("tx_") + name).c_str(), 1024, SOCKET_ID_ANY,
+                          RING_F_SP_ENQ | RING_F_SC_DEQ);
     int id = rte_eth_from_rings((std::string("vfp_") + name).c_str(), rx, 1, tx, 1, SOCKET_ID_ANY);
     if (*rx == nullptr || *tx == nullptr || id < 0) return "cannot make ring ports";
     *port = static_cast<uint16_t>(id);
@@ -118,7 +121,8 @@ void BM_DpdkForward(benchmark::State& state) {
   rte_pktmbuf_free_bulk(bufs, kBurst);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kBurst);
   if (router) {
-    state.counters["forwarded"] = static_cast<double>(w.router->counters()->forwarded - forwardedBefore);
+    state.counters["forwarded"] =
+        static_cast<double>(w.router->counters()->forwarded - forwardedBefore);
   }
   state.SetLabel(router ? "router" : "ports alone (floor)");
 }

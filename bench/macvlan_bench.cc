@@ -44,7 +44,6 @@ using bench::ms;
 constexpr const char* kRefDir = "/usr/lib/cni";
 constexpr const char* kMaster = "eno1";
 
-
 std::string g_plugin;
 fs::path g_dir;
 std::string g_podPath;
@@ -128,53 +127,81 @@ void BM_Floor(benchmark::State& state) {
     spec.netnsFd = podNs->fd();
     std::string ifname = fmt::format("net{}", w);
     auto t0 = Clock::now();
-    if (auto r = host->execute(netlink::buildCreateMacvlan(spec), "create"); !r) return r.error().message();
+    if (auto r = host->execute(netlink::buildCreateMacvlan(spec), "create"); !r)
+      return r.error().message();
     auto link = pod->link(spec.name);
     if (!link || !*link) return "created link missing";
     netlink::LinkChange change;
     change.name = ifname;
     change.up = true;
     change.arpNotify = true;
-    if (auto r = pod->execute(netlink::buildChangeLink((*link)->ifindex, change), "rename"); !r) return r.error().message();
-    if (auto r = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address"); !r) return r.error().message();
+    if (auto r = pod->execute(netlink::buildChangeLink((*link)->ifindex, change), "rename"); !r)
+      return r.error().message();
+    if (auto r = pod->execute(netlink::buildAddress((*link)->ifindex, *address, true), "address");
+        !r)
+      return r.error().message();
     add = ms(Clock::now() - t0);
     std::this_thread::sleep_for(bench::kLifetime);
     auto t1 = Clock::now();
-    if (auto r = pod->execute(netlink::buildDeleteLink((*link)->ifindex), "delete"); !r) return r.error().message();
+    if (auto r = pod->execute(netlink::buildDeleteLink((*link)->ifindex), "delete"); !r)
+      return r.error().message();
     del = ms(Clock::now() - t1);
     return "";
   });
 }
-BENCHMARK(BM_Floor)->ArgName("parallel")->Arg(1)->Arg(4)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Floor)
+    ->ArgName("parallel")
+    ->Arg(1)
+    ->Arg(4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
-std::string pluginCycle(const std::string& binary, const std::string& config, int w, double& add, double& del) {
+std::string pluginCycle(const std::string& binary, const std::string& config, int w, double& add,
+                        double& del) {
   std::map<std::string, std::string> env = {{"CNI_CONTAINERID", fmt::format("bench{}", w)},
                                             {"CNI_NETNS", g_podPath},
                                             {"CNI_IFNAME", fmt::format("net{}", w)},
                                             {"CNI_PATH", kRefDir}};
-  return bench::timePluginCycle(binary, config, env, add, del, [] { std::this_thread::sleep_for(bench::kLifetime); });
+  return bench::timePluginCycle(binary, config, env, add, del,
+                                [] { std::this_thread::sleep_for(bench::kLifetime); });
 }
 
 std::string networkConfig(const char* type, const char* ipam, const std::string& net) {
-  return fmt::format(R"({{"cniVersion":"1.0.0","name":"{}","type":"{}","master":"{}",)"
-                     R"("ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.99.0.0/16"}}]]}}}})",
-                     net, type, kMaster, ipam, (g_dir / "ipam").string());
+  return fmt::format(
+      R"({{"cniVersion":"1.0.0","name":"{}","type":"{}","master":"{}",)"
+      R"("ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.99.0.0/16"}}]]}}}})",
+      net, type, kMaster, ipam, (g_dir / "ipam").string());
 }
 
 void BM_Vfplane(benchmark::State& state) {
   if (g_plugin.empty()) return state.SkipWithError("--plugin PATH to vfplane-macvlan is required");
   std::string config = networkConfig("vfplane-macvlan", "vfplane-ipam", "vfp");
-  runWorkers(state, "BM_Vfplane", [&](int w, double& add, double& del) { return pluginCycle(g_plugin, config, w, add, del); });
+  runWorkers(state, "BM_Vfplane", [&](int w, double& add, double& del) {
+    return pluginCycle(g_plugin, config, w, add, del);
+  });
 }
-BENCHMARK(BM_Vfplane)->ArgName("parallel")->Arg(1)->Arg(4)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Vfplane)
+    ->ArgName("parallel")
+    ->Arg(1)
+    ->Arg(4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Reference(benchmark::State& state) {
   std::string binary = std::string(kRefDir) + "/macvlan";
-  if (::access(binary.c_str(), X_OK) != 0) return state.SkipWithError("/usr/lib/cni/macvlan is missing");
+  if (::access(binary.c_str(), X_OK) != 0)
+    return state.SkipWithError("/usr/lib/cni/macvlan is missing");
   std::string config = networkConfig("macvlan", "host-local", "ref");
-  runWorkers(state, "BM_Reference", [&](int w, double& add, double& del) { return pluginCycle(binary, config, w, add, del); });
+  runWorkers(state, "BM_Reference", [&](int w, double& add, double& del) {
+    return pluginCycle(binary, config, w, add, del);
+  });
 }
-BENCHMARK(BM_Reference)->ArgName("parallel")->Arg(1)->Arg(4)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Reference)
+    ->ArgName("parallel")
+    ->Arg(1)
+    ->Arg(4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Prints the run's percentiles from every sample, and the ratios the issue sets targets for.
 void printSummary() {
@@ -188,12 +215,15 @@ void printSummary() {
     const Samples* ref = find("BM_Reference");
     if (floor == nullptr) continue;
     auto cycle = [](const Samples* x) { return percentile(x->add, 0.5) + percentile(x->del, 0.5); };
-    std::printf("\n%s at a time, every sample (ms)  n   ADD p50  ADD p99  DEL p50  DEL p99  cycle p50  above floor\n", par);
+    std::printf(
+        "\n%s at a time, every sample (ms)  n   ADD p50  ADD p99  DEL p50  DEL p99  cycle p50  "
+        "above floor\n",
+        par);
     auto row = [&](const char* label, const Samples* x) {
       if (x == nullptr) return;
-      std::printf("%-32s %4zu  %7.2f  %7.2f  %7.2f  %7.2f  %9.2f  %11.2f\n", label, x->add.size(), percentile(x->add, 0.5),
-                  percentile(x->add, 0.99), percentile(x->del, 0.5), percentile(x->del, 0.99), cycle(x),
-                  cycle(x) - cycle(floor));
+      std::printf("%-32s %4zu  %7.2f  %7.2f  %7.2f  %7.2f  %9.2f  %11.2f\n", label, x->add.size(),
+                  percentile(x->add, 0.5), percentile(x->add, 0.99), percentile(x->del, 0.5),
+                  percentile(x->del, 0.99), cycle(x), cycle(x) - cycle(floor));
     };
     row("floor (kernel, in-process)", floor);
     row("vfplane-macvlan+vfplane-ipam", ours);

@@ -62,15 +62,19 @@ std::optional<Pod> makePod() {
 }
 
 bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
-bool inPod(const Pod& pod, const std::string& cmd) { return sh("nsenter --net=" + pod.path() + " " + cmd); }
+bool inPod(const Pod& pod, const std::string& cmd) {
+  return sh("nsenter --net=" + pod.path() + " " + cmd);
+}
 
 // Ethernet, IPv4 10.1.0.2 -> 10.2.0.2 (TTL 64, checksum), UDP to kPort without a checksum.
-std::vector<uint8_t> udpFrame(const netlink::MacAddress& dst, const netlink::MacAddress& src, uint8_t ttl = 64) {
+std::vector<uint8_t> udpFrame(const netlink::MacAddress& dst, const netlink::MacAddress& src,
+                              uint8_t ttl = 64) {
   std::vector<uint8_t> f(dst.bytes.begin(), dst.bytes.end());
   f.insert(f.end(), src.bytes.begin(), src.bytes.end());
   f.push_back(0x08);
   f.push_back(0x00);
-  uint8_t ip[20] = {0x45, 0, 0, 20 + 8 + kPayload, 0, 1, 0x40, 0, ttl, 17, 0, 0, 10, 1, 0, 2, 10, 2, 0, 2};
+  uint8_t ip[20] = {0x45, 0, 0, 20 + 8 + kPayload, 0, 1, 0x40, 0, ttl, 17, 0, 0, 10, 1, 0, 2, 10,
+                    2,    0, 2};
   uint32_t sum = 0;
   for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
@@ -121,17 +125,20 @@ std::string buildWorld(World& w) {
   if (!p1 || !p2) return "cannot make the pods' network namespaces";
   w.pod1 = *p1;
   w.pod2 = *p2;
-  for (auto [r, h, pod, n] : {std::tuple{"r1", "h1", &w.pod1, 1}, std::tuple{"r2", "h2", &w.pod2, 2}}) {
+  for (auto [r, h, pod, n] :
+       {std::tuple{"r1", "h1", &w.pod1, 1}, std::tuple{"r2", "h2", &w.pod2, 2}}) {
     bool ok = sh(fmt::format("ip link add {} type veth peer name {}", r, h)) &&
               sh(fmt::format("ip link set {} netns {}", h, pod->pid)) &&
-              sh(fmt::format("ip addr add 10.{}.0.1/24 dev {}", n, r)) && sh(fmt::format("ip link set {} up", r)) &&
+              sh(fmt::format("ip addr add 10.{}.0.1/24 dev {}", n, r)) &&
+              sh(fmt::format("ip link set {} up", r)) &&
               inPod(*pod, fmt::format("ip addr add 10.{}.0.2/24 dev {}", n, h)) &&
               inPod(*pod, fmt::format("ip link set {} up", h)) &&
               inPod(*pod, fmt::format("ip route add default via 10.{}.0.1", n));
     if (!ok) return fmt::format("cannot set up {}/{}", r, h);
   }
   // The router learns both pods' MACs, which the model needs.
-  if (!sh("ping -c 1 -W 2 10.1.0.2") || !sh("ping -c 1 -W 2 10.2.0.2")) return "the router cannot reach the pods";
+  if (!sh("ping -c 1 -W 2 10.1.0.2") || !sh("ping -c 1 -W 2 10.2.0.2"))
+    return "the router cannot reach the pods";
   auto router = dataplane::XdpRouter::load({});
   if (!router) return router.error().message();
   w.router.emplace(std::move(*router));
@@ -143,7 +150,8 @@ std::string buildWorld(World& w) {
   if (auto ok = w.router->install(model->compile()); !ok) return ok.error().message();
   auto r1 = linkIn("", "r1"), h1 = linkIn(w.pod1.path(), "h1");
   for (const auto& r : {r1, linkIn("", "r2")}) {
-    if (auto ok = w.router->setPort(r.ifindex, *netlink::MacAddress::parse(r.mac)); !ok) return ok.error().message();
+    if (auto ok = w.router->setPort(r.ifindex, *netlink::MacAddress::parse(r.mac)); !ok)
+      return ok.error().message();
   }
   w.r1 = r1.ifindex;
   w.r1Mac = r1.mac;
@@ -156,7 +164,8 @@ std::string buildWorld(World& w) {
   // For BM_ProgramCost: a test run comes in on lo and rewrites its own buffer on every repeat, so
   // lo is declared a port whose MAC is the one the router writes (pod2's), and the frame stays
   // routable run after run.
-  if (auto ok = w.router->setPort(1, *netlink::MacAddress::parse(h2.mac)); !ok) return ok.error().message();
+  if (auto ok = w.router->setPort(1, *netlink::MacAddress::parse(h2.mac)); !ok)
+    return ok.error().message();
   // The pods' ends run the pass-through program for the whole run: veth hands redirected frames
   // only to a peer with XDP, and keeping it in the kernel runs too keeps the two paths alike.
   for (auto [pod, index] : {std::pair{&w.pod1, w.h1}, std::pair{&w.pod2, w.h2}}) {
@@ -266,7 +275,8 @@ std::optional<std::pair<double, size_t>> blast(World& w) {
       m.msg_hdr.msg_iovlen = 1;
     }
     for (size_t sent = 0; sent < g_packets;) {
-      int n = ::sendmmsg(fd, msgs, static_cast<unsigned>(std::min<size_t>(kBatch, g_packets - sent)), 0);
+      int n = ::sendmmsg(fd, msgs,
+                         static_cast<unsigned>(std::min<size_t>(kBatch, g_packets - sent)), 0);
       if (n > 0) {
         sent += static_cast<size_t>(n);
       } else if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
@@ -311,13 +321,20 @@ void BM_VethForward(benchmark::State& state) {
     state.counters["xdp_forwarded"] = static_cast<double>(after->forwarded - before->forwarded);
   }
 }
-BENCHMARK(BM_VethForward)->ArgName("xdp")->Arg(0)->Arg(1)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_VethForward)
+    ->ArgName("xdp")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_ProgramCost(benchmark::State& state) {
   World& w = *g_world;
   // A frame to pod2, addressed to the MAC the router writes (see buildWorld), TTL 255: a repeated
   // test run rewrites the same buffer, so each run takes one off the TTL.
-  std::vector<uint8_t> frame = udpFrame(*netlink::MacAddress::parse(w.h2Mac), *netlink::MacAddress::parse(w.h1Mac), 255);
+  std::vector<uint8_t> frame =
+      udpFrame(*netlink::MacAddress::parse(w.h2Mac), *netlink::MacAddress::parse(w.h1Mac), 255);
   int fd = state.range(0) == 1 ? w.router->routerFd() : w.router->passFd();
   std::vector<uint8_t> out(frame.size() + 64);
   constexpr uint32_t kRepeat = 250;  // below the TTL
@@ -335,7 +352,9 @@ void BM_ProgramCost(benchmark::State& state) {
       return;
     }
     if (state.range(0) == 1 && opts.retval != XDP_REDIRECT) {
-      state.SkipWithError(fmt::format("the router did not forward the probe packet (verdict {})", opts.retval).c_str());
+      state.SkipWithError(
+          fmt::format("the router did not forward the probe packet (verdict {})", opts.retval)
+              .c_str());
       return;
     }
     // opts.duration is the average per run, in ns.
@@ -348,7 +367,13 @@ void BM_ProgramCost(benchmark::State& state) {
 }
 // Fixed iterations: each test run may switch the kernel's XDP dispatcher, which waits for an RCU
 // grace period, so letting the library pick thousands of iterations would take minutes.
-BENCHMARK(BM_ProgramCost)->ArgName("prog")->Arg(0)->Arg(1)->UseManualTime()->Iterations(40)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProgramCost)
+    ->ArgName("prog")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(40)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

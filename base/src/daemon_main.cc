@@ -1,13 +1,13 @@
 #include "vfplane/base/daemon_main.h"
 
 #include <fmt/format.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 
 #include "vfplane/base/duration.h"
 #include "vfplane/base/exit_code.h"
@@ -53,7 +53,8 @@ Result<void> DaemonMain::bindMetrics() {
   return {};
 }
 
-void DaemonMain::serve(const std::string& path, std::shared_ptr<prometheus::Collectable> collectable) {
+void DaemonMain::serve(const std::string& path,
+                       std::shared_ptr<prometheus::Collectable> collectable) {
   if (!exposer_) return;
   exposer_->RegisterCollectable(collectable, path);
   served_.push_back(std::move(collectable));
@@ -95,13 +96,16 @@ int DaemonMain::exitWith(const Error& e) const {
 
 Result<std::chrono::milliseconds> durationFlag(std::string_view flag, std::string_view value) {
   if (auto d = parseDuration(value)) return *d;
-  return usageError(fmt::format("{} {}: expected a positive duration like 30s, 500ms or 5m", flag, value));
+  return usageError(
+      fmt::format("{} {}: expected a positive duration like 30s, 500ms or 5m", flag, value));
 }
 
-Result<std::optional<std::chrono::milliseconds>> intervalFlag(std::string_view flag, std::string_view value) {
+Result<std::optional<std::chrono::milliseconds>> intervalFlag(std::string_view flag,
+                                                              std::string_view value) {
   if (value == "0") return std::optional<std::chrono::milliseconds>();
   if (auto d = parseDuration(value)) return std::optional<std::chrono::milliseconds>(*d);
-  return usageError(fmt::format("{} {}: expected 0 (off) or a positive duration like 60s", flag, value));
+  return usageError(
+      fmt::format("{} {}: expected 0 (off) or a positive duration like 60s", flag, value));
 }
 
 }  // namespace vfplane

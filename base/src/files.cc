@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mode_t mode) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (ec) return fail(fmt::format("create {}: {}", path.parent_path().string(), ec.message()), ec.value());
+  if (ec)
+    return fail(fmt::format("create {}: {}", path.parent_path().string(), ec.message()),
+                ec.value());
   fs::path tmp = path;
   tmp += fmt::format(".tmp.{}", ::getpid());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
@@ -43,7 +45,9 @@ Result<bool> writeFileIfChanged(const fs::path& path, std::string_view content, 
   if (Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)); fd.valid()) {
     std::string existing(content.size() + 1, '\0');
     ssize_t n = ::read(fd.get(), existing.data(), existing.size());
-    if (n == static_cast<ssize_t>(content.size()) && existing.compare(0, content.size(), content) == 0) return false;
+    if (n == static_cast<ssize_t>(content.size()) &&
+        existing.compare(0, content.size(), content) == 0)
+      return false;
   }
   if (auto w = writeFileAtomic(path, content, mode); !w) return fail(std::move(w.error()));
   return true;

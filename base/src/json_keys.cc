@@ -12,7 +12,8 @@ std::string asciiLower(std::string_view s) {
   return out;
 }
 
-const nlohmann::json* findGoKey(const nlohmann::json& obj, std::string_view key, std::string* matchedKey) {
+const nlohmann::json* findGoKey(const nlohmann::json& obj, std::string_view key,
+                                std::string* matchedKey) {
   if (!obj.is_object()) return nullptr;
   auto found = obj.find(std::string(key));
   if (found == obj.end()) {

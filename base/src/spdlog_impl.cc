@@ -43,10 +43,14 @@ template class ansicolor_stderr_sink<details::console_nullmutex>;
 
 // The logger factories declared in the sink headers and defined in their -inl.h files.
 namespace spdlog {
-template std::shared_ptr<logger> stdout_color_mt<synchronous_factory>(const std::string&, color_mode);
-template std::shared_ptr<logger> stdout_color_st<synchronous_factory>(const std::string&, color_mode);
-template std::shared_ptr<logger> stderr_color_mt<synchronous_factory>(const std::string&, color_mode);
-template std::shared_ptr<logger> stderr_color_st<synchronous_factory>(const std::string&, color_mode);
+template std::shared_ptr<logger> stdout_color_mt<synchronous_factory>(const std::string&,
+                                                                      color_mode);
+template std::shared_ptr<logger> stdout_color_st<synchronous_factory>(const std::string&,
+                                                                      color_mode);
+template std::shared_ptr<logger> stderr_color_mt<synchronous_factory>(const std::string&,
+                                                                      color_mode);
+template std::shared_ptr<logger> stderr_color_st<synchronous_factory>(const std::string&,
+                                                                      color_mode);
 template std::shared_ptr<logger> stdout_logger_mt<synchronous_factory>(const std::string&);
 template std::shared_ptr<logger> stdout_logger_st<synchronous_factory>(const std::string&);
 template std::shared_ptr<logger> stderr_logger_mt<synchronous_factory>(const std::string&);

@@ -1,10 +1,7 @@
-#include "vfplane/cni/cli.h"
-
-#include <CLI/CLI.hpp>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +10,7 @@
 #include <sstream>
 
 #include "vfplane/base/exit_code.h"
+#include "vfplane/cni/cli.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/cni/spec.h"
 
@@ -90,16 +88,20 @@ void addCliCommands(CLI::App& app, int& exitCode) {
   const char* path = std::getenv("CNI_PATH");
   args->cniPath = path != nullptr ? path : "/opt/cni/bin:/usr/lib/cni";
   auto* exec = cni->add_subcommand(
-      "exec", "Run one plugin command with the CNI_* environment and the config on stdin; print its stdout "
-              "(result or error JSON) and exit with its status");
+      "exec",
+      "Run one plugin command with the CNI_* environment and the config on stdin; print its stdout "
+      "(result or error JSON) and exit with its status");
   exec->add_option("--plugin", args->plugin, "Plugin type, looked up on --cni-path")->required();
-  exec->add_option("--command", args->command, "ADD, DEL, CHECK, GC, STATUS or VERSION")->capture_default_str();
-  exec->add_option("--config", args->config, "Network config file; - for stdin")->capture_default_str();
+  exec->add_option("--command", args->command, "ADD, DEL, CHECK, GC, STATUS or VERSION")
+      ->capture_default_str();
+  exec->add_option("--config", args->config, "Network config file; - for stdin")
+      ->capture_default_str();
   exec->add_option("--netns", args->netns, "CNI_NETNS: path of the pod's network namespace");
   exec->add_option("--ifname", args->ifname, "CNI_IFNAME")->capture_default_str();
   exec->add_option("--container-id", args->containerId, "CNI_CONTAINERID")->capture_default_str();
   exec->add_option("--args", args->args, "CNI_ARGS, e.g. IgnoreUnknown=1;K8S_POD_NAME=p");
-  exec->add_option("--cni-path", args->cniPath, "CNI_PATH (default: $CNI_PATH, else /opt/cni/bin:/usr/lib/cni)")
+  exec->add_option("--cni-path", args->cniPath,
+                   "CNI_PATH (default: $CNI_PATH, else /opt/cni/bin:/usr/lib/cni)")
       ->capture_default_str();
   exec->callback([args, &exitCode] { exitCode = runExec(*args); });
 }

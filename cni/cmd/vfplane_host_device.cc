@@ -3,7 +3,8 @@
 #include "vfplane/cni/host_device_plugin.h"
 
 int main(int argc, char** argv) {
-  constexpr const char* kHelp = R"(vfplane-host-device: CNI plugin that hands a whole host device to a pod.
+  constexpr const char* kHelp =
+      R"(vfplane-host-device: CNI plugin that hands a whole host device to a pod.
 
 It is run by the container runtime (or Multus) with CNI_* in the environment and the network
 config on stdin; `vfplane cni exec` runs it by hand as a runtime would.
@@ -26,6 +27,7 @@ Environment read at start:
   options.sysfsRoot = vfplane::cni::environmentOr("VFPLANE_SYSFS_ROOT", "/");
   options.stateDir = vfplane::cni::environmentOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
   vfplane::cni::HostDevicePlugin plugin(options);
-  return vfplane::cni::pluginMain(argc, argv, kHelp, plugin,
-                                  {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
+  return vfplane::cni::pluginMain(
+      argc, argv, kHelp, plugin,
+      {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

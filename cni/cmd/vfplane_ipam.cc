@@ -4,7 +4,8 @@
 #include "vfplane/cni/ipam.h"
 
 int main(int argc, char** argv) {
-  constexpr const char* kHelp = R"(vfplane-ipam: host-local compatible CNI IPAM plugin (run by a CNI plugin or runtime).
+  constexpr const char* kHelp =
+      R"(vfplane-ipam: host-local compatible CNI IPAM plugin (run by a CNI plugin or runtime).
 
 Config: host-local's "ipam" section unchanged: "ranges" (range sets of subnet, rangeStart,
 rangeEnd, gateway) or the legacy "subnet" form, "routes", "dataDir" (default

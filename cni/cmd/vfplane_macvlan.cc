@@ -3,7 +3,8 @@
 #include "vfplane/cni/macvlan_plugin.h"
 
 int main(int argc, char** argv) {
-  constexpr const char* kHelp = R"(vfplane-macvlan: CNI plugin that gives a pod a macvlan link on a host NIC.
+  constexpr const char* kHelp =
+      R"(vfplane-macvlan: CNI plugin that gives a pod a macvlan link on a host NIC.
 
 It is run by the container runtime (or Multus) with CNI_* in the environment and the network
 config on stdin; `vfplane cni exec` runs it by hand as a runtime would.
@@ -23,6 +24,7 @@ See docs/cni-macvlan.md.
 Environment: VFPLANE_CNI_ALLOW_OWN_NETNS=1 accepts CNI_NETNS equal to the plugin's own namespace.
 )";
   vfplane::cni::MacvlanPlugin plugin;
-  return vfplane::cni::pluginMain(argc, argv, kHelp, plugin,
-                                  {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
+  return vfplane::cni::pluginMain(
+      argc, argv, kHelp, plugin,
+      {.allowOwnNetns = vfplane::cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

@@ -6,7 +6,8 @@
 
 namespace {
 
-constexpr const char* kHelp = R"(vfplane-sriov: CNI plugin that hands an SR-IOV VF to a pod (kernel netdev or DPDK).
+constexpr const char* kHelp =
+    R"(vfplane-sriov: CNI plugin that hands an SR-IOV VF to a pod (kernel netdev or DPDK).
 
 It is run by the container runtime (or Multus), not by hand: CNI_COMMAND, CNI_CONTAINERID,
 CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH in the environment, the network config on stdin,
@@ -23,7 +24,6 @@ Environment read at start:
   VFPLANE_CNI_ALLOW_OWN_NETNS=1  accept CNI_NETNS equal to the plugin's own namespace
 )";
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   options.stateDir = cni::environmentOr("VFPLANE_STATE_DIR", "/var/lib/cni/vfplane");
   sriov::NetlinkVfConfigurator configurator;
   cni::SriovPlugin plugin(options, &configurator);
-  return cni::pluginMain(argc, argv, kHelp, plugin,
-                         {.allowOwnNetns = cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
+  return cni::pluginMain(
+      argc, argv, kHelp, plugin,
+      {.allowOwnNetns = cni::environmentOr("VFPLANE_CNI_ALLOW_OWN_NETNS", "") == "1"});
 }

@@ -48,7 +48,8 @@ Result<sriov::VfSettings> settingsFrom(const Json& j) {
   if (j.contains("trust")) s.trust = j["trust"].get<bool>();
   if (j.contains("min_tx_rate")) s.minTxRate = j["min_tx_rate"].get<uint32_t>();
   if (j.contains("max_tx_rate")) s.maxTxRate = j["max_tx_rate"].get<uint32_t>();
-  if (j.contains("link_state")) s.linkState = static_cast<sriov::VfLinkState>(j["link_state"].get<uint32_t>());
+  if (j.contains("link_state"))
+    s.linkState = static_cast<sriov::VfLinkState>(j["link_state"].get<uint32_t>());
   return s;
 }
 
@@ -80,7 +81,8 @@ Result<sriov::VfState> stateFrom(const Json& j) {
   if (j.contains("trust")) s.trust = j["trust"].get<bool>();
   s.minTxRate = j.at("minTxRate").get<uint32_t>();
   s.maxTxRate = j.at("maxTxRate").get<uint32_t>();
-  if (j.contains("linkState")) s.linkState = static_cast<sriov::VfLinkState>(j["linkState"].get<uint32_t>());
+  if (j.contains("linkState"))
+    s.linkState = static_cast<sriov::VfLinkState>(j["linkState"].get<uint32_t>());
   return s;
 }
 
@@ -90,7 +92,8 @@ Result<Json> readJson(const fs::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   auto j = Json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(fmt::format("{}: not a JSON object", path.string()), EINVAL);
+  if (j.is_discarded() || !j.is_object())
+    return fail(fmt::format("{}: not a JSON object", path.string()), EINVAL);
   return j;
 }
 
@@ -102,7 +105,6 @@ Result<void> removeFile(const fs::path& path) {
 }
 
 }  // namespace
-
 
 Json toJson(const VfAttachment& a) {
   Json j;
@@ -197,7 +199,9 @@ Result<std::optional<VfAttachment>> AttachmentStore::load(const AttachmentId& id
   return std::optional<VfAttachment>(std::move(*a));
 }
 
-Result<void> AttachmentStore::remove(const AttachmentId& id) const { return removeFile(attachmentPath(id)); }
+Result<void> AttachmentStore::remove(const AttachmentId& id) const {
+  return removeFile(attachmentPath(id));
+}
 
 Result<std::vector<VfAttachment>> AttachmentStore::list(std::vector<std::string>* problems) const {
   std::vector<VfAttachment> out;
@@ -205,14 +209,16 @@ Result<std::vector<VfAttachment>> AttachmentStore::list(std::vector<std::string>
   fs::directory_iterator it(root_ / "attachments", ec);
   if (ec) {
     if (ec == std::errc::no_such_file_or_directory) return out;
-    return fail(fmt::format("list {}: {}", (root_ / "attachments").string(), ec.message()), ec.value());
+    return fail(fmt::format("list {}: {}", (root_ / "attachments").string(), ec.message()),
+                ec.value());
   }
   for (const auto& entry : it) {
     if (entry.path().extension() != ".json") continue;
     auto j = readJson(entry.path());
     Result<VfAttachment> a = j ? attachmentFromJson(*j) : fail(std::move(j.error()));
     if (!a) {
-      if (problems != nullptr) problems->push_back(fmt::format("{}: {}", entry.path().string(), a.error().message()));
+      if (problems != nullptr)
+        problems->push_back(fmt::format("{}: {}", entry.path().string(), a.error().message()));
       continue;
     }
     out.push_back(std::move(*a));
@@ -247,7 +253,8 @@ Result<void> AttachmentStore::clearOwner(const sriov::PciAddress& device) const 
   return removeFile(root_ / "owners" / (device.str() + ".json"));
 }
 
-Result<void> AttachmentStore::releaseOwner(const sriov::PciAddress& device, const AttachmentId& id) const {
+Result<void> AttachmentStore::releaseOwner(const sriov::PciAddress& device,
+                                           const AttachmentId& id) const {
   auto o = owner(device);
   if (!o) return fail(std::move(o.error()));
   if (!*o || (*o)->containerId != id.containerId || (*o)->ifname != id.ifname) return {};
@@ -258,7 +265,8 @@ Result<void> AttachmentStore::ensureWritable() const {
   for (const char* sub : {"attachments", "owners", "locks"}) {
     std::error_code ec;
     fs::create_directories(root_ / sub, ec);
-    if (ec) return fail(fmt::format("create {}: {}", (root_ / sub).string(), ec.message()), ec.value());
+    if (ec)
+      return fail(fmt::format("create {}: {}", (root_ / sub).string(), ec.message()), ec.value());
     if (::access((root_ / sub).c_str(), W_OK) != 0) {
       return fail(systemError(fmt::format("{} is not writable", (root_ / sub).string()), errno));
     }

@@ -8,7 +8,8 @@ namespace vfplane::cni {
 
 using Json = nlohmann::json;
 
-std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key, std::string_view why) {
+std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key,
+                                     std::string_view why) {
   return cniFail(ErrorCode::kInvalidConfig, fmt::format("{} config: {}: {}", plugin, key, why));
 }
 
@@ -21,10 +22,12 @@ const Json* ConfigKeys::find(std::string_view key) const {
   return v != nullptr && !v->is_null() ? v : nullptr;
 }
 
-CniExpected<std::optional<int64_t>> ConfigKeys::integer(std::string_view key, int64_t lo, int64_t hi) const {
+CniExpected<std::optional<int64_t>> ConfigKeys::integer(std::string_view key, int64_t lo,
+                                                        int64_t hi) const {
   const Json* v = find(key);
   if (v == nullptr) return std::optional<int64_t>();
-  if (!v->is_number_integer()) return invalid(key, fmt::format("must be an integer, got {}", v->dump()));
+  if (!v->is_number_integer())
+    return invalid(key, fmt::format("must be an integer, got {}", v->dump()));
   int64_t n = v->get<int64_t>();
   if (n < lo || n > hi) return invalid(key, fmt::format("{} is out of range {}-{}", n, lo, hi));
   return std::optional<int64_t>(n);
@@ -40,7 +43,8 @@ CniExpected<std::optional<std::string>> ConfigKeys::string(std::string_view key)
 CniExpected<std::optional<bool>> ConfigKeys::boolean(std::string_view key) const {
   const Json* v = find(key);
   if (v == nullptr) return std::optional<bool>();
-  if (!v->is_boolean()) return invalid(key, fmt::format("must be true or false, got {}", v->dump()));
+  if (!v->is_boolean())
+    return invalid(key, fmt::format("must be true or false, got {}", v->dump()));
   return std::optional<bool>(v->get<bool>());
 }
 
@@ -54,8 +58,9 @@ CniExpected<std::optional<bool>> ConfigKeys::onOff(std::string_view key) const {
   return invalid(key, fmt::format("\"{}\" must be \"on\" or \"off\"", **s));
 }
 
-CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
-                                                           const Environment& env) {
+CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys,
+                                                             const NetConf& conf,
+                                                             const Environment& env) {
   auto mac = keys.string("mac");
   if (!mac) return std::unexpected(mac.error());
   std::optional<std::pair<std::string, std::string>> source;
@@ -74,7 +79,8 @@ CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& k
   if (!source) return std::optional<netlink::MacAddress>();
   auto parsed = netlink::MacAddress::parse(source->second);
   if (!parsed) return keys.invalid(source->first, parsed.error().message());
-  if (parsed->bytes[0] & 1) return keys.invalid(source->first, fmt::format("{} is a multicast address", source->second));
+  if (parsed->bytes[0] & 1)
+    return keys.invalid(source->first, fmt::format("{} is a multicast address", source->second));
   if (parsed->isZero()) return keys.invalid(source->first, "the all-zero MAC cannot be assigned");
   return std::optional<netlink::MacAddress>(*parsed);
 }

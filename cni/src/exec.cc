@@ -1,9 +1,9 @@
 #include "vfplane/cni/exec.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,17 +19,19 @@ namespace vfplane::cni {
 
 CniExpected<std::string> findPlugin(std::string_view type, const std::vector<std::string>& path) {
   if (type.empty() || type.find('/') != std::string_view::npos || type == "." || type == "..") {
-    return cniFail(ErrorCode::kInvalidConfig, fmt::format("plugin type {:?} is not a plugin name", type));
+    return cniFail(ErrorCode::kInvalidConfig,
+                   fmt::format("plugin type {:?} is not a plugin name", type));
   }
   for (const auto& dir : path) {
     std::string candidate = dir + "/" + std::string(type);
     struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
       return candidate;
     }
   }
-  return cniFail(ErrorCode::kInvalidConfig,
-                 fmt::format("failed to find plugin \"{}\" in path [{}]", type, fmt::join(path, " ")));
+  return cniFail(ErrorCode::kInvalidConfig, fmt::format("failed to find plugin \"{}\" in path [{}]",
+                                                        type, fmt::join(path, " ")));
 }
 
 std::map<std::string, std::string> currentEnvironment() {
@@ -37,7 +39,8 @@ std::map<std::string, std::string> currentEnvironment() {
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv = *e;
     size_t eq = kv.find('=');
-    if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    if (eq != std::string_view::npos)
+      env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
   return env;
 }
@@ -67,11 +70,13 @@ std::map<std::string, std::string> cniEnvironment(const Environment& e, Command 
   return base;
 }
 
-Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::string, std::string>& env,
+Result<ExecOutput> runProcess(const std::string& binary,
+                              const std::map<std::string, std::string>& env,
                               std::string_view stdinData) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return fail(systemError("pipe", errno));
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return fail(systemError("pipe", errno));
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+    return fail(systemError("pipe", errno));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
@@ -160,8 +165,8 @@ Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::str
   return result;
 }
 
-CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env, Command command,
-                                       std::string_view config) {
+CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env,
+                                         Command command, std::string_view config) {
   auto out = runProcess(binary, cniEnvironment(env, command, env.base), config);
   if (!out) return cniFail(ErrorCode::kIoFailure, out.error().message());
   std::string name = binary.substr(binary.rfind('/') + 1);
@@ -173,12 +178,14 @@ CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Enviro
     }
     std::string stderrText = out->err.empty() ? "" : ": " + out->err.substr(0, 512);
     return cniFail(ErrorCode::kIoFailure,
-                   fmt::format("{} {} exited with status {}{}", name, commandName(command), out->exitCode, stderrText));
+                   fmt::format("{} {} exited with status {}{}", name, commandName(command),
+                               out->exitCode, stderrText));
   }
   if (command != Command::kAdd && command != Command::kVersion) return nlohmann::json();
   auto j = nlohmann::json::parse(out->out, nullptr, false);
   if (j.is_discarded()) {
-    return cniFail(ErrorCode::kDecodeFailure, fmt::format("{} {}: output is not JSON", name, commandName(command)),
+    return cniFail(ErrorCode::kDecodeFailure,
+                   fmt::format("{} {}: output is not JSON", name, commandName(command)),
                    out->out.substr(0, 512));
   }
   return j;
@@ -189,8 +196,8 @@ namespace {
 // Debian 12's reference plugins stop at spec 1.0.0. When a delegate refuses our version (code 1),
 // ask it which versions it speaks and retry once with the newest common one; its result is then
 // re-rendered in ours by the caller. Configs with a version it knows pay nothing extra.
-CniExpected<nlohmann::json> invokeDelegate(const std::string& binary, const Environment& env, Command command,
-                                           std::string_view config) {
+CniExpected<nlohmann::json> invokeDelegate(const std::string& binary, const Environment& env,
+                                           Command command, std::string_view config) {
   auto first = invokePlugin(binary, env, command, config);
   if (first || first.error().code != ErrorCode::kIncompatibleVersion) return first;
   auto j = nlohmann::json::parse(config, nullptr, false);
@@ -201,7 +208,8 @@ CniExpected<nlohmann::json> invokeDelegate(const std::string& binary, const Envi
   std::string best;
   for (const auto& v : (*info)["supportedVersions"]) {
     std::string s = v.get<std::string>();
-    if (isSupportedVersion(s) && compareVersions(s, ours) <= 0 && compareVersions(s, best) > 0) best = s;
+    if (isSupportedVersion(s) && compareVersions(s, ours) <= 0 && compareVersions(s, best) > 0)
+      best = s;
   }
   if (best.empty() || best == ours) return first;
   j["cniVersion"] = best;
@@ -213,7 +221,8 @@ CniExpected<nlohmann::json> invokeDelegate(const std::string& binary, const Envi
 
 }  // namespace
 
-CniExpected<NetResult> ipamAdd(const Environment& env, std::string_view config, std::string_view ipamType) {
+CniExpected<NetResult> ipamAdd(const Environment& env, std::string_view config,
+                               std::string_view ipamType) {
   auto binary = findPlugin(ipamType, env.path);
   if (!binary) return std::unexpected(binary.error());
   auto j = invokeDelegate(*binary, env, Command::kAdd, config);
@@ -230,13 +239,15 @@ CniExpected<void> ipamDelegate(const Environment& env, Command command, std::str
   return {};
 }
 
-CniExpected<bool> pluginSupports(const Environment& env, std::string_view type, std::string_view version) {
+CniExpected<bool> pluginSupports(const Environment& env, std::string_view type,
+                                 std::string_view version) {
   auto binary = findPlugin(type, env.path);
   if (!binary) return std::unexpected(binary.error());
   auto info = invokePlugin(*binary, env, Command::kVersion, R"({"cniVersion":"0.4.0"})");
   if (!info) return std::unexpected(info.error());
   if (!info->contains("supportedVersions") || !(*info)["supportedVersions"].is_array()) {
-    return cniFail(ErrorCode::kDecodeFailure, fmt::format("{} VERSION: no \"supportedVersions\" list", type),
+    return cniFail(ErrorCode::kDecodeFailure,
+                   fmt::format("{} VERSION: no \"supportedVersions\" list", type),
                    info->dump().substr(0, 512));
   }
   for (const auto& v : (*info)["supportedVersions"]) {

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,13 +9,13 @@
 #include <cerrno>
 #include <fstream>
 
+#include "vfplane/base/json_keys.h"
 #include "vfplane/cni/attachment_store.h"
 #include "vfplane/cni/config_keys.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
 #include "vfplane/cni/netdev_move.h"
 #include "vfplane/sriov/inventory.h"
-#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
@@ -40,8 +39,9 @@ struct HostDeviceState {
   std::vector<std::string> droppedAltnames;  // clashed in the pod; given back at home
 
   Json toJson() const {
-    return {{"containerID", containerId}, {"ifname", ifname}, {"netns", netns},  {"originalName", originalName},
-            {"pci", pci},                 {"dpdk", dpdk},     {"droppedAltnames", droppedAltnames}};
+    return {{"containerID", containerId},        {"ifname", ifname}, {"netns", netns},
+            {"originalName", originalName},      {"pci", pci},       {"dpdk", dpdk},
+            {"droppedAltnames", droppedAltnames}};
   }
   static std::optional<HostDeviceState> fromJson(const Json& j) {
     if (!j.is_object()) return std::nullopt;
@@ -71,7 +71,9 @@ Result<std::optional<HostDeviceState>> loadState(const fs::path& path) {
     return fail(systemError("read " + path.string(), errno));
   }
   auto state = HostDeviceState::fromJson(Json::parse(in, nullptr, false));
-  if (!state) return fail(Error(path.string() + ": not a vfplane-host-device record (corrupt JSON?)", EINVAL));
+  if (!state)
+    return fail(
+        Error(path.string() + ": not a vfplane-host-device record (corrupt JSON?)", EINVAL));
   return std::optional<HostDeviceState>(std::move(*state));
 }
 
@@ -82,7 +84,8 @@ bool validKernelPath(const std::string& p) {
     if (part == "..") return false;
   }
   return std::all_of(p.begin(), p.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("/:._-").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("/:._-").find(c) != std::string_view::npos;
   });
 }
 
@@ -127,7 +130,9 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
   if (!kernelPath) return std::unexpected(kernelPath.error());
   if (*kernelPath && !(**kernelPath).empty()) {
     if (!validKernelPath(**kernelPath)) {
-      return keys.invalid("kernelpath", fmt::format("\"{}\" must be an absolute path under /sys/devices/", **kernelPath));
+      return keys.invalid(
+          "kernelpath",
+          fmt::format("\"{}\" must be an absolute path under /sys/devices/", **kernelPath));
     }
     c.kernelPath = **kernelPath;
   }
@@ -135,8 +140,10 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
   if (!allowDefaultRoute) return std::unexpected(allowDefaultRoute.error());
   c.allowDefaultRouteDevice = allowDefaultRoute->value_or(false);
   if (!c.pci && c.device.empty() && !c.hwaddr && c.kernelPath.empty()) {
-    return keys.invalid("device", "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\" "
-                                  "or runtimeConfig.deviceID");
+    return keys.invalid(
+        "device",
+        "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\" "
+        "or runtimeConfig.deviceID");
   }
   return c;
 }
@@ -150,11 +157,13 @@ struct HostDevicePlugin::Selected {
 HostDevicePlugin::HostDevicePlugin(HostDevicePluginOptions options)
     : options_(std::move(options)), sysfs_(options_.sysfsRoot) {}
 
-fs::path HostDevicePlugin::statePath(const std::string& containerId, const std::string& ifname) const {
+fs::path HostDevicePlugin::statePath(const std::string& containerId,
+                                     const std::string& ifname) const {
   return options_.stateDir / "host-device" / fmt::format("{}_{}.json", containerId, ifname);
 }
 
-CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg, netlink::Client& host) const {
+CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDeviceConfig& cfg,
+                                                                 netlink::Client& host) const {
   Selected out;
   auto byName = [&](const std::string& name, std::string_view key) -> CniExpected<void> {
     auto l = host.link(name);
@@ -168,20 +177,24 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
     auto dir = sysfs_.openDir(rel);
     if (!dir) {
       if (dir.error().sysErrno() == ENOENT) {
-        return invalidKey(kPlugin, key, fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
+        return invalidKey(kPlugin, key,
+                          fmt::format("{} does not exist", sysfs_.absolute(rel).string()));
       }
       return ioError(dir.error());
     }
     auto driver = dir->readLinkName("driver");
-    if (auto netdevs = sriov::functionNetdevs(*dir, driver ? *driver : "", nullptr); !netdevs.empty()) {
+    if (auto netdevs = sriov::functionNetdevs(*dir, driver ? *driver : "", nullptr);
+        !netdevs.empty()) {
       return byName(netdevs.front().name, key);
     }
     if (driver && sriov::isUserspaceDriver(*driver)) {
       out.driver = *driver;
       return {};
     }
-    return invalidKey(kPlugin, key, fmt::format("{} has no network device{}", sysfs_.absolute(rel).string(),
-                                         driver ? fmt::format(" (driver {})", *driver) : " and no driver"));
+    return invalidKey(
+        kPlugin, key,
+        fmt::format("{} has no network device{}", sysfs_.absolute(rel).string(),
+                    driver ? fmt::format(" (driver {})", *driver) : " and no driver"));
   };
 
   if (cfg.pci) {
@@ -194,8 +207,11 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
   } else if (cfg.hwaddr) {
     auto all = host.links();
     if (!all) return ioError(all.error());
-    auto it = std::find_if(all->begin(), all->end(), [&](const netlink::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
-    if (it == all->end()) return invalidKey(kPlugin, "hwaddr", fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
+    auto it = std::find_if(all->begin(), all->end(),
+                           [&](const netlink::LinkInfo& l) { return l.mac == cfg.hwaddr->str(); });
+    if (it == all->end())
+      return invalidKey(kPlugin, "hwaddr",
+                        fmt::format("no link in the host has MAC {}", cfg.hwaddr->str()));
     out.link = *it;
   } else {
     auto r = fromSysfsDir(cfg.kernelPath.substr(1), "kernelpath");
@@ -223,18 +239,24 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     auto routed = host->defaultRouteLinks();
     if (!routed) return ioError(routed.error(), "list the host's default routes");
     if (std::find(routed->begin(), routed->end(), selected->link->ifindex) != routed->end()) {
-      return cniFail(ErrorCode::kInvalidConfig,
-                     fmt::format("{}: {}{} carries the host's default route; moving it into the pod would cut "
-                                 "the node off the network (set \"allowDefaultRouteDevice\": true to move it "
-                                 "anyway)",
-                                 kPlugin, selected->link->name,
-                                 selected->pci ? fmt::format(" ({})", selected->pci->str()) : ""));
+      return cniFail(
+          ErrorCode::kInvalidConfig,
+          fmt::format("{}: {}{} carries the host's default route; moving it into the pod would cut "
+                      "the node off the network (set \"allowDefaultRouteDevice\": true to move it "
+                      "anyway)",
+                      kPlugin, selected->link->name,
+                      selected->pci ? fmt::format(" ({})", selected->pci->str()) : ""));
     }
   }
 
   netlink::Client* pod = nullptr;
-  HostDeviceState state{env.containerId, env.ifname, env.netns, dpdk ? "" : selected->link->name,
-                        selected->pci ? selected->pci->str() : "", dpdk, {}};
+  HostDeviceState state{env.containerId,
+                        env.ifname,
+                        env.netns,
+                        dpdk ? "" : selected->link->name,
+                        selected->pci ? selected->pci->str() : "",
+                        dpdk,
+                        {}};
   if (!dpdk) {
     auto podClient = ns.pod();
     if (!podClient) return std::unexpected(podClient.error());
@@ -260,7 +282,8 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     LinkChange change;
     change.alias = selected->link->name;
     change.up = true;
-    auto in = moveIntoPod(*host, *pod, *req.netns, {*selected->link, env.ifname, change, state.droppedAltnames});
+    auto in = moveIntoPod(*host, *pod, *req.netns,
+                          {*selected->link, env.ifname, change, state.droppedAltnames});
     if (!in) {
       fs::remove(path, ec);
       return std::unexpected(in.error());
@@ -314,10 +337,11 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
     }
   }
   result.interfaces.insert(result.interfaces.begin(), iface);
-  env.logger().info("{}: ADD {} {}: {} {}", kPlugin, env.containerId, env.ifname,
-               dpdk ? fmt::format("PCI device {} on {} (DPDK mode, not moved)", state.pci, selected->driver)
-                    : fmt::format("{} moved in", state.originalName),
-               result.ips.empty() ? "" : fmt::format("with {} address(es)", result.ips.size()));
+  env.logger().info(
+      "{}: ADD {} {}: {} {}", kPlugin, env.containerId, env.ifname,
+      dpdk ? fmt::format("PCI device {} on {} (DPDK mode, not moved)", state.pci, selected->driver)
+           : fmt::format("{} moved in", state.originalName),
+      result.ips.empty() ? "" : fmt::format("with {} address(es)", result.ips.size()));
   return result;
 }
 
@@ -329,8 +353,8 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   const fs::path path = statePath(env.containerId, env.ifname);
   auto loaded = loadState(path);
   if (!loaded) {
-    env.logger().warn("{}: DEL {}: {}; bringing the device home by its alias", kPlugin, env.containerId,
-                      loaded.error().message());
+    env.logger().warn("{}: DEL {}: {}; bringing the device home by its alias", kPlugin,
+                      env.containerId, loaded.error().message());
   }
   std::optional<HostDeviceState> state = loaded ? *loaded : std::nullopt;
   std::error_code ec;
@@ -353,8 +377,8 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   std::string home = state ? state->originalName : (*link)->alias;
   if (home.empty()) {
     // Neither a state file nor an alias: not a device this plugin moved.
-    env.logger().warn("{}: DEL {}: {} in {} carries no record of its host name; left alone", kPlugin, env.containerId,
-                 env.ifname, env.netns);
+    env.logger().warn("{}: DEL {}: {} in {} carries no record of its host name; left alone",
+                      kPlugin, env.containerId, env.ifname, env.netns);
     return {};
   }
   auto host = ns.host();
@@ -371,7 +395,8 @@ CniExpected<void> HostDevicePlugin::del(Request& req) {
   auto homecoming = bringHome(pod, **host, *hostNs, b, env.logger());
   if (!homecoming) return std::unexpected(homecoming.error());
   fs::remove(path, ec);
-  env.logger().info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname, homecoming->name);
+  env.logger().info("{}: DEL {} {}: home as {}", kPlugin, env.containerId, env.ifname,
+                    homecoming->name);
   return {};
 }
 
@@ -379,12 +404,15 @@ CniExpected<void> HostDevicePlugin::check(Request& req) {
   const auto& env = req.env;
   auto cfg = parseHostDeviceConfig(req.conf);
   if (!cfg) return std::unexpected(cfg.error());
-  if (!req.conf.prevResult) return cniFail(ErrorCode::kInvalidConfig, "vfplane-host-device CHECK: prevResult is required");
+  if (!req.conf.prevResult)
+    return cniFail(ErrorCode::kInvalidConfig, "vfplane-host-device CHECK: prevResult is required");
   const NetResult& prev = *req.conf.prevResult;
-  auto it = std::find_if(prev.interfaces.begin(), prev.interfaces.end(),
-                         [&](const Interface& i) { return i.name == env.ifname && !i.sandbox.empty(); });
+  auto it = std::find_if(prev.interfaces.begin(), prev.interfaces.end(), [&](const Interface& i) {
+    return i.name == env.ifname && !i.sandbox.empty();
+  });
   if (it == prev.interfaces.end()) {
-    return cniFail(kCheckMismatch, fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
+    return cniFail(kCheckMismatch,
+                   fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
   }
   if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
   auto state = loadState(statePath(env.containerId, env.ifname));
@@ -395,9 +423,11 @@ CniExpected<void> HostDevicePlugin::check(Request& req) {
   if (!pod) return std::unexpected(pod.error());
   auto link = (*pod)->link(env.ifname);
   if (!link) return ioError(link.error());
-  if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
+  if (!*link)
+    return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
   if (!it->mac.empty() && asciiLower(it->mac) != (*link)->mac) {
-    return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, (*link)->mac, it->mac));
+    return cniFail(kCheckMismatch,
+                   fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, (*link)->mac, it->mac));
   }
   return checkIps(**pod, (*link)->ifindex, prev, static_cast<int>(it - prev.interfaces.begin()));
 }
@@ -415,10 +445,12 @@ CniExpected<void> HostDevicePlugin::gc(Request& req) {
     if (!*loaded) continue;
     const HostDeviceState* state = &**loaded;
     AttachmentId id{state->containerId, state->ifname};
-    if (std::find(req.validAttachments.begin(), req.validAttachments.end(), id) == req.validAttachments.end()) {
+    if (std::find(req.validAttachments.begin(), req.validAttachments.end(), id) ==
+        req.validAttachments.end()) {
       std::error_code rm;
       fs::remove(e.path(), rm);
-      req.env.logger().info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId, state->ifname);
+      req.env.logger().info("{}: GC: dropped the record of {} {}", kPlugin, state->containerId,
+                            state->ifname);
     }
   }
   return runIpamFor(req, Command::kGc);
@@ -429,7 +461,8 @@ CniExpected<void> HostDevicePlugin::status(Request& req) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || ::access(dir.c_str(), W_OK) != 0) {
-    return cniFail(ErrorCode::kNotAvailable, fmt::format("state directory {} is not writable", dir.string()));
+    return cniFail(ErrorCode::kNotAvailable,
+                   fmt::format("state directory {} is not writable", dir.string()));
   }
   return runIpamFor(req, Command::kStatus);
 }

@@ -14,10 +14,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "vfplane/base/json_keys.h"
 #include "vfplane/cni/attachment_store.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/sriov/device_lock.h"
-#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
@@ -27,7 +27,8 @@ using Json = nlohmann::json;
 using netlink::IpPrefix;
 
 constexpr std::chrono::milliseconds kLockTimeout{10000};
-constexpr const char* kLineBreak = "\r\n";  // host-local's separator between container ID and ifname
+constexpr const char* kLineBreak =
+    "\r\n";  // host-local's separator between container ID and ifname
 constexpr const char* kLastReserved = "last_reserved_ip.";
 
 std::unexpected<CniError> invalid(std::string_view field, std::string_view why) {
@@ -70,7 +71,8 @@ IpPrefix step(IpPrefix a, int delta) {
 }
 
 bool contains(const IpPrefix& subnet, const IpPrefix& a) {
-  return a.family == subnet.family && cmp(edge(subnet, false), a) <= 0 && cmp(a, edge(subnet, true)) <= 0;
+  return a.family == subnet.family && cmp(edge(subnet, false), a) <= 0 &&
+         cmp(a, edge(subnet, true)) <= 0;
 }
 
 bool inRange(const IpamRange& r, const IpPrefix& a) {
@@ -88,10 +90,12 @@ CniExpected<IpPrefix> address(const Json& v, std::string_view field) {
 CniExpected<IpamRange> parseRange(const Json& r, const std::string& field) {
   if (!r.is_object()) return invalid(field, "must be an object");
   const Json* subnet = findGoKey(r, "subnet");
-  if (subnet == nullptr || !subnet->is_string()) return invalid(field + ".subnet", "is required (a CIDR)");
+  if (subnet == nullptr || !subnet->is_string())
+    return invalid(field + ".subnet", "is required (a CIDR)");
   auto net = IpPrefix::parse(subnet->get<std::string>());
   if (!net || subnet->get<std::string>().find('/') == std::string::npos) {
-    return invalid(field + ".subnet", fmt::format("\"{}\" is not a CIDR", subnet->get<std::string>()));
+    return invalid(field + ".subnet",
+                   fmt::format("\"{}\" is not a CIDR", subnet->get<std::string>()));
   }
   int bits = static_cast<int>(net->addrLen() * 8);
   if (net->length > bits - 2) {
@@ -104,22 +108,28 @@ CniExpected<IpamRange> parseRange(const Json& r, const std::string& field) {
   range.end = edge(*net, true);
   if (net->family == AF_INET) range.end = step(range.end, -1);  // the broadcast address
   range.gateway = step(edge(*net, false), +1);
-  for (auto [key, target] : {std::pair{"rangeStart", &range.start}, std::pair{"rangeEnd", &range.end}}) {
+  for (auto [key, target] :
+       {std::pair{"rangeStart", &range.start}, std::pair{"rangeEnd", &range.end}}) {
     if (const Json* v = findGoKey(r, key); v != nullptr && !v->is_null()) {
       auto a = address(*v, field + "." + key);
       if (!a) return std::unexpected(a.error());
-      if (!contains(*net, *a)) return invalid(field + "." + key, fmt::format("{} is outside {}", a->addressStr(), net->str()));
+      if (!contains(*net, *a))
+        return invalid(field + "." + key,
+                       fmt::format("{} is outside {}", a->addressStr(), net->str()));
       *target = *a;
     }
   }
   if (const Json* v = findGoKey(r, "gateway"); v != nullptr && !v->is_null()) {
     auto a = address(*v, field + ".gateway");
     if (!a) return std::unexpected(a.error());
-    if (!contains(*net, *a)) return invalid(field + ".gateway", fmt::format("{} is outside {}", a->addressStr(), net->str()));
+    if (!contains(*net, *a))
+      return invalid(field + ".gateway",
+                     fmt::format("{} is outside {}", a->addressStr(), net->str()));
     range.gateway = *a;
   }
   if (cmp(range.start, range.end) > 0) {
-    return invalid(field, fmt::format("rangeStart {} is after rangeEnd {}", range.start.addressStr(), range.end.addressStr()));
+    return invalid(field, fmt::format("rangeStart {} is after rangeEnd {}",
+                                      range.start.addressStr(), range.end.addressStr()));
   }
   return range;
 }
@@ -154,7 +164,8 @@ std::vector<std::string> reservationNames(const fs::path& dir) {
   return out;
 }
 
-bool matches(const std::optional<AttachmentId>& owner, const std::string& id, const std::string& ifname) {
+bool matches(const std::optional<AttachmentId>& owner, const std::string& id,
+             const std::string& ifname) {
   // A bare ID (old host-local) belongs to every interface of that container.
   return owner && owner->containerId == id && (owner->ifname == ifname || owner->ifname.empty());
 }
@@ -162,11 +173,13 @@ bool matches(const std::optional<AttachmentId>& owner, const std::string& id, co
 CniExpected<sriov::DeviceLock> lockStore(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return cniFail(ErrorCode::kIoFailure, fmt::format("create {}: {}", dir.string(), ec.message()));
+  if (ec)
+    return cniFail(ErrorCode::kIoFailure, fmt::format("create {}: {}", dir.string(), ec.message()));
   auto lock = sriov::DeviceLock::acquireFile(dir / "lock", kLockTimeout);
   if (!lock) {
-    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
-                   lock.error().message());
+    return cniFail(
+        lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+        lock.error().message());
   }
   return std::move(*lock);
 }
@@ -175,12 +188,14 @@ CniExpected<sriov::DeviceLock> lockStore(const fs::path& dir) {
 // lock (a host-local without it, or a stale lock). False when the address is taken; an error (code
 // 5, naming the file) when the data dir cannot take the reservation at all, so that a read-only or
 // full dir is not reported as an exhausted range after walking all of it.
-CniExpected<bool> reserve(const fs::path& dir, const IpPrefix& a, const std::string& id, const std::string& ifname) {
+CniExpected<bool> reserve(const fs::path& dir, const IpPrefix& a, const std::string& id,
+                          const std::string& ifname) {
   fs::path file = dir / a.addressStr();
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     if (errno == EEXIST) return false;
-    return cniFail(ErrorCode::kIoFailure, fmt::format("reserve {}: {}", file.string(), std::strerror(errno)));
+    return cniFail(ErrorCode::kIoFailure,
+                   fmt::format("reserve {}: {}", file.string(), std::strerror(errno)));
   }
   std::string content = id + kLineBreak + ifname;
   bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
@@ -188,7 +203,8 @@ CniExpected<bool> reserve(const fs::path& dir, const IpPrefix& a, const std::str
   ::close(fd);
   if (!ok) {
     ::unlink(file.c_str());
-    return cniFail(ErrorCode::kIoFailure, fmt::format("write {}: {}", file.string(), std::strerror(err ? err : EIO)));
+    return cniFail(ErrorCode::kIoFailure,
+                   fmt::format("write {}: {}", file.string(), std::strerror(err ? err : EIO)));
   }
   return true;
 }
@@ -201,25 +217,32 @@ std::string rangeSetName(const std::vector<IpamRange>& set) {
 
 }  // namespace
 
-std::string IpamRange::str() const { return fmt::format("{}-{}", start.addressStr(), end.addressStr()); }
+std::string IpamRange::str() const {
+  return fmt::format("{}-{}", start.addressStr(), end.addressStr());
+}
 
 CniExpected<IpamConfig> parseIpamConfig(const NetConf& conf, const Environment& env) {
   const Json& ipam = conf.ipam;
   if (!ipam.is_object()) return invalid("ipam", "is required");
   IpamConfig c;
   c.network = conf.name;
-  if (c.network.empty() || c.network.find('/') != std::string::npos || c.network == "." || c.network == "..") {
-    return cniFail(ErrorCode::kInvalidConfig, fmt::format("network name \"{}\" cannot name a state directory", c.network));
+  if (c.network.empty() || c.network.find('/') != std::string::npos || c.network == "." ||
+      c.network == "..") {
+    return cniFail(ErrorCode::kInvalidConfig,
+                   fmt::format("network name \"{}\" cannot name a state directory", c.network));
   }
   if (const Json* d = findGoKey(ipam, "dataDir"); d != nullptr && !d->is_null()) {
-    if (!d->is_string() || d->get<std::string>().empty()) return invalid("dataDir", "must be a non-empty string");
+    if (!d->is_string() || d->get<std::string>().empty())
+      return invalid("dataDir", "must be a non-empty string");
     c.dataDir = d->get<std::string>();
   }
   if (const Json* ranges = findGoKey(ipam, "ranges"); ranges != nullptr && !ranges->is_null()) {
-    if (!ranges->is_array() || ranges->empty()) return invalid("ranges", "must be a non-empty list of range sets");
+    if (!ranges->is_array() || ranges->empty())
+      return invalid("ranges", "must be a non-empty list of range sets");
     for (size_t i = 0; i < ranges->size(); ++i) {
       const Json& set = (*ranges)[i];
-      if (!set.is_array() || set.empty()) return invalid(fmt::format("ranges[{}]", i), "must be a non-empty list of ranges");
+      if (!set.is_array() || set.empty())
+        return invalid(fmt::format("ranges[{}]", i), "must be a non-empty list of ranges");
       std::vector<IpamRange> out;
       for (size_t j = 0; j < set.size(); ++j) {
         auto r = parseRange(set[j], fmt::format("ranges[{}][{}]", i, j));
@@ -238,14 +261,17 @@ CniExpected<IpamConfig> parseIpamConfig(const NetConf& conf, const Environment& 
   // Overlaps would hand out one address twice under two names.
   std::vector<std::pair<std::string, const IpamRange*>> all;
   for (size_t i = 0; i < c.rangeSets.size(); ++i) {
-    for (size_t j = 0; j < c.rangeSets[i].size(); ++j) all.emplace_back(fmt::format("ranges[{}][{}]", i, j), &c.rangeSets[i][j]);
+    for (size_t j = 0; j < c.rangeSets[i].size(); ++j)
+      all.emplace_back(fmt::format("ranges[{}][{}]", i, j), &c.rangeSets[i][j]);
   }
   for (size_t x = 0; x < all.size(); ++x) {
     for (size_t y = x + 1; y < all.size(); ++y) {
       const IpamRange& a = *all[x].second;
       const IpamRange& b = *all[y].second;
-      if (a.start.family == b.start.family && cmp(a.start, b.end) <= 0 && cmp(b.start, a.end) <= 0) {
-        return invalid(all[y].first, fmt::format("{} overlaps {} ({})", b.str(), all[x].first, a.str()));
+      if (a.start.family == b.start.family && cmp(a.start, b.end) <= 0 &&
+          cmp(b.start, a.end) <= 0) {
+        return invalid(all[y].first,
+                       fmt::format("{} overlaps {} ({})", b.str(), all[x].first, a.str()));
       }
     }
   }
@@ -297,14 +323,16 @@ CniExpected<IpamConfig> parseIpamConfig(const NetConf& conf, const Environment& 
     for (const auto& set : c.rangeSets) {
       for (const auto& r : set) found = found || inRange(r, want);
     }
-    if (!found) return invalid("requested IP", fmt::format("{} is in none of the ranges", want.addressStr()));
+    if (!found)
+      return invalid("requested IP", fmt::format("{} is in none of the ranges", want.addressStr()));
   }
   return c;
 }
 
 // ---- store ----------------------------------------------------------------------------------
 
-CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::string& id, const std::string& ifname) {
+CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::string& id,
+                                           const std::string& ifname) {
   auto lock = lockStore(dir_);
   if (!lock) return std::unexpected(lock.error());
 
@@ -335,14 +363,16 @@ CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::
           if (!inRange(r, want)) continue;
           if (r.gateway && cmp(*r.gateway, want) == 0) {
             undo();
-            return invalid("requested IP", fmt::format("{} is the gateway of {}", want.addressStr(), r.subnet.str()));
+            return invalid("requested IP", fmt::format("{} is the gateway of {}", want.addressStr(),
+                                                       r.subnet.str()));
           }
           auto reserved = reserve(dir_, want, id, ifname);
           if (!reserved || !*reserved) {
             undo();
             if (!reserved) return std::unexpected(reserved.error());
             return cniFail(ErrorCode::kInvalidConfig,
-                           fmt::format("requested IP {} is already reserved in {}", want.addressStr(), config.network));
+                           fmt::format("requested IP {} is already reserved in {}",
+                                       want.addressStr(), config.network));
           }
           got = want;
           break;
@@ -398,8 +428,9 @@ CniExpected<NetResult> IpamStore::allocate(const IpamConfig& config, const std::
       } while (!(k == k0 && cmp(cur, start) == 0));
       if (!got) {
         undo();
-        return cniFail(ErrorCode::kTryAgainLater,
-                       fmt::format("no IP addresses available in range set {}: {}", i, rangeSetName(set)));
+        return cniFail(
+            ErrorCode::kTryAgainLater,
+            fmt::format("no IP addresses available in range set {}: {}", i, rangeSetName(set)));
       }
       reservedNow.push_back(*got);
       (void)writeFileAtomic(dir_ / fmt::format("{}{}", kLastReserved, i), got->addressStr());
@@ -429,13 +460,15 @@ CniExpected<void> IpamStore::release(const std::string& id, const std::string& i
   for (const auto& name : reservationNames(dir_)) {
     if (!matches(readOwner(dir_ / name), id, ifname)) continue;
     if (::unlink((dir_ / name).c_str()) != 0 && errno != ENOENT) {
-      return cniFail(ErrorCode::kIoFailure, fmt::format("release {}: {}", (dir_ / name).string(), std::strerror(errno)));
+      return cniFail(ErrorCode::kIoFailure,
+                     fmt::format("release {}: {}", (dir_ / name).string(), std::strerror(errno)));
     }
   }
   return {};
 }
 
-CniExpected<void> IpamStore::check(const IpamConfig& config, const std::string& id, const std::string& ifname) {
+CniExpected<void> IpamStore::check(const IpamConfig& config, const std::string& id,
+                                   const std::string& ifname) {
   std::vector<bool> found(config.rangeSets.size(), false);
   for (const auto& name : reservationNames(dir_)) {
     if (!matches(readOwner(dir_ / name), id, ifname)) continue;
@@ -446,8 +479,9 @@ CniExpected<void> IpamStore::check(const IpamConfig& config, const std::string& 
   }
   for (size_t i = 0; i < found.size(); ++i) {
     if (!found[i]) {
-      return cniFail(kCheckMismatch, fmt::format("{} holds no address in range set {} ({}) of {}", id, i,
-                                                 rangeSetName(config.rangeSets[i]), config.network));
+      return cniFail(kCheckMismatch,
+                     fmt::format("{} holds no address in range set {} ({}) of {}", id, i,
+                                 rangeSetName(config.rangeSets[i]), config.network));
     }
   }
   return {};
@@ -461,7 +495,8 @@ CniExpected<void> IpamStore::gc(const std::vector<AttachmentId>& valid, spdlog::
     auto owner = readOwner(dir_ / name);
     if (!owner) continue;
     bool keep = std::any_of(valid.begin(), valid.end(), [&](const AttachmentId& v) {
-      return v.containerId == owner->containerId && (owner->ifname.empty() || v.ifname == owner->ifname);
+      return v.containerId == owner->containerId &&
+             (owner->ifname.empty() || v.ifname == owner->ifname);
     });
     if (!keep) {
       log.info("GC: releasing {} of {} {}", name, owner->containerId, owner->ifname);
@@ -473,7 +508,8 @@ CniExpected<void> IpamStore::gc(const std::vector<AttachmentId>& valid, spdlog::
 
 // ---- in-process or delegated ----------------------------------------------------------------
 
-CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf, std::string_view config) {
+CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf,
+                                  std::string_view config) {
   if (conf.ipamType() == "vfplane-ipam") {
     auto c = parseIpamConfig(conf, env);
     if (!c) return std::unexpected(c.error());
@@ -482,8 +518,8 @@ CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf, s
   return ipamAdd(env, config, conf.ipamType());
 }
 
-CniExpected<void> runIpam(const Environment& env, Command command, const NetConf& conf, std::string_view config,
-                          const std::vector<AttachmentId>& valid) {
+CniExpected<void> runIpam(const Environment& env, Command command, const NetConf& conf,
+                          std::string_view config, const std::vector<AttachmentId>& valid) {
   std::string type = conf.ipamType();
   if (type != "vfplane-ipam") {
     // GC and STATUS exist from 1.1.0; older delegates (Debian 12's host-local) cannot take them.
@@ -491,7 +527,8 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
       auto supports = pluginSupports(env, type, "1.1.0");
       if (!supports) {
         auto e = supports.error();
-        e.msg = fmt::format("IPAM {}: cannot ask {} which versions it speaks: {}", commandName(command), type, e.msg);
+        e.msg = fmt::format("IPAM {}: cannot ask {} which versions it speaks: {}",
+                            commandName(command), type, e.msg);
         return std::unexpected(std::move(e));
       }
       if (!*supports) return {};
@@ -510,7 +547,8 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
       std::error_code ec;
       fs::create_directories(store.dir(), ec);
       if (ec || ::access(store.dir().c_str(), W_OK) != 0) {
-        return cniFail(ErrorCode::kNotAvailable, fmt::format("{} is not writable", store.dir().string()));
+        return cniFail(ErrorCode::kNotAvailable,
+                       fmt::format("{} is not writable", store.dir().string()));
       }
       return {};
     }
@@ -520,19 +558,27 @@ CniExpected<void> runIpam(const Environment& env, Command command, const NetConf
     case Command::kVersion:
       break;
   }
-  return cniFail(ErrorCode::kInvalidConfig, fmt::format("vfplane-ipam: {} is not run this way", commandName(command)));
+  return cniFail(ErrorCode::kInvalidConfig,
+                 fmt::format("vfplane-ipam: {} is not run this way", commandName(command)));
 }
 
 // ---- standalone plugin ----------------------------------------------------------------------
 
 CniExpected<void> runIpamFor(const Request& req, Command command) {
   if (req.conf.ipamType().empty()) return {};
-  return runIpam(req.env, command, req.conf, req.config, command == Command::kGc ? req.validAttachments : std::vector<AttachmentId>{});
+  return runIpam(req.env, command, req.conf, req.config,
+                 command == Command::kGc ? req.validAttachments : std::vector<AttachmentId>{});
 }
 
-CniExpected<NetResult> IpamPlugin::add(Request& req) { return runIpamAdd(req.env, req.conf, req.config); }
-CniExpected<void> IpamPlugin::del(Request& req) { return runIpam(req.env, Command::kDel, req.conf, req.config); }
-CniExpected<void> IpamPlugin::check(Request& req) { return runIpam(req.env, Command::kCheck, req.conf, req.config); }
+CniExpected<NetResult> IpamPlugin::add(Request& req) {
+  return runIpamAdd(req.env, req.conf, req.config);
+}
+CniExpected<void> IpamPlugin::del(Request& req) {
+  return runIpam(req.env, Command::kDel, req.conf, req.config);
+}
+CniExpected<void> IpamPlugin::check(Request& req) {
+  return runIpam(req.env, Command::kCheck, req.conf, req.config);
+}
 CniExpected<void> IpamPlugin::status(Request& req) {
   return runIpam(req.env, Command::kStatus, req.conf, req.config);
 }

@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "vfplane/base/json_keys.h"
 #include "vfplane/cni/config_keys.h"
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
 #include "vfplane/cni/netdev_move.h"
-#include "vfplane/base/json_keys.h"
 
 namespace vfplane::cni {
 namespace {
@@ -37,7 +37,8 @@ constexpr ModeName kModes[] = {{"bridge", MACVLAN_MODE_BRIDGE},
 // CNI_IFNAME right after, so a clash with the final name is found by the rename, never adopted.
 std::string temporaryName() {
   uint32_t r = 0;
-  if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) r = static_cast<uint32_t>(::getpid()) * 2654435761u;
+  if (::getrandom(&r, sizeof(r), 0) != sizeof(r))
+    r = static_cast<uint32_t>(::getpid()) * 2654435761u;
   return fmt::format("vfptmp{:08x}", r);
 }
 
@@ -63,16 +64,22 @@ CniExpected<Master> resolveMaster(netlink::Client& where, const MacvlanConfig& c
   if (name.empty()) {
     auto idx = where.defaultRouteLink();
     if (!idx) return ioError(idx.error());
-    if (!*idx) return invalidKey(kPlugin, "master", "not set, and there is no default route to take its link from");
+    if (!*idx)
+      return invalidKey(kPlugin, "master",
+                        "not set, and there is no default route to take its link from");
     auto l = where.link(**idx);
     if (!l) return ioError(l.error());
-    if (!*l) return invalidKey(kPlugin, "master", fmt::format("not set, and the default route's link #{} is gone", **idx));
+    if (!*l)
+      return invalidKey(kPlugin, "master",
+                        fmt::format("not set, and the default route's link #{} is gone", **idx));
     return Master{**l};
   }
   auto l = where.link(name);
   if (!l) return ioError(l.error());
   if (!*l) {
-    return invalidKey(kPlugin, "master", fmt::format("link {} not found{}", name, cfg.linkInContainer ? " in the pod" : ""));
+    return invalidKey(
+        kPlugin, "master",
+        fmt::format("link {} not found{}", name, cfg.linkInContainer ? " in the pod" : ""));
   }
   return Master{**l};
 }
@@ -92,7 +99,8 @@ CniExpected<MacvlanConfig> parseMacvlanConfig(const NetConf& conf, const Environ
   auto master = keys.string("master");
   if (!master) return std::unexpected(master.error());
   if (*master) {
-    if (auto problem = ifNameProblem(**master); problem && !(**master).empty()) return keys.invalid("master", *problem);
+    if (auto problem = ifNameProblem(**master); problem && !(**master).empty())
+      return keys.invalid("master", *problem);
     c.master = **master;
   }
   auto mode = keys.string("mode");
@@ -100,9 +108,11 @@ CniExpected<MacvlanConfig> parseMacvlanConfig(const NetConf& conf, const Environ
   c.mode = MACVLAN_MODE_BRIDGE;
   if (*mode && !(**mode).empty()) {
     std::string want = asciiLower(**mode);
-    auto it = std::find_if(std::begin(kModes), std::end(kModes), [&](const ModeName& m) { return want == m.name; });
+    auto it = std::find_if(std::begin(kModes), std::end(kModes),
+                           [&](const ModeName& m) { return want == m.name; });
     if (it == std::end(kModes)) {
-      return keys.invalid("mode", fmt::format("\"{}\" must be bridge, private, vepa or passthru", **mode));
+      return keys.invalid("mode",
+                          fmt::format("\"{}\" must be bridge, private, vepa or passthru", **mode));
     }
     c.mode = it->mode;
     c.modeName = it->name;
@@ -131,14 +141,18 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   if (auto existing = pod->link(env.ifname); !existing) {
     return ioError(existing.error());
   } else if (*existing) {
-    return cniFail(ErrorCode::kInvalidEnvironment,
-                   fmt::format("CNI_IFNAME {} already exists in {}; vfplane-macvlan does not adopt links", env.ifname, env.netns));
+    return cniFail(
+        ErrorCode::kInvalidEnvironment,
+        fmt::format("CNI_IFNAME {} already exists in {}; vfplane-macvlan does not adopt links",
+                    env.ifname, env.netns));
   }
   netlink::Client& masterNs = cfg->linkInContainer ? *pod : *host;
   auto master = resolveMaster(masterNs, *cfg);
   if (!master) return std::unexpected(master.error());
   if (cfg->mtu > master->link.mtu) {
-    return invalidKey(kPlugin, "mtu", fmt::format("{} is above master {}'s MTU {}", cfg->mtu, master->link.name, master->link.mtu));
+    return invalidKey(kPlugin, "mtu",
+                      fmt::format("{} is above master {}'s MTU {}", cfg->mtu, master->link.name,
+                                  master->link.mtu));
   }
 
   netlink::MacvlanSpec spec;
@@ -148,14 +162,17 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   if (cfg->mtu > 0) spec.mtu = cfg->mtu;
   spec.mac = cfg->mac;
   if (!cfg->linkInContainer) spec.netnsFd = req.netns->fd();
-  if (auto r = masterNs.execute(netlink::buildCreateMacvlan(spec),
-                                fmt::format("create macvlan on {} in {}", master->link.name, env.netns));
+  if (auto r =
+          masterNs.execute(netlink::buildCreateMacvlan(spec),
+                           fmt::format("create macvlan on {} in {}", master->link.name, env.netns));
       !r) {
     return ioError(r.error());
   }
   auto created = pod->link(spec.name);
   if (!created || !*created) {
-    return cniFail(ErrorCode::kIoFailure, fmt::format("macvlan {} vanished from {} right after it was created", spec.name, env.netns));
+    return cniFail(ErrorCode::kIoFailure,
+                   fmt::format("macvlan {} vanished from {} right after it was created", spec.name,
+                               env.netns));
   }
   const int ifindex = (*created)->ifindex;
   auto undoLink = [&] {
@@ -171,7 +188,8 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   // A passthru macvlan is born with its master's MAC whatever the request said; setting it now
   // gives the master that MAC too, which is what passthru (the pod owns the NIC) means.
   if (cfg->mode == MACVLAN_MODE_PASSTHRU) change.mac = cfg->mac;
-  if (auto r = pod->execute(netlink::buildChangeLink(ifindex, change), fmt::format("rename {} to {}", spec.name, env.ifname));
+  if (auto r = pod->execute(netlink::buildChangeLink(ifindex, change),
+                            fmt::format("rename {} to {}", spec.name, env.ifname));
       !r) {
     undoLink();
     return ioError(r.error());
@@ -194,7 +212,8 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
     if (result.ips.empty()) {
       undoIpam();
       undoLink();
-      return cniFail(ErrorCode::kInvalidConfig, fmt::format("ipam: {} returned no IP address", req.conf.ipamType()));
+      return cniFail(ErrorCode::kInvalidConfig,
+                     fmt::format("ipam: {} returned no IP address", req.conf.ipamType()));
     }
     for (auto& ip : result.ips) ip.interface = 0;
     if (auto r = configureIps(*pod, ifindex, result, 0); !r) {
@@ -202,7 +221,8 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
       undoLink();
       return std::unexpected(r.error());
     }
-    if (std::any_of(result.ips.begin(), result.ips.end(), [](const IpConfig& ip) { return ip.isV6(); })) {
+    if (std::any_of(result.ips.begin(), result.ips.end(),
+                    [](const IpConfig& ip) { return ip.isV6(); })) {
       setNdiscNotify(*req.netns, env.ifname, env.logger());
     }
   }
@@ -214,8 +234,9 @@ CniExpected<NetResult> MacvlanPlugin::add(Request& req) {
   iface.mtu = (*created)->mtu;
   iface.sandbox = env.netns;
   result.interfaces.insert(result.interfaces.begin(), iface);
-  env.logger().info("{}: ADD {} {}: macvlan ({}) on {} as {} {}", kPlugin, env.containerId, env.ifname, cfg->modeName,
-               master->link.name, iface.mac, ipam ? fmt::format("with {} address(es)", result.ips.size()) : "(L2 only)");
+  env.logger().info("{}: ADD {} {}: macvlan ({}) on {} as {} {}", kPlugin, env.containerId,
+                    env.ifname, cfg->modeName, master->link.name, iface.mac,
+                    ipam ? fmt::format("with {} address(es)", result.ips.size()) : "(L2 only)");
   return result;
 }
 
@@ -231,11 +252,14 @@ CniExpected<void> MacvlanPlugin::del(Request& req) {
   if (!link) return ioError(link.error());
   if (!*link) return {};
   if ((*link)->kind != "macvlan") {
-    env.logger().warn("{}: DEL {}: {} in {} is a {} link, not ours; left alone", kPlugin, env.containerId, env.ifname,
-                 env.netns, (*link)->kind.empty() ? "hardware" : (*link)->kind);
+    env.logger().warn("{}: DEL {}: {} in {} is a {} link, not ours; left alone", kPlugin,
+                      env.containerId, env.ifname, env.netns,
+                      (*link)->kind.empty() ? "hardware" : (*link)->kind);
     return {};
   }
-  if (auto r = (*pod)->execute(netlink::buildDeleteLink((*link)->ifindex), fmt::format("delete {}", env.ifname)); !r) {
+  if (auto r = (*pod)->execute(netlink::buildDeleteLink((*link)->ifindex),
+                               fmt::format("delete {}", env.ifname));
+      !r) {
     if (r.error().sysErrno() != ENODEV) return ioError(r.error());
   }
   return {};
@@ -245,12 +269,15 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
   const auto& env = req.env;
   auto cfg = parseMacvlanConfig(req.conf, env);
   if (!cfg) return std::unexpected(cfg.error());
-  if (!req.conf.prevResult) return cniFail(ErrorCode::kInvalidConfig, "vfplane-macvlan CHECK: prevResult is required");
+  if (!req.conf.prevResult)
+    return cniFail(ErrorCode::kInvalidConfig, "vfplane-macvlan CHECK: prevResult is required");
   const NetResult& prev = *req.conf.prevResult;
-  auto it = std::find_if(prev.interfaces.begin(), prev.interfaces.end(),
-                         [&](const Interface& i) { return i.name == env.ifname && !i.sandbox.empty(); });
+  auto it = std::find_if(prev.interfaces.begin(), prev.interfaces.end(), [&](const Interface& i) {
+    return i.name == env.ifname && !i.sandbox.empty();
+  });
   if (it == prev.interfaces.end()) {
-    return cniFail(kCheckMismatch, fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
+    return cniFail(kCheckMismatch,
+                   fmt::format("prevResult has no interface {} in a sandbox", env.ifname));
   }
   const int resultIndex = static_cast<int>(it - prev.interfaces.begin());
   if (auto r = runIpamFor(req, Command::kCheck); !r) return r;
@@ -260,10 +287,12 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
   auto [host, pod] = *clients;
   auto link = pod->link(env.ifname);
   if (!link) return ioError(link.error());
-  if (!*link) return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
+  if (!*link)
+    return cniFail(kCheckMismatch, fmt::format("{} is missing from {}", env.ifname, env.netns));
   const netlink::LinkInfo& l = **link;
   if (l.kind != "macvlan") {
-    return cniFail(kCheckMismatch, fmt::format("{} is a {} link, not a macvlan", env.ifname, l.kind.empty() ? "hardware" : l.kind));
+    return cniFail(kCheckMismatch, fmt::format("{} is a {} link, not a macvlan", env.ifname,
+                                               l.kind.empty() ? "hardware" : l.kind));
   }
   if (l.macvlanMode != cfg->mode) {
     return cniFail(kCheckMismatch, fmt::format("{} is in mode {}, the config says {}", env.ifname,
@@ -272,13 +301,16 @@ CniExpected<void> MacvlanPlugin::check(Request& req) {
   auto master = resolveMaster(cfg->linkInContainer ? *pod : *host, *cfg);
   if (!master) return std::unexpected(master.error());
   if (l.parentIndex != master->link.ifindex) {
-    return cniFail(kCheckMismatch, fmt::format("{} is not on master {}", env.ifname, master->link.name));
+    return cniFail(kCheckMismatch,
+                   fmt::format("{} is not on master {}", env.ifname, master->link.name));
   }
   if (cfg->mtu > 0 && l.mtu != cfg->mtu) {
-    return cniFail(kCheckMismatch, fmt::format("{} has MTU {}, the config says {}", env.ifname, l.mtu, cfg->mtu));
+    return cniFail(kCheckMismatch,
+                   fmt::format("{} has MTU {}, the config says {}", env.ifname, l.mtu, cfg->mtu));
   }
   if (!it->mac.empty() && asciiLower(it->mac) != l.mac) {
-    return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, l.mac, it->mac));
+    return cniFail(kCheckMismatch,
+                   fmt::format("{} has MAC {}, ADD gave it {}", env.ifname, l.mac, it->mac));
   }
   return checkIps(*pod, l.ifindex, prev, resultIndex);
 }
@@ -288,8 +320,6 @@ CniExpected<void> MacvlanPlugin::gc(Request& req) {
   return runIpamFor(req, Command::kGc);
 }
 
-CniExpected<void> MacvlanPlugin::status(Request& req) {
-  return runIpamFor(req, Command::kStatus);
-}
+CniExpected<void> MacvlanPlugin::status(Request& req) { return runIpamFor(req, Command::kStatus); }
 
 }  // namespace vfplane::cni

@@ -21,11 +21,14 @@ using Json = nlohmann::json;
 
 CniExpected<std::string> stringKey(const Json& j, const char* key, bool required) {
   if (!j.contains(key)) {
-    if (required) return cniFail(ErrorCode::kInvalidConfig, fmt::format("network config: \"{}\" is required", key));
+    if (required)
+      return cniFail(ErrorCode::kInvalidConfig,
+                     fmt::format("network config: \"{}\" is required", key));
     return std::string();
   }
   if (!j[key].is_string()) {
-    return cniFail(ErrorCode::kInvalidConfig, fmt::format("network config: \"{}\" must be a string", key));
+    return cniFail(ErrorCode::kInvalidConfig,
+                   fmt::format("network config: \"{}\" must be a string", key));
   }
   return j[key].get<std::string>();
 }
@@ -35,13 +38,15 @@ CniExpected<std::vector<AttachmentId>> validAttachments(const Json& raw) {
   constexpr const char* kKey = "cni.dev/valid-attachments";
   if (!raw.contains(kKey)) return out;
   const Json& list = raw[kKey];
-  if (!list.is_array()) return cniFail(ErrorCode::kInvalidConfig, fmt::format("\"{}\" must be a list", kKey));
+  if (!list.is_array())
+    return cniFail(ErrorCode::kInvalidConfig, fmt::format("\"{}\" must be a list", kKey));
   for (size_t i = 0; i < list.size(); ++i) {
     const Json& a = list[i];
     if (!a.is_object() || !a.contains("containerID") || !a["containerID"].is_string() ||
         !a.contains("ifname") || !a["ifname"].is_string()) {
-      return cniFail(ErrorCode::kInvalidConfig,
-                     fmt::format("\"{}\"[{}] must be an object with string containerID and ifname", kKey, i));
+      return cniFail(
+          ErrorCode::kInvalidConfig,
+          fmt::format("\"{}\"[{}] must be an object with string containerID and ifname", kKey, i));
     }
     out.push_back({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
   }
@@ -49,13 +54,16 @@ CniExpected<std::vector<AttachmentId>> validAttachments(const Json& raw) {
 }
 
 RunOutcome errorOutcome(const CniError& e, std::string_view version) {
-  return RunOutcome{1, e.toJson(version.empty() ? supportedVersions().back() : version).dump() + "\n"};
+  return RunOutcome{1,
+                    e.toJson(version.empty() ? supportedVersions().back() : version).dump() + "\n"};
 }
 
 // The version to answer errors in: the config's when it can be read at all.
 std::string versionOf(std::string_view stdinData) {
   auto j = Json::parse(stdinData, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("cniVersion") || !j["cniVersion"].is_string()) return "";
+  if (j.is_discarded() || !j.is_object() || !j.contains("cniVersion") ||
+      !j["cniVersion"].is_string())
+    return "";
   std::string v = j["cniVersion"].get<std::string>();
   return isSupportedVersion(v) ? v : "";
 }
@@ -72,15 +80,16 @@ CniExpected<NetConf> parseNetConf(std::string_view stdinData) {
   if (j.is_discarded()) {
     return cniFail(ErrorCode::kDecodeFailure, "network config on stdin is not valid JSON");
   }
-  if (!j.is_object()) return cniFail(ErrorCode::kDecodeFailure, "network config on stdin is not a JSON object");
+  if (!j.is_object())
+    return cniFail(ErrorCode::kDecodeFailure, "network config on stdin is not a JSON object");
   NetConf c;
   auto version = stringKey(j, "cniVersion", true);
   if (!version) return std::unexpected(version.error());
   c.cniVersion = *version;
   if (!isSupportedVersion(c.cniVersion)) {
     return cniFail(ErrorCode::kIncompatibleVersion,
-                   fmt::format("cniVersion \"{}\" is not supported; this plugin speaks {}", c.cniVersion,
-                               fmt::join(supportedVersions(), ", ")));
+                   fmt::format("cniVersion \"{}\" is not supported; this plugin speaks {}",
+                               c.cniVersion, fmt::join(supportedVersions(), ", ")));
   }
   auto name = stringKey(j, "name", true);
   if (!name) return std::unexpected(name.error());
@@ -89,26 +98,32 @@ CniExpected<NetConf> parseNetConf(std::string_view stdinData) {
   if (!type) return std::unexpected(type.error());
   c.type = *type;
   if (j.contains("ipam") && !j["ipam"].is_null()) {
-    if (!j["ipam"].is_object()) return cniFail(ErrorCode::kInvalidConfig, "network config: \"ipam\" must be an object");
+    if (!j["ipam"].is_object())
+      return cniFail(ErrorCode::kInvalidConfig, "network config: \"ipam\" must be an object");
     // An empty ipam object means no IPAM, as the reference plugins treat it.
     if (!j["ipam"].empty()) {
       c.ipam = j["ipam"];
-      if (!c.ipam.contains("type") || !c.ipam["type"].is_string() || c.ipam["type"].get<std::string>().empty()) {
-        return cniFail(ErrorCode::kInvalidConfig, "network config: \"ipam.type\" is required when ipam is set");
+      if (!c.ipam.contains("type") || !c.ipam["type"].is_string() ||
+          c.ipam["type"].get<std::string>().empty()) {
+        return cniFail(ErrorCode::kInvalidConfig,
+                       "network config: \"ipam.type\" is required when ipam is set");
       }
     }
   }
   if (j.contains("prevResult") && !j["prevResult"].is_null()) {
     auto prev = parseResult(j["prevResult"]);
     if (!prev) {
-      return cniFail(ErrorCode::kDecodeFailure, fmt::format("network config: prevResult: {}", prev.error().msg));
+      return cniFail(ErrorCode::kDecodeFailure,
+                     fmt::format("network config: prevResult: {}", prev.error().msg));
     }
     c.prevResult = std::move(*prev);
   }
-  for (auto [key, target] : {std::pair{"runtimeConfig", &c.runtimeConfig}, std::pair{"args", &c.args}}) {
+  for (auto [key, target] :
+       {std::pair{"runtimeConfig", &c.runtimeConfig}, std::pair{"args", &c.args}}) {
     if (!j.contains(key) || j[key].is_null()) continue;
     if (!j[key].is_object()) {
-      return cniFail(ErrorCode::kInvalidConfig, fmt::format("network config: \"{}\" must be an object", key));
+      return cniFail(ErrorCode::kInvalidConfig,
+                     fmt::format("network config: \"{}\" must be an object", key));
     }
     *target = j[key];
   }
@@ -122,7 +137,8 @@ CniExpected<NetConf> parseNetConf(std::string_view stdinData) {
   return c;
 }
 
-CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin, const NetConf& conf) {
+CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin,
+                                                              const NetConf& conf) {
   spdlog::level::level_enum level = spdlog::level::warn;
   if (!conf.logLevel.empty()) {
     static const std::map<std::string, spdlog::level::level_enum, std::less<>> kLevels = {
@@ -132,8 +148,10 @@ CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view p
         {"debug", spdlog::level::debug}};
     auto it = kLevels.find(conf.logLevel);
     if (it == kLevels.end()) {
-      return cniFail(ErrorCode::kInvalidConfig,
-                     fmt::format("logLevel: \"{}\" is not one of panic, error, warning, info, debug", conf.logLevel));
+      return cniFail(
+          ErrorCode::kInvalidConfig,
+          fmt::format("logLevel: \"{}\" is not one of panic, error, warning, info, debug",
+                      conf.logLevel));
     }
     level = it->second;
   }
@@ -168,18 +186,24 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
   auto conf = parseNetConf(stdinData);
   if (!conf) return errorOutcome(conf.error(), versionOf(stdinData));
 
-  Request req{.env = std::move(*env), .config = std::string(stdinData), .conf = std::move(*conf),
-              .netns = std::nullopt, .validAttachments = {}};
+  Request req{.env = std::move(*env),
+              .config = std::string(stdinData),
+              .conf = std::move(*conf),
+              .netns = std::nullopt,
+              .validAttachments = {}};
   const std::string& version = req.conf.cniVersion;
   Command cmd = req.env.command;
   if (cmd == Command::kCheck && compareVersions(version, "0.4.0") < 0) {
-    return errorOutcome(CniError{ErrorCode::kIncompatibleVersion,
-                                 fmt::format("CHECK needs cniVersion 0.4.0 or later; the config says {}", version), ""},
-                        version);
+    return errorOutcome(
+        CniError{ErrorCode::kIncompatibleVersion,
+                 fmt::format("CHECK needs cniVersion 0.4.0 or later; the config says {}", version),
+                 ""},
+        version);
   }
   if ((cmd == Command::kGc || cmd == Command::kStatus) && compareVersions(version, "1.1.0") < 0) {
     return errorOutcome(CniError{ErrorCode::kIncompatibleVersion,
-                                 fmt::format("{} needs cniVersion 1.1.0; the config says {}", commandName(cmd), version),
+                                 fmt::format("{} needs cniVersion 1.1.0; the config says {}",
+                                             commandName(cmd), version),
                                  ""},
                         version);
   }
@@ -199,14 +223,16 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
       }
     } else {
       auto own = netlink::Netns::current();
-      if (!own) return errorOutcome(CniError{ErrorCode::kIoFailure, own.error().message(), ""}, version);
+      if (!own)
+        return errorOutcome(CniError{ErrorCode::kIoFailure, own.error().message(), ""}, version);
       if (ns->sameAs(*own) && !options.allowOwnNetns) {
-        return errorOutcome(CniError{kNetnsIsOwn,
-                                     fmt::format("CNI_NETNS {} is the plugin's own network namespace; refusing to "
-                                                 "move host devices around",
-                                                 req.env.netns),
-                                     ""},
-                            version);
+        return errorOutcome(
+            CniError{kNetnsIsOwn,
+                     fmt::format("CNI_NETNS {} is the plugin's own network namespace; refusing to "
+                                 "move host devices around",
+                                 req.env.netns),
+                     ""},
+            version);
       }
       req.netns = std::move(*ns);
     }
@@ -243,7 +269,8 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
   return RunOutcome{0, versionInfo(version).dump() + "\n"};
 }
 
-int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin, const RunOptions& options) {
+int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin,
+               const RunOptions& options) {
   if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
     std::fwrite(help.data(), 1, help.size(), stdout);
     return 0;

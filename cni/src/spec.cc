@@ -72,12 +72,18 @@ std::optional<Command> parseCommand(std::string_view s) {
 
 const char* commandName(Command c) {
   switch (c) {
-    case Command::kAdd: return "ADD";
-    case Command::kDel: return "DEL";
-    case Command::kCheck: return "CHECK";
-    case Command::kVersion: return "VERSION";
-    case Command::kGc: return "GC";
-    case Command::kStatus: return "STATUS";
+    case Command::kAdd:
+      return "ADD";
+    case Command::kDel:
+      return "DEL";
+    case Command::kCheck:
+      return "CHECK";
+    case Command::kVersion:
+      return "VERSION";
+    case Command::kGc:
+      return "GC";
+    case Command::kStatus:
+      return "STATUS";
   }
   return "?";
 }
@@ -126,18 +132,23 @@ CniExpected<Environment> parseEnvironment(const std::map<std::string, std::strin
   if (!cmd) return cniFail(ErrorCode::kInvalidEnvironment, "CNI_COMMAND is not set");
   auto parsed = parseCommand(*cmd);
   if (!parsed) {
-    return cniFail(ErrorCode::kInvalidEnvironment,
-                   fmt::format("CNI_COMMAND {:?} is not ADD, DEL, CHECK, GC, STATUS or VERSION", *cmd));
+    return cniFail(
+        ErrorCode::kInvalidEnvironment,
+        fmt::format("CNI_COMMAND {:?} is not ADD, DEL, CHECK, GC, STATUS or VERSION", *cmd));
   }
   e.command = *parsed;
-  bool perContainer = e.command == Command::kAdd || e.command == Command::kDel || e.command == Command::kCheck;
+  bool perContainer =
+      e.command == Command::kAdd || e.command == Command::kDel || e.command == Command::kCheck;
   if (perContainer) {
     auto id = get("CNI_CONTAINERID");
-    if (!id || id->empty()) return cniFail(ErrorCode::kInvalidEnvironment, "CNI_CONTAINERID is not set");
+    if (!id || id->empty())
+      return cniFail(ErrorCode::kInvalidEnvironment, "CNI_CONTAINERID is not set");
     if (!validContainerId(*id)) {
-      return cniFail(ErrorCode::kInvalidEnvironment,
-                     fmt::format("CNI_CONTAINERID {:?} must start with a letter or digit and contain "
-                                 "only letters, digits, '_', '.' and '-'", *id));
+      return cniFail(
+          ErrorCode::kInvalidEnvironment,
+          fmt::format("CNI_CONTAINERID {:?} must start with a letter or digit and contain "
+                      "only letters, digits, '_', '.' and '-'",
+                      *id));
     }
     e.containerId = *id;
     auto ifname = get("CNI_IFNAME");
@@ -284,7 +295,8 @@ Json renderResult(const NetResult& r, std::string_view version) {
 }
 
 std::unexpected<CniError> ioError(const Error& e, std::string_view what) {
-  return cniFail(ErrorCode::kIoFailure, what.empty() ? e.message() : fmt::format("{}: {}", what, e.message()));
+  return cniFail(ErrorCode::kIoFailure,
+                 what.empty() ? e.message() : fmt::format("{}: {}", what, e.message()));
 }
 
 }  // namespace vfplane::cni

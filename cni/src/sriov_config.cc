@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "vfplane/cni/config_keys.h"
 #include "vfplane/base/json_keys.h"
+#include "vfplane/cni/config_keys.h"
 
 namespace vfplane::cni {
 
@@ -47,12 +47,14 @@ CniExpected<SriovConfig> parseSriovConfig(const NetConf& conf, const Environment
   if (*vlan) c.vf.vlan = static_cast<int>(**vlan);
   if (*qos) {
     if (!*vlan) return invalid("vlanQoS", "needs \"vlan\" to be set");
-    if (**qos != 0 && **vlan == 0) return invalid("vlanQoS", "a QoS on vlan 0 has no VLAN tag to ride in");
+    if (**qos != 0 && **vlan == 0)
+      return invalid("vlanQoS", "a QoS on vlan 0 has no VLAN tag to ride in");
     c.vf.qos = static_cast<int>(**qos);
   }
   if (*proto) {
     std::string p = lower(**proto);
-    if (p != "802.1q" && p != "802.1ad") return invalid("vlanProto", fmt::format("\"{}\" must be 802.1q or 802.1ad", **proto));
+    if (p != "802.1q" && p != "802.1ad")
+      return invalid("vlanProto", fmt::format("\"{}\" must be 802.1q or 802.1ad", **proto));
     if (!*vlan) return invalid("vlanProto", "needs \"vlan\" to be set");
     if (p == "802.1ad" && **vlan == 0) return invalid("vlanProto", "802.1ad needs a non-zero vlan");
     c.vf.vlanProto = p == "802.1ad" ? sriov::VlanProto::k8021AD : sriov::VlanProto::k8021Q;
@@ -76,7 +78,8 @@ CniExpected<SriovConfig> parseSriovConfig(const NetConf& conf, const Environment
     } else if (s == "disable") {
       c.vf.linkState = sriov::VfLinkState::kDisable;
     } else {
-      return invalid("link_state", fmt::format("\"{}\" must be auto, enable or disable", **linkState));
+      return invalid("link_state",
+                     fmt::format("\"{}\" must be auto, enable or disable", **linkState));
     }
   }
 

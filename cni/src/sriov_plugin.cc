@@ -12,10 +12,10 @@
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
 #include "vfplane/cni/netdev_move.h"
-#include "vfplane/sriov/device_lock.h"
-#include "vfplane/sriov/inventory.h"
 #include "vfplane/netlink/netns.h"
 #include "vfplane/netlink/rtnl.h"
+#include "vfplane/sriov/device_lock.h"
+#include "vfplane/sriov/inventory.h"
 
 namespace vfplane::cni {
 namespace {
@@ -69,14 +69,18 @@ class StepClock {
 CniExpected<sriov::DeviceLock> SriovPlugin::lockVf(const sriov::PciAddress& device) const {
   auto lock = sriov::DeviceLock::acquire(store_.lockDir(), device, options_.lockTimeout);
   if (!lock) {
-    return cniFail(lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
-                   fmt::format("lock VF {}: {}", device.str(), lock.error().message()));
+    return cniFail(
+        lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+        fmt::format("lock VF {}: {}", device.str(), lock.error().message()));
   }
   return std::move(*lock);
 }
 
 SriovPlugin::SriovPlugin(SriovPluginOptions options, sriov::VfConfigurator* vf)
-    : options_(std::move(options)), sysfs_(options_.sysfsRoot), store_(options_.stateDir), vf_(vf) {}
+    : options_(std::move(options)),
+      sysfs_(options_.sysfsRoot),
+      store_(options_.stateDir),
+      vf_(vf) {}
 
 // ---- ADD ------------------------------------------------------------------------------------
 
@@ -85,13 +89,15 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   auto cfg = parseSriovConfig(req.conf, env);
   if (!cfg) return std::unexpected(cfg.error());
   if (!cfg->deviceId) {
-    return cniFail(ErrorCode::kInvalidConfig,
-                   "vfplane-sriov config: deviceID is required (Multus sets it from the device plugin's "
-                   "allocation; or give deviceID or runtimeConfig.deviceID)");
+    return cniFail(
+        ErrorCode::kInvalidConfig,
+        "vfplane-sriov config: deviceID is required (Multus sets it from the device plugin's "
+        "allocation; or give deviceID or runtimeConfig.deviceID)");
   }
   const sriov::PciAddress device = *cfg->deviceId;
   StepClock clock;
-  if (const std::string ipamType = req.conf.ipamType(); !ipamType.empty() && ipamType != "vfplane-ipam") {
+  if (const std::string ipamType = req.conf.ipamType();
+      !ipamType.empty() && ipamType != "vfplane-ipam") {
     if (auto found = findPlugin(ipamType, env.path); !found) return std::unexpected(found.error());
   }
 
@@ -103,10 +109,11 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
     const VfOwner& o = **owner;
     if (netlink::Netns::open(o.netns)) {
       return cniFail(ErrorCode::kTryAgainLater,
-                     fmt::format("VF {} is in use by container {} (interface {} in {})", device.str(),
-                                 o.containerId, o.ifname, o.netns));
+                     fmt::format("VF {} is in use by container {} (interface {} in {})",
+                                 device.str(), o.containerId, o.ifname, o.netns));
     }
-    env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(), o.containerId, o.netns);
+    env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(),
+                      o.containerId, o.netns);
     if (auto r = reclaim(device, o, env); !r) return std::unexpected(r.error());
   }
   clock.lap("lock");
@@ -120,13 +127,16 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   return result;
 }
 
-CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovConfig& cfg, NamespaceClients& ns) const {
+CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovConfig& cfg,
+                                               NamespaceClients& ns) const {
   const Environment& env = req.env;
   const sriov::PciAddress device = *cfg.deviceId;
   auto loc = sriov::locateVf(sysfs_, device);
-  if (!loc) return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: {}", loc.error().message()));
+  if (!loc)
+    return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: {}", loc.error().message()));
   if (loc->vf.mode == sriov::VfMode::kUnbound) {
-    return cniFail(ErrorCode::kInvalidConfig, fmt::format("deviceID: VF {} has no driver bound", device.str()));
+    return cniFail(ErrorCode::kInvalidConfig,
+                   fmt::format("deviceID: VF {} has no driver bound", device.str()));
   }
   const bool dpdk = loc->vf.mode == sriov::VfMode::kDpdk;
 
@@ -157,18 +167,20 @@ CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovCo
   } else {
     auto snap = vf_->snapshot(loc->pfNetdev, loc->vf.index);
     if (!snap) {
-      if (!cfg.vf.empty()) return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
-      env.logger().debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured", device.str(),
-                         snap.error().message());
+      if (!cfg.vf.empty())
+        return ioError(snap.error(), fmt::format("read VF attributes before setting {}", wanted));
+      env.logger().debug("VF {}: no PF-side snapshot ({}); nothing PF-side is configured",
+                         device.str(), snap.error().message());
     } else if (!*snap) {
       if (!cfg.vf.empty()) {
-        return cniFail(ErrorCode::kInvalidConfig,
-                       fmt::format("{}: PF {} reports no VF attributes (a virtual PF, as on a simulated "
-                                   "node), so they cannot be set on VF {}",
-                                   wanted, loc->pfNetdev, loc->vf.index));
+        return cniFail(
+            ErrorCode::kInvalidConfig,
+            fmt::format("{}: PF {} reports no VF attributes (a virtual PF, as on a simulated "
+                        "node), so they cannot be set on VF {}",
+                        wanted, loc->pfNetdev, loc->vf.index));
       }
-      env.logger().debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot", device.str(),
-                         loc->pfNetdev);
+      env.logger().debug("VF {}: PF {} reports no VF attributes; skipping the PF-side snapshot",
+                         device.str(), loc->pfNetdev);
     } else {
       a.pfSnapshot = **snap;
     }
@@ -190,15 +202,17 @@ CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovCo
   if (!plan.hostLink) {
     std::string names;
     for (const auto& n : loc->vf.netdevs) names += (names.empty() ? "" : ", ") + n.name;
-    return cniFail(ErrorCode::kTryAgainLater,
-                   fmt::format("VF {} has no netdev in the host namespace{} (still in a pod's namespace, or "
-                               "on its way back from a deleted one)",
-                               device.str(), names.empty() ? "" : " (sysfs names " + names + ")"));
+    return cniFail(
+        ErrorCode::kTryAgainLater,
+        fmt::format("VF {} has no netdev in the host namespace{} (still in a pod's namespace, or "
+                    "on its way back from a deleted one)",
+                    device.str(), names.empty() ? "" : " (sysfs names " + names + ")"));
   }
   auto clash = (*pod)->link(env.ifname);
   if (!clash) return ioError(clash.error());
   if (*clash) {
-    return cniFail(ErrorCode::kInvalidEnvironment, fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
+    return cniFail(ErrorCode::kInvalidEnvironment,
+                   fmt::format("CNI_IFNAME {} already exists in {}", env.ifname, env.netns));
   }
   a.hostName = plan.hostLink->name;
   a.hostMac = plan.hostLink->mac;
@@ -213,7 +227,8 @@ CniExpected<SriovAddPlan> SriovPlugin::planAdd(const Request& req, const SriovCo
   return plan;
 }
 
-CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan, NamespaceClients& ns, StepClock& clock) {
+CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan,
+                                               NamespaceClients& ns, StepClock& clock) {
   const Environment& env = req.env;
   VfAttachment& a = plan.attachment;
   const sriov::PciAddress device = a.device;
@@ -224,15 +239,16 @@ CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan, 
   a.pfApplyStarted = !a.pfSettings.empty();
   a.moveStarted = !a.dpdk;
   a.ipamStarted = !a.ipamType.empty();
-  if (auto r = store_.setOwner(device, {env.containerId, env.ifname, env.netns, req.conf.name}); !r) {
+  if (auto r = store_.setOwner(device, {env.containerId, env.ifname, env.netns, req.conf.name});
+      !r) {
     return ioError(r.error(), "write owner record");
   }
   if (auto r = store_.save(a); !r) {
     (void)store_.clearOwner(device);
     return ioError(r.error(), "write journal");
   }
-  env.logger().info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname, device.str(),
-                    a.pf.empty() ? "?" : a.pf, a.vfIndex, a.dpdk ? "dpdk" : "netdev");
+  env.logger().info("ADD {} {}: VF {} (PF {} vf {}, {} mode)", env.containerId, env.ifname,
+                    device.str(), a.pf.empty() ? "?" : a.pf, a.vfIndex, a.dpdk ? "dpdk" : "netdev");
 
   // From here on every failure plays the journal back.
   auto rollback = [&](CniError err) -> std::unexpected<CniError> {
@@ -260,8 +276,10 @@ CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan, 
 
   if (!a.pfSettings.empty()) {
     if (auto r = vf_->apply(a.pf, a.vfIndex, a.pfSettings, *a.pfSnapshot); !r) {
-      return rollback(CniError{ErrorCode::kIoFailure,
-                               fmt::format("set {}: {}", fmt::join(a.pfSettings.names(), ", "), r.error().message()), ""});
+      return rollback(CniError{
+          ErrorCode::kIoFailure,
+          fmt::format("set {}: {}", fmt::join(a.pfSettings.names(), ", "), r.error().message()),
+          ""});
     }
   }
 
@@ -303,7 +321,8 @@ CniExpected<NetResult> SriovPlugin::executeAdd(Request& req, SriovAddPlan plan, 
   }
   a.complete = true;
   if (auto r = store_.save(a); !r) {
-    return rollback(CniError{ErrorCode::kIoFailure, fmt::format("journal done: {}", r.error().message()), ""});
+    return rollback(
+        CniError{ErrorCode::kIoFailure, fmt::format("journal done: {}", r.error().message()), ""});
   }
   result.interfaces.push_back(std::move(iface));
   clock.lap("journal");
@@ -341,7 +360,8 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
     // MAC and MTU go back in the same request as the move (the kernel closes the link to move
     // it, and applies them in the host namespace right after).
     BringHome b{*podLink, a.hostName, a.device, {}, a.removedAltnames};
-    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac) b.restore.mac = *mac;
+    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != podLink->mac)
+      b.restore.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != podLink->mtu) b.restore.mtu = a.hostMtu;
     auto home = cni::bringHome(*pod, host, *hostNs, b, log);
     if (!home) {
@@ -368,10 +388,13 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
       change.name = a.hostName;
       change.up = false;  // a rename needs the link down
     }
-    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac) change.mac = *mac;
+    if (auto mac = netlink::MacAddress::parse(a.hostMac); mac && a.hostMac != (*l)->mac)
+      change.mac = *mac;
     if (a.hostMtu > 0 && a.hostMtu != (*l)->mtu) change.mtu = a.hostMtu;
     if (change.name || change.mac || change.mtu) {
-      if (auto r = host.execute(netlink::buildChangeLink((*l)->ifindex, change), fmt::format("restore {}", name)); !r) {
+      if (auto r = host.execute(netlink::buildChangeLink((*l)->ifindex, change),
+                                fmt::format("restore {}", name));
+          !r) {
         log.warn("VF {}: {}", a.device.str(), r.error().message());
       }
     }
@@ -379,8 +402,10 @@ CniExpected<void> SriovPlugin::bringHome(VfAttachment& a, Teardown& out, spdlog:
     return {};
   }
   out.stranded = true;
-  out.reason = ns ? fmt::format("{} is neither in {} nor in the host", a.ifname, a.netns)
-                  : fmt::format("netns {} is gone and the VF's netdev is not back in the host (yet)", a.netns);
+  out.reason =
+      ns ? fmt::format("{} is neither in {} nor in the host", a.ifname, a.netns)
+         : fmt::format("netns {} is gone and the VF's netdev is not back in the host (yet)",
+                       a.netns);
   return {};
 }
 
@@ -395,7 +420,9 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
     CniExpected<void> r = conf ? runIpam(attachmentEnv(a, env), Command::kDel, *conf, a.config)
                                : CniExpected<void>(std::unexpected(conf.error()));
     if (r || ipamBestEffort) {
-      if (!r) env.logger().warn("VF {}: IPAM release failed (ignored while rolling back): {}", a.device.str(), r.error().msg);
+      if (!r)
+        env.logger().warn("VF {}: IPAM release failed (ignored while rolling back): {}",
+                          a.device.str(), r.error().msg);
       a.ipamStarted = false;
     } else {
       firstError = r.error();
@@ -409,7 +436,8 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
     }
   }
   if (a.pfSnapshot) {
-    sriov::VfSettings restore = a.pfApplyStarted ? a.pfSettings.restoring(*a.pfSnapshot) : sriov::VfSettings{};
+    sriov::VfSettings restore =
+        a.pfApplyStarted ? a.pfSettings.restoring(*a.pfSnapshot) : sriov::VfSettings{};
     auto now = vf_->snapshot(a.pf, a.vfIndex);
     // The admin MAC always goes back: a trusted VF may have changed it from inside the pod, and
     // the next pod must not inherit it.
@@ -421,8 +449,10 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
         if (r.error().sysErrno() != ENODEV) {
           done = false;
           if (!firstError) {
-            firstError = CniError{ErrorCode::kIoFailure,
-                                  fmt::format("restore VF {} attributes: {}", a.device.str(), r.error().message()), ""};
+            firstError = CniError{
+                ErrorCode::kIoFailure,
+                fmt::format("restore VF {} attributes: {}", a.device.str(), r.error().message()),
+                ""};
           }
         } else {
           env.logger().warn("VF {}: PF {} is gone; nothing to restore", a.device.str(), a.pf);
@@ -437,7 +467,8 @@ CniExpected<SriovPlugin::Teardown> SriovPlugin::teardown(VfAttachment& a, const 
   return out;
 }
 
-CniExpected<void> SriovPlugin::reclaim(const sriov::PciAddress& device, const VfOwner& owner, const Environment& env) {
+CniExpected<void> SriovPlugin::reclaim(const sriov::PciAddress& device, const VfOwner& owner,
+                                       const Environment& env) {
   auto a = store_.load({owner.containerId, owner.ifname});
   if (!a) return ioError(a.error());
   if (*a) {
@@ -467,14 +498,15 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     std::string ipamType = req.conf.ipamType();
     if (!ipamType.empty()) {
       if (ipamType != "vfplane-ipam" && !findPlugin(ipamType, env.path)) {
-        env.logger().warn("DEL {} {}: IPAM plugin {} not found; nothing recorded to release", env.containerId,
-                     env.ifname, ipamType);
+        env.logger().warn("DEL {} {}: IPAM plugin {} not found; nothing recorded to release",
+                          env.containerId, env.ifname, ipamType);
         return {};
       }
       // Without a journal there is no record that anything was allocated; a delegate that cannot
       // release (say, a config it cannot parse) must not wedge the pod in Terminating.
       if (auto r = runIpam(env, Command::kDel, req.conf, req.config); !r) {
-        env.logger().warn("DEL {} {}: IPAM release without a journal failed: {}", env.containerId, env.ifname, r.error().msg);
+        env.logger().warn("DEL {} {}: IPAM release without a journal failed: {}", env.containerId,
+                          env.ifname, r.error().msg);
       }
     }
     env.logger().info("DEL {} {}: nothing recorded", env.containerId, env.ifname);
@@ -492,13 +524,14 @@ CniExpected<void> SriovPlugin::del(Request& req) {
     att.stranded = true;
     att.strandedReason = td->reason;
     if (auto r = store_.save(att); !r) return ioError(r.error(), "journal");
-    env.logger().warn("DEL {} {}: VF {} could not be brought home ({}); recorded for GC", env.containerId,
-                 env.ifname, att.device.str(), td->reason);
+    env.logger().warn("DEL {} {}: VF {} could not be brought home ({}); recorded for GC",
+                      env.containerId, env.ifname, att.device.str(), td->reason);
     return {};
   }
   if (auto r = store_.remove(att.id()); !r) return ioError(r.error(), "journal");
   (void)store_.releaseOwner(att.device, att.id());
-  env.logger().info("DEL {} {}: VF {} released in {}", env.containerId, env.ifname, att.device.str(), clock.str());
+  env.logger().info("DEL {} {}: VF {} released in {}", env.containerId, env.ifname,
+                    att.device.str(), clock.str());
   return {};
 }
 
@@ -512,7 +545,8 @@ CniExpected<void> SriovPlugin::check(Request& req) {
   if (!a) return ioError(a.error(), "read journal");
   if (!*a || !(*a)->complete) {
     return cniFail(ErrorCode::kUnknownContainer,
-                   fmt::format("no attachment of container {} interface {} is recorded", env.containerId, env.ifname));
+                   fmt::format("no attachment of container {} interface {} is recorded",
+                               env.containerId, env.ifname));
   }
   const VfAttachment& att = **a;
   if (!att.dpdk) {
@@ -521,7 +555,9 @@ CniExpected<void> SriovPlugin::check(Request& req) {
     if (!pod) return std::unexpected(pod.error());
     auto link = (*pod)->link(env.ifname);
     if (!link) return ioError(link.error());
-    if (!*link) return cniFail(kCheckMismatch, fmt::format("interface {} is missing from {}", env.ifname, env.netns));
+    if (!*link)
+      return cniFail(kCheckMismatch,
+                     fmt::format("interface {} is missing from {}", env.ifname, env.netns));
     std::string wantMac = att.podMac;
     std::optional<int> wantMtu = att.podMtu;
     int resultIndex = 0;
@@ -538,13 +574,16 @@ CniExpected<void> SriovPlugin::check(Request& req) {
     auto want = netlink::MacAddress::parse(wantMac);
     auto have = netlink::MacAddress::parse((*link)->mac);
     if (!wantMac.empty() && (!want || !have || *want != *have)) {
-      return cniFail(kCheckMismatch, fmt::format("{} has MAC {}, expected {}", env.ifname, (*link)->mac, wantMac));
+      return cniFail(kCheckMismatch,
+                     fmt::format("{} has MAC {}, expected {}", env.ifname, (*link)->mac, wantMac));
     }
     if (wantMtu && *wantMtu > 0 && *wantMtu != (*link)->mtu) {
-      return cniFail(kCheckMismatch, fmt::format("{} has MTU {}, expected {}", env.ifname, (*link)->mtu, *wantMtu));
+      return cniFail(kCheckMismatch,
+                     fmt::format("{} has MTU {}, expected {}", env.ifname, (*link)->mtu, *wantMtu));
     }
     if (req.conf.prevResult) {
-      if (auto r = checkIps(**pod, (*link)->ifindex, *req.conf.prevResult, resultIndex); !r) return r;
+      if (auto r = checkIps(**pod, (*link)->ifindex, *req.conf.prevResult, resultIndex); !r)
+        return r;
     }
   }
   if (att.pfSnapshot && !cfg->vf.empty()) {
@@ -553,7 +592,8 @@ CniExpected<void> SriovPlugin::check(Request& req) {
     if (*now) {
       auto diff = cfg->vf.mismatches(**now);
       if (!diff.empty()) {
-        return cniFail(kCheckMismatch, fmt::format("VF {} on {}: {}", att.vfIndex, att.pf, fmt::join(diff, "; ")));
+        return cniFail(kCheckMismatch,
+                       fmt::format("VF {} on {}: {}", att.vfIndex, att.pf, fmt::join(diff, "; ")));
       }
     }
   }
@@ -581,7 +621,8 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
       req.env.logger().warn("GC: VF {} is busy; next time", a.device.str());
       continue;
     }
-    req.env.logger().info("GC: {} {} (VF {}){}", a.containerId, a.ifname, a.device.str(), a.stranded ? ", stranded" : "");
+    req.env.logger().info("GC: {} {} (VF {}){}", a.containerId, a.ifname, a.device.str(),
+                          a.stranded ? ", stranded" : "");
     auto td = teardown(a, req.env, /*ipamBestEffort=*/false);
     if (!td) {
       if (!firstError) firstError = td.error();
@@ -599,7 +640,8 @@ CniExpected<void> SriovPlugin::gc(Request& req) {
   // IPAM plugins that speak 1.1.0 get GC too; older ones (Debian 12's host-local) cannot, and
   // the attachments above released their addresses one by one.
   if (std::string ipamType = req.conf.ipamType(); !ipamType.empty()) {
-    if (auto r = runIpam(req.env, Command::kGc, req.conf, req.config, req.validAttachments); !r && !firstError) {
+    if (auto r = runIpam(req.env, Command::kGc, req.conf, req.config, req.validAttachments);
+        !r && !firstError) {
       firstError = r.error();
     }
   }

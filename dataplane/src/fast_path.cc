@@ -2,7 +2,8 @@
 
 namespace vfplane::dataplane {
 
-FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed, const std::vector<FibEntry>& desired) {
+FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed,
+                const std::vector<FibEntry>& desired) {
   FibDiff diff;
   std::map<Ipv4Prefix, const Action*> want;
   for (const auto& e : desired) want[e.prefix] = &e.action;

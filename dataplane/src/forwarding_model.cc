@@ -23,7 +23,8 @@ Result<Ipv4> parseIpv4(std::string_view text) {
 }
 
 std::string ipv4Str(Ipv4 addr) {
-  return fmt::format("{}.{}.{}.{}", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff, addr & 0xff);
+  return fmt::format("{}.{}.{}.{}", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
+                     addr & 0xff);
 }
 
 Result<Ipv4Prefix> Ipv4Prefix::parse(std::string_view text) {
@@ -34,7 +35,8 @@ Result<Ipv4Prefix> Ipv4Prefix::parse(std::string_view text) {
   if (slash != std::string_view::npos) {
     std::string_view len = text.substr(slash + 1);
     auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), length);
-    if (len.empty() || ec != std::errc() || end != len.data() + len.size() || length < 0 || length > 32) {
+    if (len.empty() || ec != std::errc() || end != len.data() + len.size() || length < 0 ||
+        length > 32) {
       return fail(fmt::format("\"{}\": prefix length must be 0-32", text), EINVAL);
     }
   }
@@ -64,7 +66,9 @@ const char* puntName(Punt punt) {
   return "unknown";
 }
 
-void ForwardingModel::setInterface(Interface iface) { interfaces_[iface.ifindex] = std::move(iface); }
+void ForwardingModel::setInterface(Interface iface) {
+  interfaces_[iface.ifindex] = std::move(iface);
+}
 void ForwardingModel::removeInterface(int ifindex) { interfaces_.erase(ifindex); }
 void ForwardingModel::setRoute(Route route) { routes_[route.dst] = route; }
 void ForwardingModel::removeRoute(const Ipv4Prefix& dst) { routes_.erase(dst); }
@@ -93,7 +97,8 @@ std::optional<Adjacency> ForwardingModel::adjacency(Ipv4 nextHop, int ifindex) c
 }
 
 Action ForwardingModel::resolve(Ipv4 ip) const {
-  if (std::find(locals_.begin(), locals_.end(), ip) != locals_.end()) return std::unexpected(Punt::kLocal);
+  if (std::find(locals_.begin(), locals_.end(), ip) != locals_.end())
+    return std::unexpected(Punt::kLocal);
   const Route* route = lookup(ip);
   if (route == nullptr) return std::unexpected(Punt::kNoRoute);
   if (!interfaces_.contains(route->ifindex)) return std::unexpected(Punt::kNoInterface);
@@ -123,7 +128,8 @@ std::vector<FibEntry> ForwardingModel::compile() const {
     }
   }
   for (Ipv4 ip : locals_) {
-    table.insert_or_assign(Ipv4Prefix::host(ip), FibEntry{Ipv4Prefix::host(ip), std::unexpected(Punt::kLocal)});
+    table.insert_or_assign(Ipv4Prefix::host(ip),
+                           FibEntry{Ipv4Prefix::host(ip), std::unexpected(Punt::kLocal)});
   }
   std::vector<FibEntry> out;
   out.reserve(table.size());

@@ -17,7 +17,8 @@ Ipv4 ipv4Of(const netlink::IpPrefix& p) {
   return ntohl(be);
 }
 
-constexpr uint16_t kUsableStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
+constexpr uint16_t kUsableStates =
+    NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
 
 }  // namespace
 
@@ -44,12 +45,14 @@ Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<st
   for (const auto& l : tables.links) {
     if (!ports.contains(l.name)) continue;
     auto mac = MacAddress::parse(l.mac);
-    if (!mac) return usageError(fmt::format("port {}: has no Ethernet address (\"{}\")", l.name, l.mac));
+    if (!mac)
+      return usageError(fmt::format("port {}: has no Ethernet address (\"{}\")", l.name, l.mac));
     model.setInterface({l.ifindex, l.name, *mac});
     found.insert(l.name);
   }
   for (const auto& p : ports) {
-    if (!found.contains(p)) return usageError(fmt::format("port {}: no such link in this namespace", p), ENODEV);
+    if (!found.contains(p))
+      return usageError(fmt::format("port {}: no such link in this namespace", p), ENODEV);
   }
   for (const auto& r : tables.routes) {
     if (r.dst.family != AF_INET) continue;

@@ -24,14 +24,19 @@ Result<ForwardingModel> kernelModel(const std::set<std::string>& ports) {
 
 }  // namespace
 
-RouterLoop::RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events, Fd wake)
-    : options_(std::move(options)), fastPath_(fastPath), events_(std::move(events)), wake_(std::move(wake)) {}
+RouterLoop::RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events,
+                       Fd wake)
+    : options_(std::move(options)),
+      fastPath_(fastPath),
+      events_(std::move(events)),
+      wake_(std::move(wake)) {}
 
-Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& options, FastPath& fastPath) {
+Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& options,
+                                                      FastPath& fastPath) {
   if (options.ports.empty()) return usageError("ports: at least one interface is needed");
   // Subscribed before the first read, so that no change between the two goes unseen.
-  auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents | netlink::kRouteEvents |
-                                            netlink::kNeighbourEvents);
+  auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents |
+                                            netlink::kRouteEvents | netlink::kNeighbourEvents);
   if (!events) return fail(std::move(events.error()));
   auto model = kernelModel(options.ports);
   if (!model) return fail(std::move(model.error()));
@@ -39,13 +44,15 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   if (!stats) return fail(std::move(stats.error()));
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake.valid()) return fail(systemError("eventfd", errno));
-  std::unique_ptr<RouterLoop> loop(new RouterLoop(options, fastPath, std::move(*events), std::move(wake)));
+  std::unique_ptr<RouterLoop> loop(
+      new RouterLoop(options, fastPath, std::move(*events), std::move(wake)));
   loop->status_.syncs = 1;
   loop->status_.entries = fastPath.installedEntries();
   loop->status_.lastChange = *stats;
   // buildModel() found every port and its MAC; serve exactly those links.
   for (const auto& [ifindex, iface] : model->interfaces()) {
-    if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok) return fail(std::move(ok.error()));
+    if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok)
+      return fail(std::move(ok.error()));
     spdlog::info("{} router serves {} (ifindex {})", fastPath.name(), iface.name, ifindex);
   }
   spdlog::info("forwarding table: {} entries from the kernel's tables", loop->status_.entries);
@@ -84,10 +91,12 @@ bool RouterLoop::somethingChanged() {
 void RouterLoop::run() {
   using Clock = std::chrono::steady_clock;
   auto nextResync = Clock::now() + options_.resyncInterval;
-  auto nextStats = options_.statsInterval ? Clock::now() + *options_.statsInterval : Clock::time_point::max();
+  auto nextStats =
+      options_.statsInterval ? Clock::now() + *options_.statsInterval : Clock::time_point::max();
   while (!stopping_) {
     pollfd fds[2] = {{events_.fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(nextResync, nextStats) - Clock::now());
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min(nextResync, nextStats) - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
     if (stopping_) break;
     if (Clock::now() >= nextStats) {
@@ -106,8 +115,8 @@ void RouterLoop::run() {
     if (!stats) {
       spdlog::warn("{}; the previous table stays in force", stats.error().message());
     } else if (stats->changed() > 0) {
-      spdlog::info("forwarding table: {} added, {} updated, {} removed ({} entries)", stats->added, stats->updated,
-                   stats->removed, status().entries);
+      spdlog::info("forwarding table: {} added, {} updated, {} removed ({} entries)", stats->added,
+                   stats->updated, stats->removed, status().entries);
     }
   }
 }

@@ -14,7 +14,8 @@ class RouterMetrics final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> out;
-    auto single = [&](const char* name, const char* help, prometheus::MetricType type, double value) {
+    auto single = [&](const char* name, const char* help, prometheus::MetricType type,
+                      double value) {
       prometheus::ClientMetric m;
       (type == prometheus::MetricType::Gauge ? m.gauge.value : m.counter.value) = value;
       out.push_back({prefix_ + name, help, type, {m}});
@@ -22,7 +23,8 @@ class RouterMetrics final : public prometheus::Collectable {
     if (auto c = loop_.counters()) {
       prometheus::MetricFamily packets{prefix_ + "packets_total",
                                        "Frames by verdict: forwarded, or why the kernel got them",
-                                       prometheus::MetricType::Counter, {}};
+                                       prometheus::MetricType::Counter,
+                                       {}};
       for (const auto& v : kVerdicts) {
         prometheus::ClientMetric m;
         m.label = {{"verdict", v.name}};
@@ -38,8 +40,8 @@ class RouterMetrics final : public prometheus::Collectable {
            static_cast<double>(s.entries));
     single("syncs_total", "Re-reads of the kernel's tables", prometheus::MetricType::Counter,
            static_cast<double>(s.syncs));
-    single("sync_errors_total", "Re-reads that failed (the previous table stayed)", prometheus::MetricType::Counter,
-           static_cast<double>(s.syncErrors));
+    single("sync_errors_total", "Re-reads that failed (the previous table stayed)",
+           prometheus::MetricType::Counter, static_cast<double>(s.syncErrors));
     return out;
   }
 

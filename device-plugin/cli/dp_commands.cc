@@ -1,15 +1,13 @@
-#include "vfplane/dp/cli.h"
-
-#include <CLI/CLI.hpp>
-
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "vfplane/base/exit_code.h"
+#include "vfplane/dp/cli.h"
 #include "vfplane/dp/kubelet_sim.h"
 #include "vfplane/dp/plugin_client.h"
 
@@ -60,7 +58,8 @@ int runWatch(const WatchOptions& o) {
   spdlog::info("playing the kubelet in {} ({}); Ctrl-C to stop", o.kubeletDir,
                o.pluginWatcher ? "plugin watcher" : "serving device-plugins/kubelet.sock");
   if (o.seconds > 0) {
-    timespec ts{static_cast<time_t>(o.seconds), static_cast<long>((o.seconds - static_cast<long>(o.seconds)) * 1e9)};
+    timespec ts{static_cast<time_t>(o.seconds),
+                static_cast<long>((o.seconds - static_cast<long>(o.seconds)) * 1e9)};
     sigtimedwait(&signals, nullptr, &ts);
   } else {
     int sig;
@@ -87,17 +86,24 @@ void addCliCommands(CLI::App& app, int& exitCode) {
   dp->require_subcommand(1);
 
   auto w = std::make_shared<WatchOptions>();
-  auto* watch = dp->add_subcommand("watch", "Serve kubelet.sock (or watch plugins_registry), accept "
-                                            "registrations and print each plugin's ListAndWatch stream as JSON lines");
-  watch->add_option("--kubelet-dir", w->kubeletDir, "The kubelet directory to play in")->capture_default_str();
-  watch->add_flag("--plugin-watcher", w->pluginWatcher, "Register plugins found under plugins_registry/");
-  watch->add_option("--refuse", w->refuse, "Refuse every registration with this error (to test plugins)");
-  watch->add_option("--seconds", w->seconds, "Stop after this long (default: until SIGINT/SIGTERM)");
+  auto* watch =
+      dp->add_subcommand("watch",
+                         "Serve kubelet.sock (or watch plugins_registry), accept "
+                         "registrations and print each plugin's ListAndWatch stream as JSON lines");
+  watch->add_option("--kubelet-dir", w->kubeletDir, "The kubelet directory to play in")
+      ->capture_default_str();
+  watch->add_flag("--plugin-watcher", w->pluginWatcher,
+                  "Register plugins found under plugins_registry/");
+  watch->add_option("--refuse", w->refuse,
+                    "Refuse every registration with this error (to test plugins)");
+  watch->add_option("--seconds", w->seconds,
+                    "Stop after this long (default: until SIGINT/SIGTERM)");
   watch->callback([w, &exitCode] { exitCode = runWatch(*w); });
 
   auto socket = std::make_shared<std::string>();
   auto ids = std::make_shared<std::vector<std::string>>();
-  auto* allocate = dp->add_subcommand("allocate", "Call Allocate for one container and print the response as JSON");
+  auto* allocate = dp->add_subcommand(
+      "allocate", "Call Allocate for one container and print the response as JSON");
   allocate->add_option("--socket", *socket, "The plugin's socket")->required();
   allocate->add_option("ids", *ids, "Device IDs (PCI addresses)")->required();
   allocate->callback([socket, ids, &exitCode] {
@@ -114,10 +120,16 @@ void addCliCommands(CLI::App& app, int& exitCode) {
   auto size = std::make_shared<int>(1);
   auto available = std::make_shared<std::vector<std::string>>();
   auto must = std::make_shared<std::vector<std::string>>();
-  auto* preferred = dp->add_subcommand("preferred", "Call GetPreferredAllocation and print the response as JSON");
+  auto* preferred =
+      dp->add_subcommand("preferred", "Call GetPreferredAllocation and print the response as JSON");
   preferred->add_option("--socket", *pSocket, "The plugin's socket")->required();
-  preferred->add_option("--size", *size, "How many devices the container asks for")->required()->check(CLI::PositiveNumber);
-  preferred->add_option("--available", *available, "Available IDs (default: the plugin's healthy devices)")->delimiter(',');
+  preferred->add_option("--size", *size, "How many devices the container asks for")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  preferred
+      ->add_option("--available", *available,
+                   "Available IDs (default: the plugin's healthy devices)")
+      ->delimiter(',');
   preferred->add_option("--must-include", *must, "IDs the answer must contain")->delimiter(',');
   preferred->callback([pSocket, size, available, must, &exitCode] {
     auto client = PluginClient::connect(*pSocket);

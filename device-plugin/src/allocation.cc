@@ -35,7 +35,8 @@ std::optional<int> mostCommonNuma(const std::vector<const PoolDevice*>& devices)
 
 }  // namespace
 
-std::vector<std::string> preferredAllocation(const ResourcePool& pool, const PreferredRequest& req) {
+std::vector<std::string> preferredAllocation(const ResourcePool& pool,
+                                             const PreferredRequest& req) {
   std::vector<std::string> out;
   std::set<std::string> taken;
   std::vector<const PoolDevice*> must;
@@ -125,7 +126,8 @@ std::vector<std::string> preferredAllocation(const ResourcePool& pool, const Pre
     // Round-robin over the PFs of the preferred NUMA node; other nodes only once it is empty.
     auto offNode = [&](const Group* g) { return numa && g->numa != numa; };
     while (remaining > 0) {
-      auto first = std::find_if(order.begin(), order.end(), [](const Group* g) { return !g->free.empty(); });
+      auto first =
+          std::find_if(order.begin(), order.end(), [](const Group* g) { return !g->free.empty(); });
       if (first == order.end()) break;
       bool tier = offNode(*first);
       for (Group* g : order) {
@@ -140,7 +142,9 @@ std::vector<std::string> preferredAllocation(const ResourcePool& pool, const Pre
 std::string resourceEnvName(std::string_view resourceName) {
   std::string out = "PCIDEVICE_";
   for (char c : resourceName) {
-    out += (c == '.' || c == '/' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out += (c == '.' || c == '/' || c == '-')
+               ? '_'
+               : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return out;
 }
@@ -188,7 +192,9 @@ std::string cdiKind(const ResourcePool& pool) {
   return (slash == std::string::npos ? pool.name : pool.name.substr(0, slash)) + "/net-pci";
 }
 
-std::string cdiSpecFileName(const ResourcePool& pool) { return "vfplane-" + flatName(pool) + ".json"; }
+std::string cdiSpecFileName(const ResourcePool& pool) {
+  return "vfplane-" + flatName(pool) + ".json";
+}
 
 std::string cdiAnnotationKey(const ResourcePool& pool) {
   std::string name = "vfplane_" + flatName(pool);
@@ -206,13 +212,15 @@ nlohmann::json cdiSpec(const ResourcePool& pool) {
     Json edits = Json::object();
     Json nodes = Json::array();
     for (const auto& n : deviceNodesFor(pool, d)) {
-      nodes.push_back({{"path", n.containerPath}, {"hostPath", n.hostPath}, {"permissions", n.permissions}});
+      nodes.push_back(
+          {{"path", n.containerPath}, {"hostPath", n.hostPath}, {"permissions", n.permissions}});
     }
     if (!nodes.empty()) {
       edits["deviceNodes"] = std::move(nodes);
     } else {
       std::string var = resourceEnvName(pool.name) + "_CDI_" + d.id;
-      std::replace_if(var.begin(), var.end(), [](char c) { return c == ':' || c == '.'; }, '_');
+      std::replace_if(
+          var.begin(), var.end(), [](char c) { return c == ':' || c == '.'; }, '_');
       edits["env"] = Json::array({var + "=" + d.id});
     }
     devices.push_back({{"name", d.id}, {"containerEdits", std::move(edits)}});
@@ -220,7 +228,8 @@ nlohmann::json cdiSpec(const ResourcePool& pool) {
   return {{"cdiVersion", "0.5.0"}, {"kind", cdiKind(pool)}, {"devices", std::move(devices)}};
 }
 
-ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
+ContainerAllocation buildAllocation(const ResourcePool& pool,
+                                    const std::vector<const PoolDevice*>& devices,
                                     const std::string& devinfoDir, bool cdi) {
   ContainerAllocation alloc;
   std::string envName = resourceEnvName(pool.name);

@@ -104,7 +104,8 @@ std::vector<std::string> hexIds(const Json& v, const std::string& path) {
     bool hex = id.size() == 4 && std::all_of(id.begin(), id.end(), [](char c) {
                  return std::isxdigit(static_cast<unsigned char>(c));
                });
-    if (!hex) bad(fmt::format("{}[{}]", path, i), fmt::format("\"{}\" is not a 4-digit hex ID", list[i]));
+    if (!hex)
+      bad(fmt::format("{}[{}]", path, i), fmt::format("\"{}\" is not a 4-digit hex ID", list[i]));
     ids.push_back(id);
   }
   return ids;
@@ -146,7 +147,8 @@ std::vector<PfRef> pfRefs(const Json& v, const std::string& path, bool byPci) {
 // Upstream reads an accelerator pool's selectors as vendors, devices, drivers and pciAddresses
 // only, and silently ignores the rest. vfplane ignores them too, so that a config selects the same
 // devices as upstream, but says so.
-void keepAcceleratorSelectors(SelectorSet& s, const std::string& path, std::vector<std::string>& warnings) {
+void keepAcceleratorSelectors(SelectorSet& s, const std::string& path,
+                              std::vector<std::string>& warnings) {
   std::vector<std::string> dropped;
   auto drop = [&](bool set, const char* key) {
     if (set) dropped.emplace_back(key);
@@ -159,9 +161,10 @@ void keepAcceleratorSelectors(SelectorSet& s, const std::string& path, std::vect
   drop(s.needVhostNet, "needVhostNet");
   for (const auto& key : s.unsupported) dropped.push_back(key);
   for (const auto& key : dropped) {
-    warnings.push_back(fmt::format("{}.{}: not a selector of accelerator pools; ignored, as upstream "
-                                   "does (they select by vendors, devices, drivers and pciAddresses)",
-                                   path, key));
+    warnings.push_back(
+        fmt::format("{}.{}: not a selector of accelerator pools; ignored, as upstream "
+                    "does (they select by vendors, devices, drivers and pciAddresses)",
+                    path, key));
   }
   SelectorSet kept;
   kept.vendors = std::move(s.vendors);
@@ -199,7 +202,8 @@ SelectorSet parseSelectors(const Json& v, const std::string& path, DeviceType ty
       int n;
       auto [end, ec] = std::from_chars(list[i].data(), list[i].data() + list[i].size(), n);
       if (list[i].empty() || ec != std::errc() || end != list[i].data() + list[i].size() || n < 0) {
-        bad(fmt::format("{}[{}]", field("acpiIndexes"), i), fmt::format("\"{}\" is not a number", list[i]));
+        bad(fmt::format("{}[{}]", field("acpiIndexes"), i),
+            fmt::format("\"{}\" is not a number", list[i]));
       }
       s.acpiIndexes.push_back(list[i]);
     }
@@ -210,9 +214,10 @@ SelectorSet parseSelectors(const Json& v, const std::string& path, DeviceType ty
     if (f.get(key) != nullptr) {
       s.unsupported.emplace_back(key);
       if (type != DeviceType::kAccelerator) {
-        warnings.push_back(fmt::format("{}: selector \"{}\" is not supported by vfplane; this selector "
-                                       "object will match no device",
-                                       path, key));
+        warnings.push_back(
+            fmt::format("{}: selector \"{}\" is not supported by vfplane; this selector "
+                        "object will match no device",
+                        path, key));
       }
     }
   }
@@ -242,15 +247,17 @@ std::optional<std::string> prefixProblem(std::string_view prefix) {
   if (prefix.empty()) return "must not be empty";
   if (prefix.size() > 253) return "is longer than 253 characters";
   for (char c : prefix) {
-    if (!std::islower(static_cast<unsigned char>(c)) && !std::isdigit(static_cast<unsigned char>(c)) &&
-        c != '.' && c != '-') {
-      return fmt::format("contains '{}'; a DNS subdomain has lower-case letters, digits, '.' and '-'", c);
+    if (!std::islower(static_cast<unsigned char>(c)) &&
+        !std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != '-') {
+      return fmt::format(
+          "contains '{}'; a DNS subdomain has lower-case letters, digits, '.' and '-'", c);
     }
   }
   return std::nullopt;
 }
 
-ResourceConfig parseResource(const Json& v, const std::string& path, std::vector<std::string>& warnings) {
+ResourceConfig parseResource(const Json& v, const std::string& path,
+                             std::vector<std::string>& warnings) {
   if (!v.is_object()) bad(path, "expected an object");
   Fields f(v, path);
   ResourceConfig rc;
@@ -279,11 +286,13 @@ ResourceConfig parseResource(const Json& v, const std::string& path, std::vector
     } else if (t == "auxNetDevice") {
       rc.deviceType = DeviceType::kAuxNetDevice;
     } else {
-      bad(where, fmt::format("deviceType {}: must be \"netDevice\", \"accelerator\" or \"auxNetDevice\"",
-                             x->dump()));
+      bad(where,
+          fmt::format("deviceType {}: must be \"netDevice\", \"accelerator\" or \"auxNetDevice\"",
+                      x->dump()));
     }
   }
-  if (auto* x = f.get("excludeTopology")) rc.excludeTopology = boolean(*x, where + ": excludeTopology");
+  if (auto* x = f.get("excludeTopology"))
+    rc.excludeTopology = boolean(*x, where + ": excludeTopology");
   if (auto* x = f.get("allocationPolicy")) {
     std::string p = x->is_string() ? x->get<std::string>() : "";
     if (p == "packed") {
@@ -295,7 +304,8 @@ ResourceConfig parseResource(const Json& v, const std::string& path, std::vector
     }
   }
   if (auto* x = f.get("additionalInfo")) {
-    if (!x->is_object()) bad(where + ": additionalInfo", "expected an object keyed by device ID or \"*\"");
+    if (!x->is_object())
+      bad(where + ": additionalInfo", "expected an object keyed by device ID or \"*\"");
     for (auto it = x->begin(); it != x->end(); ++it) {
       std::string at = fmt::format("{}: additionalInfo.{}", where, it.key());
       if (!it->is_object()) bad(at, "expected an object of string values");
@@ -312,11 +322,12 @@ ResourceConfig parseResource(const Json& v, const std::string& path, std::vector
   }
   if (selectors->is_array()) {
     for (size_t i = 0; i < selectors->size(); ++i) {
-      rc.selectors.push_back(parseSelectors((*selectors)[i], fmt::format("{}: selectors[{}]", where, i),
-                                            rc.deviceType, warnings));
+      rc.selectors.push_back(parseSelectors(
+          (*selectors)[i], fmt::format("{}: selectors[{}]", where, i), rc.deviceType, warnings));
     }
   } else {
-    rc.selectors.push_back(parseSelectors(*selectors, where + ": selectors", rc.deviceType, warnings));
+    rc.selectors.push_back(
+        parseSelectors(*selectors, where + ": selectors", rc.deviceType, warnings));
   }
   f.reportUnknown(warnings);
   return rc;
@@ -347,7 +358,8 @@ bool PfRef::containsVf(int index) const {
 }
 
 std::string ResourceConfig::fullName(std::string_view defaultPrefix) const {
-  return fmt::format("{}/{}", resourcePrefix ? *resourcePrefix : std::string(defaultPrefix), resourceName);
+  return fmt::format("{}/{}", resourcePrefix ? *resourcePrefix : std::string(defaultPrefix),
+                     resourceName);
 }
 
 Result<std::vector<std::pair<int, int>>> parseVfRanges(std::string_view text) {
@@ -406,7 +418,8 @@ Result<DevicePluginConfig> parseConfig(std::string_view text, std::string_view s
       config.resources.push_back(std::move(rc));
     }
     if (config.resources.empty()) {
-      config.warnings.push_back(fmt::format("{}: resourceList is empty; no resource will be served", source));
+      config.warnings.push_back(
+          fmt::format("{}: resourceList is empty; no resource will be served", source));
     }
     top.reportUnknown(config.warnings);
   } catch (const ParseError& e) {
@@ -418,7 +431,8 @@ Result<DevicePluginConfig> parseConfig(std::string_view text, std::string_view s
 Result<DevicePluginConfig> loadConfig(const std::string& path, std::string_view defaultPrefix) {
   std::ifstream in(path);
   if (!in) {
-    // A config that is not there is a wrong --config; one that cannot be read is the node's problem.
+    // A config that is not there is a wrong --config; one that cannot be read is the node's
+    // problem.
     Error e = systemError("read config " + path, errno);
     if (e.sysErrno() == ENOENT || e.sysErrno() == ENOTDIR || e.sysErrno() == EISDIR) e.asUsage();
     return fail(std::move(e));

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <set>
 
-#include "vfplane/dp/allocation.h"
 #include "vfplane/base/files.h"
+#include "vfplane/dp/allocation.h"
 
 namespace vfplane::dp {
 namespace fs = std::filesystem;
@@ -50,9 +50,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
 }
 
 Result<void> Daemon::start() {
-  spdlog::info("registration mode: {} (kubelet dir {})",
-               mode_ == RegistrationMode::kPluginWatcher ? "plugin watcher" : "legacy device-plugins",
-               options_.kubeletDir);
+  spdlog::info(
+      "registration mode: {} (kubelet dir {})",
+      mode_ == RegistrationMode::kPluginWatcher ? "plugin watcher" : "legacy device-plugins",
+      options_.kubeletDir);
   watchPaths();
   rescan("start");
   return {};
@@ -60,19 +61,22 @@ Result<void> Daemon::start() {
 
 void Daemon::watchPaths() {
   fs::path kubelet(options_.kubeletDir);
-  kubeletWatch_ = ::inotify_add_watch(inotify_.get(), (kubelet / "device-plugins").c_str(), IN_CREATE | IN_DELETE);
+  kubeletWatch_ = ::inotify_add_watch(inotify_.get(), (kubelet / "device-plugins").c_str(),
+                                      IN_CREATE | IN_DELETE);
   if (kubeletWatch_ < 0) {
     spdlog::warn("cannot watch {}: {}; kubelet restarts will be noticed by the periodic check only",
                  (kubelet / "device-plugins").string(), std::strerror(errno));
   }
   if (mode_ == RegistrationMode::kPluginWatcher) {
-    registryWatch_ = ::inotify_add_watch(inotify_.get(), (kubelet / "plugins_registry").c_str(), IN_DELETE);
+    registryWatch_ =
+        ::inotify_add_watch(inotify_.get(), (kubelet / "plugins_registry").c_str(), IN_DELETE);
   }
   fs::path configDir = fs::path(options_.configPath).parent_path();
   configWatch_ = ::inotify_add_watch(inotify_.get(), configDir.empty() ? "." : configDir.c_str(),
                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
   if (configWatch_ < 0) {
-    spdlog::warn("cannot watch {}: {}; reload with SIGHUP", configDir.string(), std::strerror(errno));
+    spdlog::warn("cannot watch {}: {}; reload with SIGHUP", configDir.string(),
+                 std::strerror(errno));
   }
 }
 
@@ -90,7 +94,8 @@ HealthFacts Daemon::facts() const {
 void Daemon::rescan(const char* why) {
   auto inventory = sriov::discoverNode(sysfs_);
   if (!inventory) {
-    spdlog::error("rescan ({}): {}; keeping the previous device list", why, inventory.error().message());
+    spdlog::error("rescan ({}): {}; keeping the previous device list", why,
+                  inventory.error().message());
     return;
   }
   ++counters_.rescans;
@@ -101,7 +106,8 @@ void Daemon::rescan(const char* why) {
     for (const auto& pf : *pfs) numVfs_[pf.address.str()] = pf.numVfs.value_or(-1);
   }
 
-  PoolOptions options{.defaultPrefix = options_.resourcePrefix, .excludeDefaultRoute = options_.excludeDefaultRoute,
+  PoolOptions options{.defaultPrefix = options_.resourcePrefix,
+                      .excludeDefaultRoute = options_.excludeDefaultRoute,
                       .defaultRouteLinks = {}};
   if (options_.excludeDefaultRoute) {
     if (auto links = links_->defaultRouteLinks()) {
@@ -175,13 +181,17 @@ void Daemon::applyPlan(PoolPlan plan) {
     auto state = std::make_shared<PoolState>(std::move(empty));
     (void)state->update(pool, f);
     PluginServerEvents events;
-    events.onAllocate = [this](const std::string& resource, bool ok) { counters_.countAllocation(resource, ok); };
+    events.onAllocate = [this](const std::string& resource, bool ok) {
+      counters_.countAllocation(resource, ok);
+    };
     events.onRegistration = [this](const std::string&, bool ok, const std::string&) {
       ++counters_.registrations;
       if (!ok) ++counters_.registrationErrors;
     };
     auto server = std::make_unique<PluginServer>(
-        state, PluginServerOptions{options_.kubeletDir, options_.devinfoDir, mode_, options_.useCdi}, std::move(events));
+        state,
+        PluginServerOptions{options_.kubeletDir, options_.devinfoDir, mode_, options_.useCdi},
+        std::move(events));
     if (auto ok = server->start(); !ok) {
       spdlog::error("{}", ok.error().message());
     } else {
@@ -219,7 +229,8 @@ void Daemon::writeCdiSpecs(const std::map<std::string, ResourcePool>& pools) {
     if (auto ok = writeFileIfChanged(path, content); !ok) {
       spdlog::error("{}: CDI spec: {}", name, ok.error().message());
     } else if (*ok) {
-      spdlog::info("{}: CDI spec {} lists {} devices of kind {}", name, path.string(), pool.devices.size(), cdiKind(pool));
+      spdlog::info("{}: CDI spec {} lists {} devices of kind {}", name, path.string(),
+                   pool.devices.size(), cdiKind(pool));
     }
   }
   for (const auto& e : fs::directory_iterator(options_.cdiDir, ec)) {
@@ -233,7 +244,8 @@ void Daemon::writeCdiSpecs(const std::map<std::string, ResourcePool>& pools) {
 
 void Daemon::registerAll(const char* why) {
   if (mode_ == RegistrationMode::kPluginWatcher) return;
-  std::string kubeletSock = (fs::path(options_.kubeletDir) / "device-plugins/kubelet.sock").string();
+  std::string kubeletSock =
+      (fs::path(options_.kubeletDir) / "device-plugins/kubelet.sock").string();
   if (!isSocket(kubeletSock)) return;  // the kubelet is not up; its socket's creation will tell us
   for (auto& [name, pending] : needsRegistration_) {
     if (!pending) continue;
@@ -272,12 +284,15 @@ void Daemon::handleInotify() {
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
       std::string name = ev->len > 0 ? ev->name : "";
-      if (ev->wd == configWatch_ && (name == fs::path(options_.configPath).filename().string() || name == "..data")) {
+      if (ev->wd == configWatch_ &&
+          (name == fs::path(options_.configPath).filename().string() || name == "..data")) {
         reloadNeeded = true;
       } else if (ev->wd == kubeletWatch_ && name == "kubelet.sock" && (ev->mask & IN_CREATE)) {
         kubeletBack = true;
       } else if ((ev->wd == kubeletWatch_ || ev->wd == registryWatch_) && (ev->mask & IN_DELETE)) {
-        deleted.insert((fs::path(options_.kubeletDir) / (ev->wd == kubeletWatch_ ? "device-plugins" : "plugins_registry") / name).string());
+        deleted.insert((fs::path(options_.kubeletDir) /
+                        (ev->wd == kubeletWatch_ ? "device-plugins" : "plugins_registry") / name)
+                           .string());
       }
       p += sizeof(inotify_event) + ev->len;
     }
@@ -294,7 +309,8 @@ void Daemon::handleInotify() {
       needsRegistration_[name] = true;
     }
   }
-  if (kubeletBack || !deleted.empty()) registerAll(kubeletBack ? "kubelet.sock re-created" : "socket re-created");
+  if (kubeletBack || !deleted.empty())
+    registerAll(kubeletBack ? "kubelet.sock re-created" : "socket re-created");
   if (reloadNeeded) reloadRequested_ = true;
 }
 
@@ -333,7 +349,8 @@ void Daemon::reload() {
 void Daemon::run() {
   auto nextRescan = std::chrono::steady_clock::now() + options_.rescanInterval;
   while (!stopping_) {
-    pollfd fds[3] = {{wake_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}, {links_->fd(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {wake_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}, {links_->fd(), POLLIN, 0}};
     int rc = ::poll(fds, 3, static_cast<int>(std::chrono::milliseconds(kTick).count()));
     if (rc < 0 && errno != EINTR) {
       spdlog::error("poll: {}", std::strerror(errno));

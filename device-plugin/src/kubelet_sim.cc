@@ -18,19 +18,26 @@ class KubeletSim::RegistrationService final : public v1beta1::Registration::Serv
  public:
   explicit RegistrationService(KubeletSim& owner) : owner_(owner) {}
 
-  grpc::Status Register(grpc::ServerContext*, const v1beta1::RegisterRequest* req, v1beta1::Empty*) override {
+  grpc::Status Register(grpc::ServerContext*, const v1beta1::RegisterRequest* req,
+                        v1beta1::Empty*) override {
     if (req->version() != "v1beta1") {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           fmt::format("unsupported device plugin API version {}", req->version()));
     }
     if (!owner_.options_.refuseWith.empty()) {
-      owner_.record({SimEvent::kRefused, req->resource_name(), req->endpoint(), {}, owner_.options_.refuseWith});
+      owner_.record({SimEvent::kRefused,
+                     req->resource_name(),
+                     req->endpoint(),
+                     {},
+                     owner_.options_.refuseWith});
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, owner_.options_.refuseWith);
     }
-    std::string socket = (fs::path(owner_.options_.kubeletDir) / "device-plugins" / req->endpoint()).string();
+    std::string socket =
+        (fs::path(owner_.options_.kubeletDir) / "device-plugins" / req->endpoint()).string();
     owner_.record({SimEvent::kRegistered, req->resource_name(), socket, {}, ""});
     std::lock_guard lock(owner_.mu_);
-    owner_.threads_.emplace_back([this, name = req->resource_name(), socket] { owner_.follow(name, socket); });
+    owner_.threads_.emplace_back(
+        [this, name = req->resource_name(), socket] { owner_.follow(name, socket); });
     return grpc::Status::OK;
   }
 
@@ -41,14 +48,16 @@ class KubeletSim::RegistrationService final : public v1beta1::Registration::Serv
 KubeletSim::KubeletSim(Options options, std::function<void(const SimEvent&)> onEvent)
     : options_(std::move(options)), onEvent_(std::move(onEvent)) {}
 
-Result<std::unique_ptr<KubeletSim>> KubeletSim::start(Options options,
-                                                      std::function<void(const SimEvent&)> onEvent) {
+Result<std::unique_ptr<KubeletSim>> KubeletSim::start(
+    Options options, std::function<void(const SimEvent&)> onEvent) {
   std::unique_ptr<KubeletSim> sim(new KubeletSim(std::move(options), std::move(onEvent)));
   std::error_code ec;
   fs::create_directories(fs::path(sim->options_.kubeletDir) /
                              (sim->options_.pluginWatcher ? "plugins_registry" : "device-plugins"),
                          ec);
-  if (ec) return fail(Error(fmt::format("create {}: {}", sim->options_.kubeletDir, ec.message()), ec.value()));
+  if (ec)
+    return fail(
+        Error(fmt::format("create {}: {}", sim->options_.kubeletDir, ec.message()), ec.value()));
   if (auto ok = sim->serve(); !ok) return fail(std::move(ok.error()));
   return sim;
 }

@@ -11,10 +11,13 @@ class DaemonMetrics final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> out;
-    prometheus::MetricFamily devices{"vfplane_dp_devices", "Devices offered per resource, by health",
-                                     prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily devices{"vfplane_dp_devices",
+                                     "Devices offered per resource, by health",
+                                     prometheus::MetricType::Gauge,
+                                     {}};
     for (const auto& [resource, counts] : daemon_.deviceCounts()) {
-      for (auto [health, value] : {std::pair{"Healthy", counts.first}, std::pair{"Unhealthy", counts.second}}) {
+      for (auto [health, value] :
+           {std::pair{"Healthy", counts.first}, std::pair{"Unhealthy", counts.second}}) {
         prometheus::ClientMetric m;
         m.label = {{"health", health}, {"resource", resource}};
         m.gauge.value = value;
@@ -29,10 +32,14 @@ class DaemonMetrics final : public prometheus::Collectable {
       m.counter.value = static_cast<double>(value);
       out.push_back({name, help, prometheus::MetricType::Counter, {m}});
     };
-    prometheus::MetricFamily calls{"vfplane_dp_allocate_total", "Allocate calls answered, per resource",
-                                   prometheus::MetricType::Counter, {}};
-    prometheus::MetricFamily failures{"vfplane_dp_allocate_failures_total", "Allocate calls refused, per resource",
-                                      prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily calls{"vfplane_dp_allocate_total",
+                                   "Allocate calls answered, per resource",
+                                   prometheus::MetricType::Counter,
+                                   {}};
+    prometheus::MetricFamily failures{"vfplane_dp_allocate_failures_total",
+                                      "Allocate calls refused, per resource",
+                                      prometheus::MetricType::Counter,
+                                      {}};
     for (const auto& [resource, a] : c.allocationsByResource()) {
       for (auto [family, value] : {std::pair{&calls, a.calls}, std::pair{&failures, a.failures}}) {
         prometheus::ClientMetric m;
@@ -43,8 +50,10 @@ class DaemonMetrics final : public prometheus::Collectable {
     }
     out.push_back(std::move(calls));
     out.push_back(std::move(failures));
-    counter("vfplane_dp_registrations_total", "Registrations with the kubelet attempted", c.registrations);
-    counter("vfplane_dp_registration_failures_total", "Registrations that failed", c.registrationErrors);
+    counter("vfplane_dp_registrations_total", "Registrations with the kubelet attempted",
+            c.registrations);
+    counter("vfplane_dp_registration_failures_total", "Registrations that failed",
+            c.registrationErrors);
     counter("vfplane_dp_rescans_total", "Device rescans", c.rescans);
     counter("vfplane_dp_reloads_total", "Config reloads attempted", c.reloads);
     counter("vfplane_dp_reload_errors_total", "Config reloads rejected", c.reloadErrors);

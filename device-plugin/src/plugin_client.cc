@@ -25,7 +25,8 @@ std::string toJson(const Message& m) {
 }
 
 Error rpcError(const std::string& what, const std::string& socket, const grpc::Status& s) {
-  return Error(fmt::format("{} on {}: {} ({})", what, socket, s.error_message(), static_cast<int>(s.error_code())),
+  return Error(fmt::format("{} on {}: {} ({})", what, socket, s.error_message(),
+                           static_cast<int>(s.error_code())),
                s.error_code() == grpc::StatusCode::UNAVAILABLE ? ECONNREFUSED : EIO);
 }
 
@@ -34,7 +35,9 @@ Error rpcError(const std::string& what, const std::string& socket, const grpc::S
 struct PluginClient::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1beta1::DevicePlugin::Stub> stub;
-  void deadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + kDeadline); }
+  void deadline(grpc::ClientContext& ctx) {
+    ctx.set_deadline(std::chrono::system_clock::now() + kDeadline);
+  }
 };
 
 PluginClient::PluginClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -44,7 +47,8 @@ PluginClient::PluginClient(PluginClient&&) noexcept = default;
 Result<PluginClient> PluginClient::connect(const std::string& socketPath) {
   std::error_code ec;
   if (!std::filesystem::is_socket(socketPath, ec)) {
-    return fail(Error(fmt::format("{}: not a socket (is the plugin running?)", socketPath), ENOENT));
+    return fail(
+        Error(fmt::format("{}: not a socket (is the plugin running?)", socketPath), ENOENT));
   }
   auto impl = std::make_unique<Impl>();
   impl->channel = grpc::CreateChannel("unix:" + socketPath, grpc::InsecureChannelCredentials());

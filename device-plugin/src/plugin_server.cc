@@ -12,8 +12,8 @@
 
 #include "deviceplugin_v1beta1.grpc.pb.h"
 #include "pluginregistration_v1.grpc.pb.h"
-#include "vfplane/dp/allocation.h"
 #include "vfplane/base/files.h"
+#include "vfplane/dp/allocation.h"
 
 namespace vfplane::dp {
 namespace {
@@ -35,13 +35,13 @@ v1beta1::ListAndWatchResponse toProto(const PoolSnapshot& snap) {
   return resp;
 }
 
-
 }  // namespace
 
 RegistrationMode detectRegistrationMode(const std::string& kubeletDir) {
   std::error_code ec;
-  return fs::is_directory(fs::path(kubeletDir) / "plugins_registry", ec) ? RegistrationMode::kPluginWatcher
-                                                                         : RegistrationMode::kLegacy;
+  return fs::is_directory(fs::path(kubeletDir) / "plugins_registry", ec)
+             ? RegistrationMode::kPluginWatcher
+             : RegistrationMode::kLegacy;
 }
 
 std::string socketNameFor(const std::string& resourceName) {
@@ -55,7 +55,8 @@ std::string socketNameFor(const std::string& resourceName) {
 // That hand-off was a third of an Allocate round trip here. ListAndWatch blocks, so it stays
 // synchronous.
 using ServiceBase = v1beta1::DevicePlugin::WithCallbackMethod_Allocate<
-    v1beta1::DevicePlugin::WithCallbackMethod_GetPreferredAllocation<v1beta1::DevicePlugin::Service>>;
+    v1beta1::DevicePlugin::WithCallbackMethod_GetPreferredAllocation<
+        v1beta1::DevicePlugin::Service>>;
 
 class PluginServer::Service final : public ServiceBase {
  public:
@@ -83,15 +84,16 @@ class PluginServer::Service final : public ServiceBase {
     return grpc::Status::OK;
   }
 
-  grpc::ServerUnaryReactor* GetPreferredAllocation(grpc::CallbackServerContext* ctx,
-                                                   const v1beta1::PreferredAllocationRequest* req,
-                                                   v1beta1::PreferredAllocationResponse* resp) override {
+  grpc::ServerUnaryReactor* GetPreferredAllocation(
+      grpc::CallbackServerContext* ctx, const v1beta1::PreferredAllocationRequest* req,
+      v1beta1::PreferredAllocationResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(preferred(req, resp));
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* ctx, const v1beta1::AllocateRequest* req,
+  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* ctx,
+                                     const v1beta1::AllocateRequest* req,
                                      v1beta1::AllocateResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(allocate(req, resp));
@@ -104,7 +106,8 @@ class PluginServer::Service final : public ServiceBase {
   }
 
  private:
-  grpc::Status preferred(const v1beta1::PreferredAllocationRequest* req, v1beta1::PreferredAllocationResponse* resp) {
+  grpc::Status preferred(const v1beta1::PreferredAllocationRequest* req,
+                         v1beta1::PreferredAllocationResponse* resp) {
     auto snap = owner_.state_->snapshot();
     for (const auto& c : req->container_requests()) {
       PreferredRequest pr{{c.available_deviceids().begin(), c.available_deviceids().end()},
@@ -167,17 +170,20 @@ class PluginServer::WatcherService final : public pluginregistration::Registrati
     return grpc::Status::OK;
   }
 
-  grpc::Status NotifyRegistrationStatus(grpc::ServerContext*, const pluginregistration::RegistrationStatus* status,
+  grpc::Status NotifyRegistrationStatus(grpc::ServerContext*,
+                                        const pluginregistration::RegistrationStatus* status,
                                         pluginregistration::RegistrationStatusResponse*) override {
     owner_.registered_ = status->plugin_registered();
     owner_.registrationFailed_ = !status->plugin_registered();
     if (status->plugin_registered()) {
       spdlog::info("{}: registered with the kubelet (plugin watcher)", owner_.resourceName_);
     } else {
-      spdlog::error("{}: the kubelet refused the registration: {}", owner_.resourceName_, status->error());
+      spdlog::error("{}: the kubelet refused the registration: {}", owner_.resourceName_,
+                    status->error());
     }
     if (owner_.events_.onRegistration) {
-      owner_.events_.onRegistration(owner_.resourceName_, status->plugin_registered(), status->error());
+      owner_.events_.onRegistration(owner_.resourceName_, status->plugin_registered(),
+                                    status->error());
     }
     return grpc::Status::OK;
   }
@@ -190,8 +196,9 @@ PluginServer::PluginServer(std::shared_ptr<PoolState> state, PluginServerOptions
                            PluginServerEvents events)
     : state_(std::move(state)), options_(std::move(options)), events_(std::move(events)) {
   resourceName_ = state_->name();
-  fs::path dir = fs::path(options_.kubeletDir) /
-                 (options_.mode == RegistrationMode::kPluginWatcher ? "plugins_registry" : "device-plugins");
+  fs::path dir =
+      fs::path(options_.kubeletDir) /
+      (options_.mode == RegistrationMode::kPluginWatcher ? "plugins_registry" : "device-plugins");
   socketPath_ = (dir / socketNameFor(resourceName_)).string();
 }
 
@@ -202,13 +209,14 @@ Result<void> PluginServer::start() {
   std::error_code ec;
   fs::path dir = fs::path(socketPath_).parent_path();
   if (!fs::is_directory(dir, ec)) {
-    return fail(Error(fmt::format("{}: serve {}: {} does not exist (is --kubelet-dir right?)", resourceName_,
-                                  socketPath_, dir.string()),
+    return fail(Error(fmt::format("{}: serve {}: {} does not exist (is --kubelet-dir right?)",
+                                  resourceName_, socketPath_, dir.string()),
                       ENOENT));
   }
   // A socket left by an earlier run would make bind() fail.
   if (::unlink(socketPath_.c_str()) != 0 && errno != ENOENT) {
-    return fail(systemError(fmt::format("{}: remove stale socket {}", resourceName_, socketPath_), errno));
+    return fail(
+        systemError(fmt::format("{}: remove stale socket {}", resourceName_, socketPath_), errno));
   }
   stopping_ = false;
   registered_ = false;
@@ -228,14 +236,16 @@ Result<void> PluginServer::start() {
   }
   server_ = builder.BuildAndStart();
   if (!server_) {
-    return fail(Error(fmt::format("{}: cannot listen on {}", resourceName_, socketPath_), EADDRINUSE));
+    return fail(
+        Error(fmt::format("{}: cannot listen on {}", resourceName_, socketPath_), EADDRINUSE));
   }
   return {};
 }
 
 Result<void> PluginServer::registerWithKubelet() {
   if (options_.mode == RegistrationMode::kPluginWatcher) return {};
-  std::string kubeletSock = (fs::path(options_.kubeletDir) / "device-plugins/kubelet.sock").string();
+  std::string kubeletSock =
+      (fs::path(options_.kubeletDir) / "device-plugins/kubelet.sock").string();
   auto channel = grpc::CreateChannel("unix:" + kubeletSock, grpc::InsecureChannelCredentials());
   auto stub = v1beta1::Registration::NewStub(channel);
   v1beta1::RegisterRequest req;
@@ -251,8 +261,8 @@ Result<void> PluginServer::registerWithKubelet() {
   bool ok = status.ok();
   if (events_.onRegistration) events_.onRegistration(resourceName_, ok, status.error_message());
   if (!ok) {
-    return fail(Error(fmt::format("{}: register with the kubelet at {}: {}", resourceName_, kubeletSock,
-                                  status.error_message()),
+    return fail(Error(fmt::format("{}: register with the kubelet at {}: {}", resourceName_,
+                                  kubeletSock, status.error_message()),
                       status.error_code() == grpc::StatusCode::UNAVAILABLE ? EAGAIN : EIO));
   }
   registered_ = true;

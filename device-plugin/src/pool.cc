@@ -54,14 +54,16 @@ std::optional<std::string> mismatch(const SelectorSet& s, const Candidate& c) {
     if (!type || !contains(s.linkTypes, *type)) return "linkTypes";
   }
   if (!s.acpiIndexes.empty()) {
-    if (!fn.acpiIndex || !contains(s.acpiIndexes, std::to_string(*fn.acpiIndex))) return "acpiIndexes";
+    if (!fn.acpiIndex || !contains(s.acpiIndexes, std::to_string(*fn.acpiIndex)))
+      return "acpiIndexes";
   }
   if (s.isRdma && fn.rdmaDevices.empty()) return "isRdma";
   return std::nullopt;
 }
 
 std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions& options,
-                                     std::vector<std::string>& log, std::vector<Excluded>& excluded) {
+                                     std::vector<std::string>& log,
+                                     std::vector<Excluded>& excluded) {
   std::vector<Candidate> out;
   auto defaultRoute = [&](const PciFunction& fn) -> const std::string* {
     for (const auto& n : fn.netdevs) {
@@ -72,9 +74,10 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
   auto offer = [&](const PciFunction& fn, PoolDevice dev) {
     if (const std::string* link = defaultRoute(fn)) {
       if (options.excludeDefaultRoute) {
-        std::string why = fmt::format("its netdev {} carries a default route "
-                                      "(--allow-default-route-devices offers it anyway)",
-                                      *link);
+        std::string why = fmt::format(
+            "its netdev {} carries a default route "
+            "(--allow-default-route-devices offers it anyway)",
+            *link);
         log.push_back(fmt::format("{}: excluded: {}", fn.address.str(), why));
         excluded.push_back({Candidate{std::move(dev)}, std::move(why)});
         return;
@@ -93,7 +96,8 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
     }
     const auto* pfNetif = pf.primaryNetdev();
     for (const auto& vf : pf.vfs) {
-      offer(vf, PoolDevice{vf.address.str(), vf, pf.address, pfNetif ? pfNetif->name : "", vf.index});
+      offer(vf,
+            PoolDevice{vf.address.str(), vf, pf.address, pfNetif ? pfNetif->name : "", vf.index});
     }
   }
   for (const auto& nic : inv.nics) {
@@ -105,13 +109,15 @@ std::vector<Candidate> netCandidates(const NodeInventory& inv, const PoolOptions
 
 // Accelerators follow the same PF rule as NICs: a PF with VFs enabled belongs to the host's
 // management (the FEC card's pf_bb_config, for one), and its VFs are what pods get.
-std::vector<Candidate> acceleratorCandidates(const NodeInventory& inv, std::vector<std::string>& log) {
+std::vector<Candidate> acceleratorCandidates(const NodeInventory& inv,
+                                             std::vector<std::string>& log) {
   std::vector<Candidate> out;
   for (const auto& pf : inv.accelPfs) {
     if (!pf.vfs.empty()) {
-      log.push_back(fmt::format("{}: excluded: accelerator PF with {} VFs enabled; its VFs are offered "
-                                "instead",
-                                pf.address.str(), pf.vfs.size()));
+      log.push_back(
+          fmt::format("{}: excluded: accelerator PF with {} VFs enabled; its VFs are offered "
+                      "instead",
+                      pf.address.str(), pf.vfs.size()));
     } else {
       out.push_back(Candidate{PoolDevice{pf.address.str(), pf, std::nullopt, "", -1}});
     }
@@ -149,7 +155,8 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
       pool.isRdma |= s.isRdma;
     }
     if (rc.deviceType == DeviceType::kAuxNetDevice) {
-      pool.emptyReason = "deviceType auxNetDevice (auxiliary-bus sub-functions) is not supported yet";
+      pool.emptyReason =
+          "deviceType auxNetDevice (auxiliary-bus sub-functions) is not supported yet";
       plan.log.push_back(fmt::format("{}: empty: {}", pool.name, pool.emptyReason));
       plan.pools.push_back(std::move(pool));
       continue;
@@ -167,9 +174,10 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
       if (!matched) continue;
       if (auto it = claimedBy.find(c.device.id); it != claimedBy.end()) {
         ++alreadyClaimed;
-        plan.log.push_back(fmt::format("{}: matches {} too, but stays in {} (the first pool that "
-                                       "claims a device keeps it)",
-                                       c.device.id, pool.name, it->second));
+        plan.log.push_back(
+            fmt::format("{}: matches {} too, but stays in {} (the first pool that "
+                        "claims a device keeps it)",
+                        c.device.id, pool.name, it->second));
         continue;
       }
       claimedBy[c.device.id] = pool.name;
@@ -198,7 +206,8 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
         pool.emptyReason = fmt::format("its selectors match {}, which is excluded: {}",
                                        excludedMatch->candidate.device.id, excludedMatch->why);
       } else if (alreadyClaimed > 0) {
-        pool.emptyReason = fmt::format("all {} matching devices are in earlier pools", alreadyClaimed);
+        pool.emptyReason =
+            fmt::format("all {} matching devices are in earlier pools", alreadyClaimed);
       } else if (std::all_of(rc.selectors.begin(), rc.selectors.end(),
                              [](const SelectorSet& s) { return !s.unsupported.empty(); })) {
         pool.emptyReason = fmt::format("its selectors use {}, which vfplane does not support",
@@ -209,16 +218,18 @@ PoolPlan buildPools(const DevicePluginConfig& config, const NodeInventory& inven
         for (const auto& c : candidates) {
           if (auto why = mismatch(rc.selectors[0], c)) ++rejections[*why];
         }
-        auto worst = std::max_element(rejections.begin(), rejections.end(),
-                                      [](const auto& a, const auto& b) { return a.second < b.second; });
+        auto worst =
+            std::max_element(rejections.begin(), rejections.end(),
+                             [](const auto& a, const auto& b) { return a.second < b.second; });
         pool.emptyReason = candidates.empty()
                                ? fmt::format("the node has no {} to offer",
                                              rc.deviceType == DeviceType::kAccelerator
                                                  ? "accelerator (PCI class 0x12)"
                                                  : "network device")
-                               : fmt::format("no device matches its selectors ({} of {} candidates "
-                                             "fail on \"{}\")",
-                                             worst->second, candidates.size(), worst->first);
+                               : fmt::format(
+                                     "no device matches its selectors ({} of {} candidates "
+                                     "fail on \"{}\")",
+                                     worst->second, candidates.size(), worst->first);
       }
       plan.log.push_back(fmt::format("{}: empty: {}", pool.name, pool.emptyReason));
     }

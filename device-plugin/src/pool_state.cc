@@ -6,7 +6,8 @@
 
 namespace vfplane::dp {
 
-DeviceHealth judgeHealth(const ResourcePool& pool, const PoolDevice& device, const HealthFacts& facts) {
+DeviceHealth judgeHealth(const ResourcePool& pool, const PoolDevice& device,
+                         const HealthFacts& facts) {
   if (!facts.presentIds.contains(device.id)) return {false, "gone from sysfs"};
   std::set<std::string> drivers;
   for (const auto& s : pool.config.selectors) drivers.insert(s.drivers.begin(), s.drivers.end());
@@ -14,7 +15,8 @@ DeviceHealth judgeHealth(const ResourcePool& pool, const PoolDevice& device, con
     auto it = facts.drivers.find(device.id);
     std::string now = it == facts.drivers.end() ? "" : it->second;
     if (!drivers.contains(now)) {
-      return {false, now.empty() ? "unbound from its driver" : fmt::format("driver changed to {}", now)};
+      return {false,
+              now.empty() ? "unbound from its driver" : fmt::format("driver changed to {}", now)};
     }
   }
   if (!device.pfNetdev.empty() && facts.pfNetdevsWithoutCarrier.contains(device.pfNetdev)) {
@@ -80,9 +82,10 @@ std::vector<std::string> PoolState::update(ResourcePool pool, const HealthFacts&
                               : fmt::format("{}: {} is Unhealthy: {}", name_, id, h.reason));
     }
   }
-  bool sameDevices = pool.devices.size() == state_->pool.devices.size() &&
-                     std::equal(pool.devices.begin(), pool.devices.end(), state_->pool.devices.begin(),
-                                [](const PoolDevice& a, const PoolDevice& b) { return a.id == b.id; });
+  bool sameDevices =
+      pool.devices.size() == state_->pool.devices.size() &&
+      std::equal(pool.devices.begin(), pool.devices.end(), state_->pool.devices.begin(),
+                 [](const PoolDevice& a, const PoolDevice& b) { return a.id == b.id; });
   bool changed = !sameDevices || health != state_->health;
   auto next = std::make_shared<PoolSnapshot>();
   next->version = state_->version + (changed ? 1 : 0);

@@ -20,7 +20,9 @@ Error bpfError(std::string_view what, int rc) { return systemError(what, rc < 0 
 
 }  // namespace
 
-void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const { vfp_xdp_router__destroy(skel); }
+void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const {
+  vfp_xdp_router__destroy(skel);
+}
 
 Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fibEntries) {
   std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());

@@ -25,7 +25,8 @@ unsigned multicastGroups(unsigned groups) {
 
 Result<void> parseEvents(const uint8_t* data, size_t size, EventBatch& batch) {
   int len = static_cast<int>(size);
-  for (auto* h = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+  for (auto* h = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(h, len);
+       h = NLMSG_NEXT(h, len)) {
     switch (h->nlmsg_type) {
       case RTM_NEWLINK:
       case RTM_DELLINK: {
@@ -50,7 +51,8 @@ Result<void> parseEvents(const uint8_t* data, size_t size, EventBatch& batch) {
   return {};
 }
 
-Subscription::Subscription(Fd fd) : fd_(std::move(fd)), buf_(std::make_unique_for_overwrite<uint8_t[]>(kBuffer)) {}
+Subscription::Subscription(Fd fd)
+    : fd_(std::move(fd)), buf_(std::make_unique_for_overwrite<uint8_t[]>(kBuffer)) {}
 
 Result<Subscription> Subscription::open(unsigned groups) {
   Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));

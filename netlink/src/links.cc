@@ -13,7 +13,8 @@ Result<void> validateIfName(std::string_view name) {
     return fail(fmt::format("interface name \"{}\" is longer than {} bytes", name, IFNAMSIZ - 1),
                 EINVAL);
   }
-  if (name == "." || name == "..") return fail(fmt::format("interface name \"{}\" is reserved", name), EINVAL);
+  if (name == "." || name == "..")
+    return fail(fmt::format("interface name \"{}\" is reserved", name), EINVAL);
   for (char c : name) {
     if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\0' || c == '%') {
       return fail(fmt::format("interface name {:?} contains an invalid character", name), EINVAL);
@@ -38,7 +39,8 @@ Result<int> NetlinkLinks::index(std::string_view name) {
 Result<void> NetlinkLinks::addVethPair(std::string_view name, std::string_view peer) {
   VFP_TRY(validateIfName(name));
   VFP_TRY(validateIfName(peer));
-  return rtnl_.execute(buildCreateVeth(name, peer), fmt::format("create veth {} <-> {}", name, peer));
+  return rtnl_.execute(buildCreateVeth(name, peer),
+                       fmt::format("create veth {} <-> {}", name, peer));
 }
 
 Result<void> NetlinkLinks::addBridge(std::string_view name) {
@@ -53,7 +55,8 @@ Result<void> NetlinkLinks::setMaster(std::string_view name, std::string_view mas
   if (!masterLink) return fail(std::move(masterLink.error()));
   LinkChange change;
   change.master = *masterLink;
-  return rtnl_.execute(buildChangeLink(*link, change), fmt::format("set master of {} to {}", name, master));
+  return rtnl_.execute(buildChangeLink(*link, change),
+                       fmt::format("set master of {} to {}", name, master));
 }
 
 Result<void> NetlinkLinks::setUp(std::string_view name, bool up) {
@@ -61,7 +64,8 @@ Result<void> NetlinkLinks::setUp(std::string_view name, bool up) {
   if (!link) return fail(std::move(link.error()));
   LinkChange change;
   change.up = up;
-  return rtnl_.execute(buildChangeLink(*link, change), fmt::format("set {} {}", name, up ? "up" : "down"));
+  return rtnl_.execute(buildChangeLink(*link, change),
+                       fmt::format("set {} {}", name, up ? "up" : "down"));
 }
 
 Result<void> NetlinkLinks::remove(std::string_view name) {

@@ -18,7 +18,8 @@ Result<Netns> Netns::open(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return fail(systemError(fmt::format("open netns {}", path), errno));
   struct statfs fs {};
-  if (::fstatfs(fd.get(), &fs) != 0) return fail(systemError(fmt::format("statfs {}", path), errno));
+  if (::fstatfs(fd.get(), &fs) != 0)
+    return fail(systemError(fmt::format("statfs {}", path), errno));
   if (fs.f_type != NSFS_MAGIC) {
     return fail(fmt::format("{} is not a namespace file (not on nsfs)", path), EINVAL);
   }

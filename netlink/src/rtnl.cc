@@ -1,16 +1,20 @@
 #include "vfplane/netlink/rtnl.h"
 
-#include <arpa/inet.h>
-#include <fmt/format.h>
+// glibc's net/if.h must come before linux/if.h, which then defers to it; sorted, they clash.
+// clang-format off
 #include <net/if.h>
 #include <linux/if.h>
+// clang-format on
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/ip.h>
 #include <linux/neighbour.h>
-#include <linux/veth.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 #include <sys/socket.h>
@@ -75,7 +79,9 @@ const nlmsghdr* header(const NlMsg& msg) { return nlmsg_hdr(msg.get()); }
 
 Result<MacAddress> MacAddress::parse(std::string_view text) {
   MacAddress mac;
-  auto bad = [&] { return fail(fmt::format("\"{}\" is not a MAC address (aa:bb:cc:dd:ee:ff)", text), EINVAL); };
+  auto bad = [&] {
+    return fail(fmt::format("\"{}\" is not a MAC address (aa:bb:cc:dd:ee:ff)", text), EINVAL);
+  };
   if (text.size() != 17) return bad();
   for (size_t i = 0; i < 6; ++i) {
     if (i > 0 && text[i * 3 - 1] != ':' && text[i * 3 - 1] != '-') return bad();
@@ -175,8 +181,9 @@ NlMsg buildChangeLink(int ifindex, const LinkChange& change) {
 }
 
 NlMsg buildAltname(int ifindex, std::string_view altname, bool add) {
-  NlMsg msg = linkMessage(add ? RTM_NEWLINKPROP : RTM_DELLINKPROP,
-                          NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifindex);
+  NlMsg msg =
+      linkMessage(add ? RTM_NEWLINKPROP : RTM_DELLINKPROP,
+                  NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifindex);
   nlattr* list = nla_nest_start(msg.get(), IFLA_PROP_LIST);
   putString(msg, IFLA_ALT_IFNAME, altname);
   nla_nest_end(msg.get(), list);
@@ -218,7 +225,9 @@ NlMsg buildCreateMacvlan(const MacvlanSpec& spec) {
   return msg;
 }
 
-NlMsg buildDeleteLink(int ifindex) { return linkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex); }
+NlMsg buildDeleteLink(int ifindex) {
+  return linkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+}
 
 NlMsg buildCreateVeth(std::string_view name, std::string_view peer) {
   NlMsg msg = linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 0);
@@ -304,10 +313,12 @@ Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
   LinkInfo info;
   info.ifindex = ifi->ifi_index;
   info.flags = ifi->ifi_flags;
-  info.carrier = tb[IFLA_CARRIER] ? nla_get_u8(tb[IFLA_CARRIER]) != 0 : (ifi->ifi_flags & IFF_LOWER_UP) != 0;
+  info.carrier =
+      tb[IFLA_CARRIER] ? nla_get_u8(tb[IFLA_CARRIER]) != 0 : (ifi->ifi_flags & IFF_LOWER_UP) != 0;
   if (tb[IFLA_IFNAME]) info.name = attrString(tb[IFLA_IFNAME]);
   if (tb[IFLA_ADDRESS]) {
-    info.mac = formatMac(static_cast<const uint8_t*>(nla_data(tb[IFLA_ADDRESS])), nla_len(tb[IFLA_ADDRESS]));
+    info.mac = formatMac(static_cast<const uint8_t*>(nla_data(tb[IFLA_ADDRESS])),
+                         nla_len(tb[IFLA_ADDRESS]));
   }
   if (tb[IFLA_MTU]) info.mtu = static_cast<int>(nla_get_u32(tb[IFLA_MTU]));
   if (tb[IFLA_IFALIAS]) info.alias = attrString(tb[IFLA_IFALIAS]);
@@ -321,17 +332,20 @@ Result<LinkInfo> parseLink(const nlmsghdr* hdr) {
   }
   if (tb[IFLA_LINKINFO]) {
     nlattr* li[IFLA_INFO_MAX + 1] = {};
-    if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 && li[IFLA_INFO_KIND]) {
+    if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
+        li[IFLA_INFO_KIND]) {
       info.kind = attrString(li[IFLA_INFO_KIND]);
       nlattr* data[IFLA_MACVLAN_MAX + 1] = {};
       if (info.kind == "macvlan" && li[IFLA_INFO_DATA] &&
-          nla_parse_nested(data, IFLA_MACVLAN_MAX, li[IFLA_INFO_DATA], nullptr) == 0 && data[IFLA_MACVLAN_MODE]) {
+          nla_parse_nested(data, IFLA_MACVLAN_MAX, li[IFLA_INFO_DATA], nullptr) == 0 &&
+          data[IFLA_MACVLAN_MODE]) {
         info.macvlanMode = nla_get_u32(data[IFLA_MACVLAN_MODE]);
       }
     }
   }
   if (tb[IFLA_LINK]) info.parentIndex = static_cast<int>(nla_get_u32(tb[IFLA_LINK]));
-  if (tb[IFLA_LINK_NETNSID]) info.linkNetnsId = static_cast<int>(nla_get_s32(tb[IFLA_LINK_NETNSID]));
+  if (tb[IFLA_LINK_NETNSID])
+    info.linkNetnsId = static_cast<int>(nla_get_s32(tb[IFLA_LINK_NETNSID]));
   return info;
 }
 
@@ -371,7 +385,8 @@ Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
   out.dst.length = rtm->rtm_dst_len;
   out.table = tb[RTA_TABLE] ? static_cast<int>(nla_get_u32(tb[RTA_TABLE])) : rtm->rtm_table;
   size_t len = out.dst.addrLen();
-  if (tb[RTA_DST] && static_cast<size_t>(nla_len(tb[RTA_DST])) == len) std::memcpy(out.dst.addr.data(), nla_data(tb[RTA_DST]), len);
+  if (tb[RTA_DST] && static_cast<size_t>(nla_len(tb[RTA_DST])) == len)
+    std::memcpy(out.dst.addr.data(), nla_data(tb[RTA_DST]), len);
   if (tb[RTA_GATEWAY] && static_cast<size_t>(nla_len(tb[RTA_GATEWAY])) == len) {
     IpPrefix gw;
     gw.family = rtm->rtm_family;
@@ -451,7 +466,8 @@ Result<NeighbourInfo> parseNeighbour(const nlmsghdr* hdr) {
 
 // ---- socket ---------------------------------------------------------------------------------
 
-Rtnl::Rtnl(Fd fd) : fd_(std::move(fd)), buf_(std::make_unique_for_overwrite<uint8_t[]>(kRecvBuffer)) {}
+Rtnl::Rtnl(Fd fd)
+    : fd_(std::move(fd)), buf_(std::make_unique_for_overwrite<uint8_t[]>(kRecvBuffer)) {}
 
 Result<Rtnl> Rtnl::open() {
   Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
@@ -484,9 +500,11 @@ std::string extAckMessage(const nlmsghdr* hdr) {
   if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
   if (NLMSG_LENGTH(offset) > hdr->nlmsg_len) return "";
   int len = static_cast<int>(hdr->nlmsg_len - NLMSG_LENGTH(offset));
-  auto* attrs = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(const_cast<nlmsgerr*>(err)) + offset);
+  auto* attrs =
+      reinterpret_cast<nlattr*>(reinterpret_cast<char*>(const_cast<nlmsgerr*>(err)) + offset);
   nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) < 0 || !tb[NLMSGERR_ATTR_MSG]) return "";
+  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) < 0 || !tb[NLMSGERR_ATTR_MSG])
+    return "";
   return attrString(tb[NLMSGERR_ATTR_MSG]);
 }
 
@@ -513,7 +531,8 @@ Result<std::vector<std::vector<uint8_t>>> Rtnl::query(NlMsg msg, std::string_vie
       return fail(systemError(fmt::format("{}: netlink receive", what), errno));
     }
     int len = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.get()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.get()); NLMSG_OK(h, len);
+         h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
       if (h->nlmsg_type == NLMSG_DONE) return replies;
       if (h->nlmsg_type == NLMSG_ERROR) {

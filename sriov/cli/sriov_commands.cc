@@ -1,19 +1,17 @@
-#include "vfplane/sriov/cli.h"
-
-#include <CLI/CLI.hpp>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "vfplane/base/exit_code.h"
+#include "vfplane/netlink/links.h"
+#include "vfplane/sriov/cli.h"
 #include "vfplane/sriov/inventory.h"
 #include "vfplane/sriov/inventory_format.h"
-#include "vfplane/netlink/links.h"
 #include "vfplane/sriov/sim_node.h"
 #include "vfplane/sriov/sysfs.h"
 
@@ -36,9 +34,10 @@ int runDevices(const DevicesOptions& opts) {
   }
   Sysfs sysfs(opts.sysfsRoot);
   if (!fs::is_directory(sysfs.absolute("sys/bus/pci/devices"), ec)) {
-    spdlog::error("--sysfs-root {}: has no sys/bus/pci/devices; give the directory that holds sys/ "
-                  "(\"/\" for this host, or the --root of `vfplane sim create`)",
-                  opts.sysfsRoot);
+    spdlog::error(
+        "--sysfs-root {}: has no sys/bus/pci/devices; give the directory that holds sys/ "
+        "(\"/\" for this host, or the --root of `vfplane sim create`)",
+        opts.sysfsRoot);
     return kExitUsage;
   }
   auto inventory = discoverNode(sysfs);
@@ -112,34 +111,43 @@ int runSimDestroy(const fs::path& root) {
 
 void addCliCommands(CLI::App& app, int& exitCode) {
   auto devicesOpts = std::make_shared<DevicesOptions>();
-  auto* devices = app.add_subcommand(
-      "devices", "List the node's SR-IOV PFs, their VFs, the other NICs and the accelerators, as sysfs shows them");
-  devices->add_option("--sysfs-root", devicesOpts->sysfsRoot,
-                      "Directory that holds sys/: / for this host, or a simulated node's --root")
+  auto* devices = app.add_subcommand("devices",
+                                     "List the node's SR-IOV PFs, their VFs, the other NICs and "
+                                     "the accelerators, as sysfs shows them");
+  devices
+      ->add_option("--sysfs-root", devicesOpts->sysfsRoot,
+                   "Directory that holds sys/: / for this host, or a simulated node's --root")
       ->capture_default_str();
-  devices->add_flag("--json", devicesOpts->json, "Print JSON (a stable interface) instead of a table");
+  devices->add_flag("--json", devicesOpts->json,
+                    "Print JSON (a stable interface) instead of a table");
   devices->callback([devicesOpts, &exitCode] { exitCode = runDevices(*devicesOpts); });
 
-  auto* sim = app.add_subcommand("sim", "Build or remove a simulated SR-IOV node (fake sysfs, veth VFs)");
+  auto* sim =
+      app.add_subcommand("sim", "Build or remove a simulated SR-IOV node (fake sysfs, veth VFs)");
   sim->require_subcommand(1);
 
   auto spec = std::make_shared<SimNodeSpec>();
   auto* create = sim->add_subcommand("create", "Build a simulated node under --root");
-  create->add_option("--root", spec->root, "Directory to build the node in (must not exist or be empty)")
+  create
+      ->add_option("--root", spec->root,
+                   "Directory to build the node in (must not exist or be empty)")
       ->required();
-  create->add_option("--pfs", spec->pfs, "Number of SR-IOV physical functions")->capture_default_str();
+  create->add_option("--pfs", spec->pfs, "Number of SR-IOV physical functions")
+      ->capture_default_str();
   create->add_option("--vfs", spec->vfs, "VFs per PF")->capture_default_str();
   create->add_option("--vfio", spec->vfio, "The last K VFs of each PF are bound to vfio-pci")
       ->capture_default_str();
   create->add_option("--numa-nodes", spec->numaNodes, "NUMA nodes the PFs are spread over")
       ->capture_default_str();
   create->add_option("--nics", spec->nics, "Plain (non-SR-IOV) NICs to add")->capture_default_str();
-  create->add_option("--virtio", spec->virtio,
-                     "virtio-net NICs as a KVM guest has them (1af4:1041 on virtio-pci, netdev "
-                     "enp<bus>s0 under virtio<N>/net/)")
+  create
+      ->add_option("--virtio", spec->virtio,
+                   "virtio-net NICs as a KVM guest has them (1af4:1041 on virtio-pci, netdev "
+                   "enp<bus>s0 under virtio<N>/net/)")
       ->capture_default_str();
-  create->add_option("--accelerators", spec->accelerators,
-                     "SR-IOV accelerator cards (class 0x12, like an ACC100 FEC card) to add")
+  create
+      ->add_option("--accelerators", spec->accelerators,
+                   "SR-IOV accelerator cards (class 0x12, like an ACC100 FEC card) to add")
       ->capture_default_str();
   create->add_option("--accel-vfs", spec->accelVfs, "VFs per accelerator card, all on vfio-pci")
       ->capture_default_str();
@@ -149,7 +157,8 @@ void addCliCommands(CLI::App& app, int& exitCode) {
                    "(needs root)");
   create->add_option("--pf-prefix", spec->pfPrefix, "PF names are <prefix><card>f<port>")
       ->capture_default_str();
-  create->add_option("--nic-prefix", spec->nicPrefix, "NIC names are <prefix><n>")->capture_default_str();
+  create->add_option("--nic-prefix", spec->nicPrefix, "NIC names are <prefix><n>")
+      ->capture_default_str();
   create->callback([spec, &exitCode] { exitCode = runSimCreate(*spec); });
 
   auto destroyRoot = std::make_shared<fs::path>();

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <sys/file.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <thread>
 
 namespace vfplane::sriov {
@@ -14,11 +14,14 @@ Result<DeviceLock> DeviceLock::acquire(const std::filesystem::path& dir, const P
                                        std::chrono::milliseconds timeout) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return fail(fmt::format("create lock directory {}: {}", dir.string(), ec.message()), ec.value());
+  if (ec)
+    return fail(fmt::format("create lock directory {}: {}", dir.string(), ec.message()),
+                ec.value());
   return acquireFile(dir / (device.str() + ".lock"), timeout);
 }
 
-Result<DeviceLock> DeviceLock::acquireFile(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+Result<DeviceLock> DeviceLock::acquireFile(const std::filesystem::path& path,
+                                           std::chrono::milliseconds timeout) {
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return fail(systemError(fmt::format("open {}", path.string()), errno));
   // flock has no timeout of its own; polling keeps the wait bounded without signals, which a

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <cerrno>
 #include <charconv>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -21,16 +21,18 @@ constexpr size_t kMaxDiscoveryThreads = 8;
 std::optional<int> parseIndex(std::string_view s) {
   int value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || value < 0) return std::nullopt;
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || value < 0)
+    return std::nullopt;
   return value;
 }
 
 // The names under one "net" directory, as FunctionNetdevs relative to the function's directory.
-void appendNetdevsIn(const SysfsDir& dir, const std::string& netDir, std::vector<FunctionNetdev>& out,
-                     std::vector<std::string>* warnings) {
+void appendNetdevsIn(const SysfsDir& dir, const std::string& netDir,
+                     std::vector<FunctionNetdev>& out, std::vector<std::string>* warnings) {
   auto names = dir.listDir(netDir);
   if (!names) {
-    if (names.error().sysErrno() != ENOENT && warnings != nullptr) warnings->push_back(names.error().message());
+    if (names.error().sysErrno() != ENOENT && warnings != nullptr)
+      warnings->push_back(names.error().message());
     return;
   }
   for (auto& name : *names) out.push_back({name, netDir + "/" + name});
@@ -83,7 +85,8 @@ PciFunction probeFunction(const SysfsDir& dir, const PciAddress& address) {
   }
 
   for (auto& entry : functionNetdevs(dir, fn.driver.value_or(""), &fn.warnings)) {
-    NetInterface netif{.name = std::move(entry.name), .arpType = std::nullopt, .operstate = std::nullopt};
+    NetInterface netif{
+        .name = std::move(entry.name), .arpType = std::nullopt, .operstate = std::nullopt};
     if (auto type = dir.readInt(entry.dir + "/type")) {
       netif.arpType = static_cast<int>(*type);
     } else {
@@ -212,8 +215,8 @@ std::vector<PhysicalFunction> probePfs(const std::vector<std::pair<PciAddress, S
       pfs[i] = probePf(pfDirs[i].second, pfDirs[i].first, claimed[i]);
     }
   };
-  size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()),
-                                     kMaxDiscoveryThreads, pfDirs.size()});
+  size_t threads = std::min<size_t>(
+      {std::max(1u, std::thread::hardware_concurrency()), kMaxDiscoveryThreads, pfDirs.size()});
   {
     std::vector<std::jthread> helpers;
     for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
@@ -276,7 +279,8 @@ std::vector<FunctionNetdev> functionNetdevs(const SysfsDir& function, std::strin
       warnings->push_back(entries.error().message());
     }
   }
-  std::sort(out.begin(), out.end(), [](const FunctionNetdev& a, const FunctionNetdev& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const FunctionNetdev& a, const FunctionNetdev& b) { return a.name < b.name; });
   return out;
 }
 
@@ -366,9 +370,11 @@ Result<NodeInventory> discoverNode(const Sysfs& sysfs) {
     if (!cls || ((*cls >> 16) != kNetworkClass && (*cls >> 16) != kAcceleratorClass)) continue;
     PciFunction fn = probeFunction(*dir, address);
     auto physfn = dir->readLinkName("physfn");
-    fn.warnings.push_back(fmt::format("VF of {} that no PF lists as a virtfn; shown as a plain device",
-                                      physfn ? *physfn : std::string("an unknown PF")));
-    ((*cls >> 16) == kNetworkClass ? inventory.nics : inventory.accelerators).push_back(std::move(fn));
+    fn.warnings.push_back(
+        fmt::format("VF of {} that no PF lists as a virtfn; shown as a plain device",
+                    physfn ? *physfn : std::string("an unknown PF")));
+    ((*cls >> 16) == kNetworkClass ? inventory.nics : inventory.accelerators)
+        .push_back(std::move(fn));
   }
   return inventory;
 }
@@ -407,7 +413,8 @@ Result<VfLocation> locateVf(const Sysfs& sysfs, const PciAddress& address) {
     loc.vf = probeVf(*pfDir, *pf, *index, address);
     loc.pf = *pf;
     auto pfDriver = pfDir->readLinkName("driver");
-    if (auto netdevs = functionNetdevs(*pfDir, pfDriver ? *pfDriver : "", nullptr); !netdevs.empty()) {
+    if (auto netdevs = functionNetdevs(*pfDir, pfDriver ? *pfDriver : "", nullptr);
+        !netdevs.empty()) {
       loc.pfNetdev = netdevs.front().name;
     }
     return loc;

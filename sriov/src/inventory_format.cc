@@ -100,8 +100,8 @@ void pfTable(const std::vector<PhysicalFunction>& list, std::string& out) {
       std::string group = vf.iommuGroup ? fmt::format("{}", *vf.iommuGroup) : "-";
       if (vf.noIommu) group += "*";
       out += fmt::format("  {:>5}  {:<12}  {:<15}  {:<15}  {:<7}  {:>5}  {:>4}\n", vf.index,
-                         vf.address.str(), netdevOrDash(vf), orDash(vf.driver),
-                         vfModeName(vf.mode), group, orDash(vf.numaNode));
+                         vf.address.str(), netdevOrDash(vf), orDash(vf.driver), vfModeName(vf.mode),
+                         group, orDash(vf.numaNode));
     }
   }
 }
@@ -116,17 +116,18 @@ std::string inventoryToTable(const NodeInventory& inventory) {
     out += fmt::format("\nOther NICs:\n  {:<12}  {:<15}  {:<15}  {:>4}  {}\n", "PCI", "NETDEV",
                        "DRIVER", "NUMA", "LINK");
     for (const auto& nic : inventory.nics) {
-      out += fmt::format("  {:<12}  {:<15}  {:<15}  {:>4}  {}\n", nic.address.str(),
-                         netdevOrDash(nic), orDash(nic.driver), orDash(nic.numaNode),
-                         orDash(nic.linkType()));
+      out +=
+          fmt::format("  {:<12}  {:<15}  {:<15}  {:>4}  {}\n", nic.address.str(), netdevOrDash(nic),
+                      orDash(nic.driver), orDash(nic.numaNode), orDash(nic.linkType()));
     }
   }
   if (!inventory.accelPfs.empty() || !inventory.accelerators.empty()) {
     out += "\nAccelerators:\n";
     pfTable(inventory.accelPfs, out);
     for (const auto& fn : inventory.accelerators) {
-      out += fmt::format("  {}  driver {}  id {}:{}  numa {}\n", fn.address.str(), orDash(fn.driver),
-                         orDash(fn.vendor), orDash(fn.device), orDash(fn.numaNode));
+      out +=
+          fmt::format("  {}  driver {}  id {}:{}  numa {}\n", fn.address.str(), orDash(fn.driver),
+                      orDash(fn.vendor), orDash(fn.device), orDash(fn.numaNode));
     }
   }
   bool anyNoIommu = false;

@@ -63,8 +63,8 @@ Result<PciAddress> PciAddress::parse(std::string_view text) {
   if (!fn) return bad("function must be 1 digit");
   if (*dev > kMaxDevice) return bad("device is above 1f");
   if (*fn > kMaxFunction) return bad("function is above 7");
-  return PciAddress(static_cast<uint16_t>(*d), static_cast<uint8_t>(*b),
-                    static_cast<uint8_t>(*dev), static_cast<uint8_t>(*fn));
+  return PciAddress(static_cast<uint16_t>(*d), static_cast<uint8_t>(*b), static_cast<uint8_t>(*dev),
+                    static_cast<uint8_t>(*fn));
 }
 
 std::string PciAddress::str() const {

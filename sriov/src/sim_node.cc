@@ -53,17 +53,21 @@ Result<void> writeFile(const fs::path& path, std::string_view content) {
   ssize_t n = ::write(fd, data.data(), data.size());
   int err = errno;
   ::close(fd);
-  if (n != static_cast<ssize_t>(data.size())) return fail(systemError("write " + path.string(), err));
+  if (n != static_cast<ssize_t>(data.size()))
+    return fail(systemError("write " + path.string(), err));
   return {};
 }
 
 // Sysfs uses relative links; ours must too, or they would point into the host's /sys.
-Result<void> relativeLink(const fs::path& root, const std::string& target, const std::string& link) {
+Result<void> relativeLink(const fs::path& root, const std::string& target,
+                          const std::string& link) {
   fs::path linkPath = root / link;
   fs::path rel = fs::path(target).lexically_relative(fs::path(link).parent_path());
   std::error_code ec;
   fs::create_directories(linkPath.parent_path(), ec);
-  if (ec) return fail(Error("create " + linkPath.parent_path().string() + ": " + ec.message(), ec.value()));
+  if (ec)
+    return fail(
+        Error("create " + linkPath.parent_path().string() + ": " + ec.message(), ec.value()));
   fs::create_symlink(rel, linkPath, ec);
   if (ec) return fail(Error("symlink " + linkPath.string() + ": " + ec.message(), ec.value()));
   return {};
@@ -188,10 +192,18 @@ std::string pfName(const SimNodeSpec& spec, int p) {
 nlohmann::json toManifest(const SimNode& node) {
   nlohmann::json j;
   const auto& s = node.spec;
-  j["spec"] = {{"pfs", s.pfs},         {"vfs", s.vfs},         {"vfio", s.vfio},
-               {"numa_nodes", s.numaNodes}, {"nics", s.nics}, {"noiommu", s.noIommu},
-               {"veth", s.veth},       {"pf_prefix", s.pfPrefix}, {"nic_prefix", s.nicPrefix},
-               {"accelerators", s.accelerators}, {"accel_vfs", s.accelVfs}, {"virtio", s.virtio}};
+  j["spec"] = {{"pfs", s.pfs},
+               {"vfs", s.vfs},
+               {"vfio", s.vfio},
+               {"numa_nodes", s.numaNodes},
+               {"nics", s.nics},
+               {"noiommu", s.noIommu},
+               {"veth", s.veth},
+               {"pf_prefix", s.pfPrefix},
+               {"nic_prefix", s.nicPrefix},
+               {"accelerators", s.accelerators},
+               {"accel_vfs", s.accelVfs},
+               {"virtio", s.virtio}};
   j["pfs"] = nlohmann::json::array();
   for (const auto& pf : node.pfs) {
     nlohmann::json vfs = nlohmann::json::array();
@@ -201,8 +213,12 @@ nlohmann::json toManifest(const SimNode& node) {
                      {"netdev", vf.netdev ? nlohmann::json(*vf.netdev) : nlohmann::json(nullptr)},
                      {"dir", vf.dir}});
     }
-    j["pfs"].push_back({{"pci", pf.address.str()}, {"netdev", pf.netdev}, {"dir", pf.dir},
-                        {"numa_node", pf.numaNode}, {"bridge", pf.bridge}, {"vfs", vfs}});
+    j["pfs"].push_back({{"pci", pf.address.str()},
+                        {"netdev", pf.netdev},
+                        {"dir", pf.dir},
+                        {"numa_node", pf.numaNode},
+                        {"bridge", pf.bridge},
+                        {"vfs", vfs}});
   }
   j["nics"] = nlohmann::json::array();
   for (const auto& nic : node.nics) {
@@ -210,7 +226,8 @@ nlohmann::json toManifest(const SimNode& node) {
   }
   j["virtio_nics"] = nlohmann::json::array();
   for (const auto& nic : node.virtioNics) {
-    j["virtio_nics"].push_back({{"pci", nic.address.str()}, {"netdev", nic.netdev}, {"dir", nic.dir}});
+    j["virtio_nics"].push_back(
+        {{"pci", nic.address.str()}, {"netdev", nic.netdev}, {"dir", nic.dir}});
   }
   j["accelerators"] = nlohmann::json::array();
   for (const auto& acc : node.accelerators) {
@@ -304,8 +321,8 @@ void removeLinks(const std::vector<std::string>& names, netlink::LinkOps* links)
 Result<void> buildTree(SimNode& node) {
   const SimNodeSpec& spec = node.spec;
   TreeWriter tree(spec.root);
-  for (const char* d : {"sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/class/net",
-                        "sys/kernel/iommu_groups"}) {
+  for (const char* d :
+       {"sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/class/net", "sys/kernel/iommu_groups"}) {
     VFP_TRY(makeDir(spec.root / d));
   }
   std::vector<int> usedInNode(spec.numaNodes, 0);
@@ -361,15 +378,16 @@ Result<void> buildTree(SimNode& node) {
     acc.address = PciAddress(0, static_cast<uint8_t>(slot.bus), 0, 0);
     acc.dir = slot.portDir + "/" + acc.address.str();
     acc.numaNode = numa;
-    auto group = tree.function(acc.dir, acc.address, kAccelDevice, kAccelDriver, numa, false, kAccelClass);
+    auto group =
+        tree.function(acc.dir, acc.address, kAccelDevice, kAccelDriver, numa, false, kAccelClass);
     if (!group) return fail(std::move(group.error()));
     fs::path abs = spec.root / acc.dir;
     VFP_TRY(writeFile(abs / "sriov_totalvfs", std::to_string(spec.accelVfs)));
     VFP_TRY(writeFile(abs / "sriov_numvfs", std::to_string(spec.accelVfs)));
     for (int i = 0; i < spec.accelVfs; ++i) {
       SimVf vf = vfInSlot(slot, i);
-      auto vfGroup = tree.function(vf.dir, vf.address, kAccelVfDevice, "vfio-pci", numa, spec.noIommu,
-                                   kAccelClass);
+      auto vfGroup = tree.function(vf.dir, vf.address, kAccelVfDevice, "vfio-pci", numa,
+                                   spec.noIommu, kAccelClass);
       if (!vfGroup) return fail(std::move(vfGroup.error()));
       VFP_TRY(linkVf(spec.root, acc.dir, vf));
       acc.vfs.push_back(std::move(vf));
@@ -381,8 +399,8 @@ Result<void> buildTree(SimNode& node) {
     Slot slot = slotFor(0, usedInNode[0]++);
     SimNic nic{PciAddress(0, static_cast<uint8_t>(slot.bus), 0, 0), virtioNetdevName(slot.bus), ""};
     nic.dir = slot.portDir + "/" + nic.address.str();
-    auto group = tree.function(nic.dir, nic.address, kVirtioNetDevice, kVirtioPciDriver.data(), 0, false,
-                               kNetClass, kVirtioVendor);
+    auto group = tree.function(nic.dir, nic.address, kVirtioNetDevice, kVirtioPciDriver.data(), 0,
+                               false, kNetClass, kVirtioVendor);
     if (!group) return fail(std::move(group.error()));
     auto virtio = tree.virtioDevice(nic.dir, v);
     if (!virtio) return fail(std::move(virtio.error()));
@@ -432,7 +450,8 @@ Result<void> buildLinks(SimNode& node, netlink::LinkOps& links) {
 
 Result<void> validateSimNodeSpec(const SimNodeSpec& spec) {
   auto range = [](const char* field, int v, int lo, int hi) -> Result<void> {
-    if (v < lo || v > hi) return fail(fmt::format("{}: {} is out of range {}-{}", field, v, lo, hi), EINVAL);
+    if (v < lo || v > hi)
+      return fail(fmt::format("{}: {} is out of range {}-{}", field, v, lo, hi), EINVAL);
     return {};
   };
   if (spec.root.empty()) return fail("root: must be given", EINVAL);
@@ -480,8 +499,8 @@ Result<SimNode> createSimNode(const SimNodeSpec& spec, netlink::LinkOps* links) 
   if (spec.veth && links == nullptr) return fail("veth: no link operations given", EINVAL);
   std::error_code ec;
   if (fs::exists(spec.root, ec) && !fs::is_empty(spec.root, ec)) {
-    return fail(Error(spec.root.string() + ": exists and is not empty; refusing to build a node there",
-                      EEXIST));
+    return fail(Error(
+        spec.root.string() + ": exists and is not empty; refusing to build a node there", EEXIST));
   }
   SimNode node;
   node.spec = spec;

@@ -89,15 +89,22 @@ std::vector<std::string> VfSettings::mismatches(const VfState& s) const {
   if (vlan) check(s.vlan != *vlan, fmt::format("vlan is {}, want {}", s.vlan, *vlan));
   if (qos) check(s.qos != *qos, fmt::format("vlanQoS is {}, want {}", s.qos, *qos));
   if (vlanProto) {
-    check(s.vlanProto != *vlanProto, fmt::format("vlanProto is {}, want {}",
-                                                 vlanProtoName(s.vlanProto), vlanProtoName(*vlanProto)));
+    check(s.vlanProto != *vlanProto,
+          fmt::format("vlanProto is {}, want {}", vlanProtoName(s.vlanProto),
+                      vlanProtoName(*vlanProto)));
   }
-  if (spoofchk) check(s.spoofchk != spoofchk, fmt::format("spoofchk is not {}", *spoofchk ? "on" : "off"));
+  if (spoofchk)
+    check(s.spoofchk != spoofchk, fmt::format("spoofchk is not {}", *spoofchk ? "on" : "off"));
   if (trust) check(s.trust != trust, fmt::format("trust is not {}", *trust ? "on" : "off"));
-  if (minTxRate) check(s.minTxRate != *minTxRate, fmt::format("min_tx_rate is {}, want {}", s.minTxRate, *minTxRate));
-  if (maxTxRate) check(s.maxTxRate != *maxTxRate, fmt::format("max_tx_rate is {}, want {}", s.maxTxRate, *maxTxRate));
+  if (minTxRate)
+    check(s.minTxRate != *minTxRate,
+          fmt::format("min_tx_rate is {}, want {}", s.minTxRate, *minTxRate));
+  if (maxTxRate)
+    check(s.maxTxRate != *maxTxRate,
+          fmt::format("max_tx_rate is {}, want {}", s.maxTxRate, *maxTxRate));
   if (linkState) {
-    check(s.linkState != linkState, fmt::format("link_state is not {}", vfLinkStateName(*linkState)));
+    check(s.linkState != linkState,
+          fmt::format("link_state is not {}", vfLinkStateName(*linkState)));
   }
   return out;
 }
@@ -145,7 +152,8 @@ netlink::NlMsg buildSetVf(int pfIndex, int vf, const VfSettings& s, const VfStat
                            s.maxTxRate.value_or(current.maxTxRate)});
   }
   if (s.linkState) {
-    putStruct(m, IFLA_VF_LINK_STATE, ifla_vf_link_state{index, static_cast<uint32_t>(*s.linkState)});
+    putStruct(m, IFLA_VF_LINK_STATE,
+              ifla_vf_link_state{index, static_cast<uint32_t>(*s.linkState)});
   }
   nla_nest_end(m, info);
   nla_nest_end(m, list);
@@ -167,7 +175,8 @@ Result<std::vector<VfState>> parseVfInfo(const nlmsghdr* hdr) {
   nla_for_each_nested(info, tb[IFLA_VFINFO_LIST], rem) {
     if (nla_type(info) != IFLA_VF_INFO) continue;
     nlattr* vt[IFLA_VF_MAX + 1] = {};
-    if (nla_parse_nested(vt, IFLA_VF_MAX, info, nullptr) < 0) return fail("netlink: malformed IFLA_VF_INFO", EIO);
+    if (nla_parse_nested(vt, IFLA_VF_MAX, info, nullptr) < 0)
+      return fail("netlink: malformed IFLA_VF_INFO", EIO);
     VfState st;
     bool haveIndex = false;
     if (ifla_vf_mac v{}; vt[IFLA_VF_MAC] && readStruct(vt[IFLA_VF_MAC], v)) {
@@ -214,7 +223,8 @@ Result<std::vector<VfState>> parseVfInfo(const nlmsghdr* hdr) {
     if (ifla_vf_link_state v{}; vt[IFLA_VF_LINK_STATE] && readStruct(vt[IFLA_VF_LINK_STATE], v)) {
       st.vf = static_cast<int>(v.vf);
       haveIndex = true;
-      if (v.link_state <= IFLA_VF_LINK_STATE_DISABLE) st.linkState = static_cast<VfLinkState>(v.link_state);
+      if (v.link_state <= IFLA_VF_LINK_STATE_DISABLE)
+        st.linkState = static_cast<VfLinkState>(v.link_state);
     }
     if (haveIndex) out.push_back(st);
   }
@@ -257,8 +267,9 @@ Result<void> NetlinkVfConfigurator::apply(std::string_view pf, int vf, const VfS
   auto link = (*rtnl)->link(pf);
   if (!link) return fail(std::move(link.error()));
   if (!*link) return fail(fmt::format("PF {} does not exist", pf), ENODEV);
-  return (*rtnl)->execute(buildSetVf((*link)->ifindex, vf, settings, current),
-                       fmt::format("set VF {} {} on {}", vf, fmt::join(settings.names(), ","), pf));
+  return (*rtnl)->execute(
+      buildSetVf((*link)->ifindex, vf, settings, current),
+      fmt::format("set VF {} {} on {}", vf, fmt::join(settings.names(), ","), pf));
 }
 
 }  // namespace vfplane::sriov

@@ -49,14 +49,21 @@ class XdpForwardingTest : public testing::Test {
     router_.emplace(std::move(*router));
 
     // pod1 (10.1.0.2) -- h1|r1 (10.1.0.1)  router  r2 (10.2.0.1)|h2 -- pod2 (10.2.0.2)
-    for (auto [r, h, pod, n] : {std::tuple{"r1", "h1", &pod1_, "1"}, std::tuple{"r2", "h2", &pod2_, "2"}}) {
+    for (auto [r, h, pod, n] :
+         {std::tuple{"r1", "h1", &pod1_, "1"}, std::tuple{"r2", "h2", &pod2_, "2"}}) {
       ASSERT_EQ(run({"ip", "link", "add", r, "type", "veth", "peer", "name", h}).exitCode, 0);
       ASSERT_EQ(run({"ip", "link", "set", h, "netns", pidOf(**pod)}).exitCode, 0);
-      ASSERT_EQ(run({"ip", "addr", "add", std::string("10.") + n + ".0.1/24", "dev", r}).exitCode, 0);
+      ASSERT_EQ(run({"ip", "addr", "add", std::string("10.") + n + ".0.1/24", "dev", r}).exitCode,
+                0);
       ASSERT_EQ(run({"ip", "link", "set", r, "up"}).exitCode, 0);
-      ASSERT_EQ(inPod(**pod, {"ip", "addr", "add", std::string("10.") + n + ".0.2/24", "dev", h}).exitCode, 0);
+      ASSERT_EQ(inPod(**pod, {"ip", "addr", "add", std::string("10.") + n + ".0.2/24", "dev", h})
+                    .exitCode,
+                0);
       ASSERT_EQ(inPod(**pod, {"ip", "link", "set", h, "up"}).exitCode, 0);
-      ASSERT_EQ(inPod(**pod, {"ip", "route", "add", "default", "via", std::string("10.") + n + ".0.1"}).exitCode, 0);
+      ASSERT_EQ(
+          inPod(**pod, {"ip", "route", "add", "default", "via", std::string("10.") + n + ".0.1"})
+              .exitCode,
+          0);
     }
     std::ifstream forward("/proc/sys/net/ipv4/ip_forward");
     std::string value;
@@ -124,7 +131,8 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_GE(c->forwarded, 6u) << "3 echo requests one way, 3 replies the other";
   EXPECT_GE(c->puntOtherHost + c->puntNotIpv4, 1u)
-      << "ARP for the router's own addresses (broadcast requests, replies to us) goes to the kernel";
+      << "ARP for the router's own addresses (broadcast requests, replies to us) goes to the "
+         "kernel";
 
   // The route goes away: the fast path punts, the kernel refuses, and the ping fails.
   model.removeRoute(*Ipv4Prefix::parse("10.2.0.0/24"));
@@ -144,7 +152,8 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
   ASSERT_TRUE(tables) << tables.error().message();
   auto model = dataplane::buildModel(*tables, {"r1", "r2"});
   ASSERT_TRUE(model) << model.error().message();
-  EXPECT_EQ(model->resolve(*dataplane::parseIpv4("10.2.0.2"))->dst, *MacAddress::parse(link("h2", &*pod2_).mac));
+  EXPECT_EQ(model->resolve(*dataplane::parseIpv4("10.2.0.2"))->dst,
+            *MacAddress::parse(link("h2", &*pod2_).mac));
   ASSERT_TRUE(router_->install(model->compile()));
   attachAll();
 
@@ -159,8 +168,10 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
 TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
   auto xdp = XdpRouter::load({.maxEntries = 1024, .mode = XdpMode::kNative});
   ASSERT_TRUE(xdp) << xdp.error().message();
-  auto daemon = RouterLoop::start(
-      {.ports = {"r1", "r2"}, .resyncInterval = std::chrono::hours(1), .debounce = std::chrono::milliseconds(20)}, *xdp);
+  auto daemon = RouterLoop::start({.ports = {"r1", "r2"},
+                                   .resyncInterval = std::chrono::hours(1),
+                                   .debounce = std::chrono::milliseconds(20)},
+                                  *xdp);
   ASSERT_TRUE(daemon) << daemon.error().message();
   std::thread loop([&] { (*daemon)->run(); });
   for (auto [pod, h] : {std::pair{&*pod1_, "h1"}, std::pair{&*pod2_, "h2"}}) {
@@ -169,7 +180,9 @@ TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
     ASSERT_TRUE(entered);
     ASSERT_TRUE(router_->attachPass(link(h, pod).ifindex, XdpMode::kNative));
   }
-  auto pingOnce = [&] { return inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode == 0; };
+  auto pingOnce = [&] {
+    return inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode == 0;
+  };
   // Bounded retries: each waits for the next sync, which events trigger within milliseconds.
   auto eventually = [&](auto condition) {
     for (int i = 0; i < 20; ++i) {
@@ -181,7 +194,8 @@ TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
 
   EXPECT_FALSE(pingOnce()) << "pod2's MAC is not known yet, and the kernel does not forward";
   uint64_t syncs = (*daemon)->status().syncs;
-  ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", "10.2.0.2"}).exitCode, 0);  // the router resolves pod2
+  ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", "10.2.0.2"}).exitCode,
+            0);  // the router resolves pod2
   ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", "10.1.0.2"}).exitCode, 0);
   EXPECT_TRUE(eventually([&] { return (*daemon)->status().syncs > syncs && pingOnce(); }));
   EXPECT_GE((*daemon)->counters()->forwarded, 2u);
@@ -196,10 +210,12 @@ TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
 
 // The binary as an operator runs it: attached, forwarding, scraped, and detached on SIGTERM.
 TEST_F(XdpForwardingTest, BinaryForwardsServesMetricsAndDetachesOnSigterm) {
-  for (const char* pod : {"10.1.0.2", "10.2.0.2"}) ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0);
+  for (const char* pod : {"10.1.0.2", "10.2.0.2"})
+    ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0);
   int port = test::freePort();
-  pid_t pid = test::spawnProcess({test::builtBinary("VFPLANE_XDP_ROUTER_BIN").string(), "--ports", "r1,r2", "--mode",
-                                  "generic", "--metrics-address", "127.0.0.1:" + std::to_string(port)});
+  pid_t pid = test::spawnProcess({test::builtBinary("VFPLANE_XDP_ROUTER_BIN").string(), "--ports",
+                                  "r1,r2", "--mode", "generic", "--metrics-address",
+                                  "127.0.0.1:" + std::to_string(port)});
   ASSERT_GT(pid, 0);
   std::string metrics = test::httpGetUntil(port, "/metrics", "vfplane_xdp_table_entries");
   auto ping = inPod(*pod1_, {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"});
@@ -209,10 +225,14 @@ TEST_F(XdpForwardingTest, BinaryForwardsServesMetricsAndDetachesOnSigterm) {
   ::waitpid(pid, &status, 0);
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
   EXPECT_THAT(metrics, testing::HasSubstr("vfplane_xdp_table_entries"));
-  EXPECT_THAT(metrics, testing::ContainsRegex(R"(vfplane_xdp_packets_total\{verdict="forwarded"\} ([4-9]|[1-9][0-9]+)\s)"));
+  EXPECT_THAT(metrics,
+              testing::ContainsRegex(
+                  R"(vfplane_xdp_packets_total\{verdict="forwarded"\} ([4-9]|[1-9][0-9]+)\s)"));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM is a clean shutdown";
-  EXPECT_THAT(run({"ip", "link", "show", "r1"}).out, testing::Not(testing::HasSubstr("xdp"))) << "detached on exit";
-  EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0) << "and nothing forwards now";
+  EXPECT_THAT(run({"ip", "link", "show", "r1"}).out, testing::Not(testing::HasSubstr("xdp")))
+      << "detached on exit";
+  EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0)
+      << "and nothing forwards now";
 }
 
 TEST(XdpRouterCli, BadPortsAndFlagsExitTwoNamingThem) {

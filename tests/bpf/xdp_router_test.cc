@@ -1,6 +1,8 @@
 // The XDP router program through BPF_PROG_TEST_RUN: each case builds a frame, runs the loaded
 // program on it and checks the verdict and the bytes that come out. Root only: the binary moves
 // into a throwaway network namespace and skips, saying why, where BPF or namespaces are missing.
+#include "vfplane/dataplane/xdp_router.h"
+
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gmock/gmock.h>
@@ -13,7 +15,6 @@
 
 #include "fastpath_cases.h"
 #include "test_support.h"
-#include "vfplane/dataplane/xdp_router.h"
 
 namespace vfplane::dataplane {
 namespace {
@@ -84,7 +85,8 @@ TEST_F(XdpRouterTest, ForwardsRewritingMacsAndTtlWithAValidChecksum) {
 
   auto viaGateway = run(to("198.51.100.20").bytes());
   EXPECT_EQ(viaGateway.action, static_cast<uint32_t>(XDP_REDIRECT));
-  EXPECT_TRUE(std::equal(viaGateway.out.begin(), viaGateway.out.begin() + 6, mac("bb:00:00:00:02:54").bytes.begin()));
+  EXPECT_TRUE(std::equal(viaGateway.out.begin(), viaGateway.out.begin() + 6,
+                         mac("bb:00:00:00:02:54").bytes.begin()));
 }
 
 TEST_F(XdpRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
@@ -129,7 +131,8 @@ TEST_F(XdpRouterTest, OnlyDeclaredPortsRoute) {
   ASSERT_TRUE(router_->setPort(1, test::macOf("aa:00:00:00:00:99")));
   auto in = to("10.1.0.7").bytes();
   auto v = run(in);
-  EXPECT_EQ(v.action, static_cast<uint32_t>(XDP_PASS)) << "the frame is for aa:..:01, the port is now aa:..:99";
+  EXPECT_EQ(v.action, static_cast<uint32_t>(XDP_PASS))
+      << "the frame is for aa:..:01, the port is now aa:..:99";
   EXPECT_EQ(v.out, in);
 }
 
@@ -158,7 +161,8 @@ TEST_F(XdpRouterTest, InstallWritesOnlyWhatChanged) {
   EXPECT_EQ(changed->removed, 1u) << "10.1.0.7/32";
   auto v = run(to("198.51.100.20").bytes());
   EXPECT_TRUE(std::equal(v.out.begin(), v.out.begin() + 6, mac("bb:00:00:00:0f:ff").bytes.begin()));
-  EXPECT_EQ(run(to("10.1.0.7").bytes()).action, static_cast<uint32_t>(XDP_PASS)) << "back to the kernel for ARP";
+  EXPECT_EQ(run(to("10.1.0.7").bytes()).action, static_cast<uint32_t>(XDP_PASS))
+      << "back to the kernel for ARP";
 }
 
 }  // namespace

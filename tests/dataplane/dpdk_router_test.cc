@@ -1,6 +1,8 @@
 // The DPDK fast path on ring ports (EAL with --no-huge --no-pci --in-memory): the same model,
 // frames and expectations as the XDP suite, so the two paths are held to one behaviour. Skips,
 // saying why, where the EAL cannot start.
+#include "vfplane/dataplane/dpdk_router.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rte_eth_ring.h>
@@ -12,7 +14,6 @@
 #include <random>
 
 #include "fastpath_cases.h"
-#include "vfplane/dataplane/dpdk_router.h"
 
 namespace vfplane::dataplane {
 namespace {
@@ -32,16 +33,18 @@ struct RingPort {
 class DpdkRouterTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto ok = initEal({"dpdk_router_test", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-m", "256",
-                       "-l", "0", "--log-level=error"});
+    auto ok = initEal({"dpdk_router_test", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+                       "-m", "256", "-l", "0", "--log-level=error"});
     if (!ok) {
       skip_ = "DPDK EAL cannot start here: " + ok.error().message();
       return;
     }
     for (auto* p : {&a_, &b_}) {
       std::string name = p == &a_ ? "a" : "b";
-      p->rx = rte_ring_create(("rx_" + name).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      p->tx = rte_ring_create(("tx_" + name).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+      p->rx = rte_ring_create(("rx_" + name).c_str(), 1024, SOCKET_ID_ANY,
+                              RING_F_SP_ENQ | RING_F_SC_DEQ);
+      p->tx = rte_ring_create(("tx_" + name).c_str(), 1024, SOCKET_ID_ANY,
+                              RING_F_SP_ENQ | RING_F_SC_DEQ);
       int id = rte_eth_from_rings(("vfp_" + name).c_str(), &p->rx, 1, &p->tx, 1, SOCKET_ID_ANY);
       if (p->rx == nullptr || p->tx == nullptr || id < 0) {
         skip_ = "cannot make DPDK ring ports";
@@ -49,14 +52,16 @@ class DpdkRouterTest : public testing::Test {
       }
       p->id = static_cast<uint16_t>(id);
     }
-    auto router = DpdkRouter::create({.ports = {{"a", a_.id}, {"b", b_.id}}, .maxEntries = 1024, .mbufs = 2047});
+    auto router = DpdkRouter::create(
+        {.ports = {{"a", a_.id}, {"b", b_.id}}, .maxEntries = 1024, .mbufs = 2047});
     if (!router) {
       skip_ = "cannot start the DPDK router: " + router.error().message();
       return;
     }
     router_ = std::move(*router);
     // As the router loop binds them: by name, to the model interface and MAC the kernel has.
-    for (const Port& p : {Port{kIngressIfindex, "a", test::portMac()}, Port{kEgressIfindex, "b", macOf("aa:00:00:00:00:07")}}) {
+    for (const Port& p : {Port{kIngressIfindex, "a", test::portMac()},
+                          Port{kEgressIfindex, "b", macOf("aa:00:00:00:00:07")}}) {
       if (auto ok = router_->addPort(p); !ok) {
         skip_ = "cannot bind the DPDK ports: " + ok.error().message();
         return;
@@ -109,8 +114,10 @@ TEST_F(DpdkRouterTest, ForwardsRewritingMacsAndTtlWithAValidChecksum) {
   auto [sent, punted] = run({in, frameTo("198.51.100.20").bytes()});
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_TRUE(punted.empty());
-  EXPECT_EQ(sent[0], test::forwardedFrame(in, macOf("bb:00:00:00:00:07"), macOf("aa:00:00:00:00:01")));
-  EXPECT_TRUE(std::equal(sent[1].begin(), sent[1].begin() + 6, macOf("bb:00:00:00:02:54").bytes.begin()))
+  EXPECT_EQ(sent[0],
+            test::forwardedFrame(in, macOf("bb:00:00:00:00:07"), macOf("aa:00:00:00:00:01")));
+  EXPECT_TRUE(
+      std::equal(sent[1].begin(), sent[1].begin() + 6, macOf("bb:00:00:00:02:54").bytes.begin()))
       << "via the default route's gateway";
   EXPECT_EQ(router_->counters()->forwarded - before_.forwarded, 2u);
 }
@@ -124,7 +131,8 @@ TEST_F(DpdkRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
     f.saddr = static_cast<Ipv4>(rng());
     auto [sent, punted] = run({f.bytes()});
     ASSERT_EQ(sent.size(), 1u);
-    ASSERT_EQ(test::ipChecksum(sent[0].data() + 14, 20), 0) << "ttl " << int(f.ttl) << " id " << f.id;
+    ASSERT_EQ(test::ipChecksum(sent[0].data() + 14, 20), 0)
+        << "ttl " << int(f.ttl) << " id " << f.id;
   }
 }
 

@@ -17,8 +17,10 @@ int cmp(const vfplane::netlink::IpPrefix& a, const vfplane::netlink::IpPrefix& b
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vfplane::cni;
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c"},
-                                            {"CNI_NETNS", "/x"}, {"CNI_IFNAME", "net1"}});
+  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"},
+                                            {"CNI_CONTAINERID", "c"},
+                                            {"CNI_NETNS", "/x"},
+                                            {"CNI_IFNAME", "net1"}});
   auto conf = parseNetConf(text);
   if (!conf) return 0;
   auto c = parseIpamConfig(*conf, *env);

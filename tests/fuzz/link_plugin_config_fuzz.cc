@@ -13,20 +13,24 @@
 #include "vfplane/cni/macvlan_plugin.h"
 
 // Aborts with the broken promise and the input that broke it.
-#define PROMISE(cond)                                                                               \
-  do {                                                                                              \
-    if (!(cond)) {                                                                                  \
-      std::fprintf(stderr, "broken: %s\ninput: %.*s\n", #cond, static_cast<int>(text.size()), text.data()); \
-      std::abort();                                                                                 \
-    }                                                                                               \
+#define PROMISE(cond)                                                                         \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
+      std::fprintf(stderr, "broken: %s\ninput: %.*s\n", #cond, static_cast<int>(text.size()), \
+                   text.data());                                                              \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vfplane::cni;
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c"},
-                                            {"CNI_NETNS", "/x"}, {"CNI_IFNAME", "net1"},
-                                            {"CNI_PATH", "/usr/lib/cni"}, {"CNI_ARGS", "MAC=0a:00:00:00:00:01"}});
+  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"},
+                                            {"CNI_CONTAINERID", "c"},
+                                            {"CNI_NETNS", "/x"},
+                                            {"CNI_IFNAME", "net1"},
+                                            {"CNI_PATH", "/usr/lib/cni"},
+                                            {"CNI_ARGS", "MAC=0a:00:00:00:00:01"}});
   auto conf = parseNetConf(text);
   if (!conf) {
     int code = static_cast<int>(conf.error().code);
@@ -41,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto h = parseHostDeviceConfig(*conf); h) {
     PROMISE(h->pci || !h->device.empty() || h->hwaddr || !h->kernelPath.empty());
-    PROMISE(h->kernelPath.empty() || (h->kernelPath.starts_with("/sys/devices/") && h->kernelPath.find("/../") == std::string::npos));
+    PROMISE(h->kernelPath.empty() || (h->kernelPath.starts_with("/sys/devices/") &&
+                                      h->kernelPath.find("/../") == std::string::npos));
     PROMISE(!h->pci || h->pci->str().find('/') == std::string::npos);
   } else {
     PROMISE(h.error().code == ErrorCode::kInvalidConfig && !h.error().msg.empty());

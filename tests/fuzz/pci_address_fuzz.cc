@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   std::string canonical = a->str();
-  if (canonical.size() != 12 || canonical.find_first_of("/ \n\t\0") != std::string::npos) std::abort();
+  if (canonical.size() != 12 || canonical.find_first_of("/ \n\t\0") != std::string::npos)
+    std::abort();
   auto again = vfplane::sriov::PciAddress::parse(canonical);
   if (!again || *again != *a) std::abort();
   // What was accepted is the canonical form, or its short or upper-case spelling.

@@ -10,8 +10,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vfplane::cni;
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c"},
-                                            {"CNI_NETNS", "/x"}, {"CNI_IFNAME", "net1"},
+  static const auto env = parseEnvironment({{"CNI_COMMAND", "ADD"},
+                                            {"CNI_CONTAINERID", "c"},
+                                            {"CNI_NETNS", "/x"},
+                                            {"CNI_IFNAME", "net1"},
                                             {"CNI_PATH", "/usr/lib/cni"}});
   auto conf = parseNetConf(text);
   if (!conf) {

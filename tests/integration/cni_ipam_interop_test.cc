@@ -21,15 +21,19 @@ constexpr const char* kHostLocal = "/usr/lib/cni/host-local";
 class IpamInteropTest : public testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kHostLocal, X_OK) != 0) GTEST_SKIP() << kHostLocal << " is missing; scripts/setup installs it";
+    if (::access(kHostLocal, X_OK) != 0)
+      GTEST_SKIP() << kHostLocal << " is missing; scripts/setup installs it";
   }
-  Json run(const std::string& binary, const std::string& type, const std::string& command, const std::string& id) {
+  Json run(const std::string& binary, const std::string& type, const std::string& command,
+           const std::string& id) {
     std::string config = fmt::format(
         R"({{"cniVersion":"1.0.0","name":"shared","type":"vfplane-sriov",
             "ipam":{{"type":"{}","dataDir":"{}","ranges":[[{{"subnet":"10.44.0.0/29"}}]]}}}})",
         type, dir_.path().string());
-    std::map<std::string, std::string> env = {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", id},
-                                              {"CNI_NETNS", "/proc/self/ns/net"}, {"CNI_IFNAME", "net1"},
+    std::map<std::string, std::string> env = {{"CNI_COMMAND", command},
+                                              {"CNI_CONTAINERID", id},
+                                              {"CNI_NETNS", "/proc/self/ns/net"},
+                                              {"CNI_IFNAME", "net1"},
                                               {"CNI_PATH", "/usr/lib/cni"}};
     auto r = runProcess(binary, env, config);
     EXPECT_TRUE(r);
@@ -40,7 +44,9 @@ class IpamInteropTest : public testing::Test {
   Json ours(const std::string& command, const std::string& id) {
     return run(test::builtBinary("VFPLANE_IPAM_BIN").string(), "vfplane-ipam", command, id);
   }
-  Json theirs(const std::string& command, const std::string& id) { return run(kHostLocal, "host-local", command, id); }
+  Json theirs(const std::string& command, const std::string& id) {
+    return run(kHostLocal, "host-local", command, id);
+  }
   std::vector<std::string> files() const {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir_.path() / "shared")) {
@@ -76,13 +82,15 @@ TEST_F(IpamInteropTest, EitherReleasesWhatTheOtherAllocated) {
 TEST(CniExecCliTest, RunsAPluginAsARuntimeDoes) {
   test::TempDir dir;
   std::string cniPath = test::builtBinary("VFPLANE_IPAM_BIN").parent_path().string();
-  test::writeFile(dir.path() / "net.json",
-                  R"({"cniVersion":"1.1.0","name":"clinet","type":"x","ipam":{"type":"vfplane-ipam","dataDir":")" +
-                      dir.path().string() + R"(","subnet":"10.45.0.0/24"}})");
+  test::writeFile(
+      dir.path() / "net.json",
+      R"({"cniVersion":"1.1.0","name":"clinet","type":"x","ipam":{"type":"vfplane-ipam","dataDir":")" +
+          dir.path().string() + R"(","subnet":"10.45.0.0/24"}})");
   auto run = [&](const std::string& command) {
-    return test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "vfplane-ipam",
-                      "--command", command, "--cni-path", cniPath, "--netns", "/proc/self/ns/net",
-                      "--container-id", "cli1", "--config", (dir.path() / "net.json").string()});
+    return test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin",
+                      "vfplane-ipam", "--command", command, "--cni-path", cniPath, "--netns",
+                      "/proc/self/ns/net", "--container-id", "cli1", "--config",
+                      (dir.path() / "net.json").string()});
   };
   auto add = run("ADD");
   ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
@@ -91,12 +99,13 @@ TEST(CniExecCliTest, RunsAPluginAsARuntimeDoes) {
   EXPECT_EQ(run("DEL").exitCode, 0);
   EXPECT_FALSE(fs::exists(dir.path() / "clinet/10.45.0.2"));
   // The plugin's error JSON and exit status come through unchanged.
-  auto bad = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "vfplane-ipam",
-                        "--cni-path", cniPath, "--netns", "/proc/self/ns/net", "--config", "/dev/null"});
+  auto bad = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin",
+                        "vfplane-ipam", "--cni-path", cniPath, "--netns", "/proc/self/ns/net",
+                        "--config", "/dev/null"});
   EXPECT_EQ(bad.exitCode, 1);
   EXPECT_EQ(Json::parse(bad.out)["code"], 6);
-  auto unknown = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin", "no-such-plugin",
-                            "--cni-path", cniPath, "--config", "/dev/null"});
+  auto unknown = test::run({test::builtBinary("VFPLANE_BIN").string(), "cni", "exec", "--plugin",
+                            "no-such-plugin", "--cni-path", cniPath, "--config", "/dev/null"});
   EXPECT_EQ(unknown.exitCode, 2);
   EXPECT_THAT(unknown.err, testing::HasSubstr("no-such-plugin"));
 }

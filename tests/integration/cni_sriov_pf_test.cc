@@ -22,7 +22,8 @@ class RecordingVfConfigurator : public sriov::VfConfigurator {
     if (noVfInfo) return std::optional<sriov::VfState>();
     return std::optional<sriov::VfState>(state(pf, vf));
   }
-  Result<void> apply(std::string_view pf, int vf, const sriov::VfSettings& s, const sriov::VfState&) override {
+  Result<void> apply(std::string_view pf, int vf, const sriov::VfSettings& s,
+                     const sriov::VfState&) override {
     applied.push_back(s.names());
     if (failApplies > 0) {
       --failApplies;
@@ -76,12 +77,16 @@ class CniSriovPfTest : public testing::Test {
   }
   std::string dev() const { return node_.pfs[0].vfs[0].address.str(); }
   std::string pf() const { return node_.pfs[0].netdev; }
-  RunOutcome run(const std::string& command, const std::string& extra, const std::string& version = "1.0.0") {
+  RunOutcome run(const std::string& command, const std::string& extra,
+                 const std::string& version = "1.0.0") {
     SriovPlugin plugin(options_, &vf_);
-    std::string conf = R"({"cniVersion":")" + version + R"(","name":"n","type":"vfplane-sriov","deviceID":")" +
-                       dev() + "\"" + extra + "}";
-    std::map<std::string, std::string> env = {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", "ctr1"},
-                                              {"CNI_NETNS", "/proc/self/ns/net"}, {"CNI_IFNAME", "net1"},
+    std::string conf = R"({"cniVersion":")" + version +
+                       R"(","name":"n","type":"vfplane-sriov","deviceID":")" + dev() + "\"" +
+                       extra + "}";
+    std::map<std::string, std::string> env = {{"CNI_COMMAND", command},
+                                              {"CNI_CONTAINERID", "ctr1"},
+                                              {"CNI_NETNS", "/proc/self/ns/net"},
+                                              {"CNI_IFNAME", "net1"},
                                               {"CNI_PATH", "/usr/lib/cni"}};
     return runPlugin(plugin, env, conf, RunOptions{.allowOwnNetns = true});
   }
@@ -95,15 +100,19 @@ class CniSriovPfTest : public testing::Test {
 
 TEST_F(CniSriovPfTest, AppliesExactlyWhatIsConfiguredAndRestoresItOnDel) {
   sriov::VfState before = vf_.state(pf(), 0);
-  auto add = run("ADD", R"(,"vlan":100,"vlanQoS":3,"spoofchk":"off","trust":"on","mac":"02:00:00:00:11:22")");
+  auto add = run(
+      "ADD", R"(,"vlan":100,"vlanQoS":3,"spoofchk":"off","trust":"on","mac":"02:00:00:00:11:22")");
   ASSERT_EQ(add.exitCode, 0) << add.out;
   ASSERT_EQ(vf_.applied.size(), 1u);
-  EXPECT_EQ(vf_.applied[0], (std::vector<std::string>{"mac", "vlan", "vlanQoS", "spoofchk", "trust"}));
+  EXPECT_EQ(vf_.applied[0],
+            (std::vector<std::string>{"mac", "vlan", "vlanQoS", "spoofchk", "trust"}));
   EXPECT_EQ(vf_.state(pf(), 0).vlan, 100);
   EXPECT_EQ(vf_.state(pf(), 0).mac.str(), "02:00:00:00:11:22");
-  EXPECT_EQ(run("CHECK", R"(,"vlan":100,"vlanQoS":3,"spoofchk":"off","trust":"on","mac":"02:00:00:00:11:22")")
-                .exitCode,
-            0);
+  EXPECT_EQ(
+      run("CHECK",
+          R"(,"vlan":100,"vlanQoS":3,"spoofchk":"off","trust":"on","mac":"02:00:00:00:11:22")")
+          .exitCode,
+      0);
   auto del = run("DEL", R"(,"vlan":100)");
   ASSERT_EQ(del.exitCode, 0) << del.out;
   EXPECT_EQ(vf_.state(pf(), 0), before) << "every attribute ADD changed is back";
@@ -121,7 +130,8 @@ TEST_F(CniSriovPfTest, NothingConfiguredWritesNothingPfSide) {
 TEST_F(CniSriovPfTest, AdminMacChangedFromThePodIsAlwaysRestored) {
   netlink::MacAddress original = vf_.state(pf(), 0).mac;
   ASSERT_EQ(run("ADD", "").exitCode, 0);
-  vf_.state(pf(), 0).mac = *netlink::MacAddress::parse("02:00:00:00:66:66");  // a trusted VF did this
+  vf_.state(pf(), 0).mac =
+      *netlink::MacAddress::parse("02:00:00:00:66:66");  // a trusted VF did this
   ASSERT_EQ(run("DEL", "").exitCode, 0);
   ASSERT_EQ(vf_.applied.size(), 1u);
   EXPECT_EQ(vf_.applied[0], std::vector<std::string>{"mac"});
@@ -141,7 +151,8 @@ TEST_F(CniSriovPfTest, FailedApplyLeavesNothingBehind) {
   auto add = run("ADD", R"(,"trust":"on")");
   EXPECT_EQ(codeOf(add), 5);
   EXPECT_THAT(add.out, HasSubstr("trust"));
-  EXPECT_EQ(vf_.applied.size(), 2u) << "the rollback put the attribute back, in case it half-applied";
+  EXPECT_EQ(vf_.applied.size(), 2u)
+      << "the rollback put the attribute back, in case it half-applied";
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "state/attachments/ctr1_net1.json"));
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "state/owners" / (dev() + ".json")));
 }

@@ -1,8 +1,7 @@
 // vfplane-device-plugin and `vfplane dp` as an operator runs them: exit codes and messages.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -31,15 +30,22 @@ TEST(DpCli, BadConfigExitsTwoNamingEntryAndField) {
     const char* json;
     const char* message;
   };
-  for (auto c : {Case{R"({"resourceList": [{"resourceName": "a b", "selectors": {}}]})", "resourceList[0] (a b): resourceName"},
-                 Case{R"({"resourceList": [{"resourceName": "a", "selectors": {}}, {"resourceName": "a", "selectors": {}}]})",
-                      "already defined by resourceList[0]"},
-                 Case{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["p#x"]}}]})", "pfNames[0]"},
-                 Case{R"({"resourceList": [{"resourceName": "a", "deviceType": "fpga", "selectors": {}}]})", "deviceType"},
-                 // Not JSON at all is a config error too (it used to exit 1: its error had no errno).
-                 Case{R"({"resourceList": [)", "not valid JSON"}}) {
+  for (
+      auto c :
+      {Case{R"({"resourceList": [{"resourceName": "a b", "selectors": {}}]})",
+            "resourceList[0] (a b): resourceName"},
+       Case{
+           R"({"resourceList": [{"resourceName": "a", "selectors": {}}, {"resourceName": "a", "selectors": {}}]})",
+           "already defined by resourceList[0]"},
+       Case{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["p#x"]}}]})",
+            "pfNames[0]"},
+       Case{R"({"resourceList": [{"resourceName": "a", "deviceType": "fpga", "selectors": {}}]})",
+            "deviceType"},
+       // Not JSON at all is a config error too (it used to exit 1: its error had no errno).
+       Case{R"({"resourceList": [)", "not valid JSON"}}) {
     test::writeFile(dir.path() / "config.json", c.json);
-    auto r = run({plugin(), "--config", (dir.path() / "config.json").string(), "--kubelet-dir", dir.path().string()});
+    auto r = run({plugin(), "--config", (dir.path() / "config.json").string(), "--kubelet-dir",
+                  dir.path().string()});
     EXPECT_EQ(r.exitCode, 2) << c.json << "\n" << r.err;
     EXPECT_THAT(r.err, HasSubstr(c.message));
     EXPECT_THAT(r.err, HasSubstr("config.json"));
@@ -52,15 +58,16 @@ TEST(DpCli, MissingConfigAndBadFlagsExitTwo) {
   EXPECT_EQ(missing.exitCode, 2);
   EXPECT_THAT(missing.err, HasSubstr("nope.json"));
   test::writeFile(dir.path() / "c.json", R"({"resourceList": []})");
-  auto interval = run({plugin(), "--config", (dir.path() / "c.json").string(), "--rescan-interval", "soon"});
+  auto interval =
+      run({plugin(), "--config", (dir.path() / "c.json").string(), "--rescan-interval", "soon"});
   EXPECT_EQ(interval.exitCode, 2);
   EXPECT_THAT(interval.err, HasSubstr("--rescan-interval soon"));
   EXPECT_EQ(run({plugin(), "--no-such-flag"}).exitCode, 2);
   auto help = run({plugin(), "--help"});
   EXPECT_EQ(help.exitCode, 0);
-  for (const char* flag : {"--config", "--resource-prefix", "--kubelet-dir", "--sysfs-root", "--devinfo-dir",
-                           "--metrics-address", "--rescan-interval", "--log-level", "--allow-default-route-devices",
-                           "--use-cdi", "--cdi-dir"}) {
+  for (const char* flag : {"--config", "--resource-prefix", "--kubelet-dir", "--sysfs-root",
+                           "--devinfo-dir", "--metrics-address", "--rescan-interval", "--log-level",
+                           "--allow-default-route-devices", "--use-cdi", "--cdi-dir"}) {
     EXPECT_THAT(help.out, HasSubstr(flag));
   }
 }
@@ -73,19 +80,20 @@ TEST(DpCli, ClientCommandsNameAMissingSocket) {
   EXPECT_EQ(p.exitCode, 2);
 }
 
-
 using test::freePort;
 using test::httpGet;
 
 TEST(DpCli, ServesMetricsAndHealthz) {
   test::TempDir dir;
   ASSERT_TRUE(sriov::createSimNode({.root = dir.path() / "node", .pfs = 1, .vfs = 3}, nullptr));
-  test::writeFile(dir.path() / "config.json",
-                  R"({"resourceList": [{"resourceName": "a", "selectors": {"drivers": ["iavf"]}}]})");
+  test::writeFile(
+      dir.path() / "config.json",
+      R"({"resourceList": [{"resourceName": "a", "selectors": {"drivers": ["iavf"]}}]})");
   std::filesystem::create_directories(dir.path() / "kubelet/device-plugins");
   int port = freePort();
-  pid_t pid = test::spawnProcess({plugin(), "--config", (dir.path() / "config.json").string(), "--kubelet-dir",
-                                  (dir.path() / "kubelet").string(), "--sysfs-root", (dir.path() / "node").string(),
+  pid_t pid = test::spawnProcess({plugin(), "--config", (dir.path() / "config.json").string(),
+                                  "--kubelet-dir", (dir.path() / "kubelet").string(),
+                                  "--sysfs-root", (dir.path() / "node").string(),
                                   "--metrics-address", "127.0.0.1:" + std::to_string(port)});
   ASSERT_GT(pid, 0);
   // Bounded wait for the process to come up; the assertions below do not depend on timing.
@@ -104,10 +112,12 @@ TEST(DpCli, ServesMetricsAndHealthz) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   EXPECT_THAT(metrics, HasSubstr("200 OK"));
-  EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_devices{health="Healthy",resource="intel.com/a"} 3)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(vfplane_dp_devices{health="Healthy",resource="intel.com/a"} 3)"));
   EXPECT_THAT(metrics, HasSubstr("vfplane_dp_rescans_total 1"));
   EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_allocate_total{resource="intel.com/a"} 2)"));
-  EXPECT_THAT(metrics, HasSubstr(R"(vfplane_dp_allocate_failures_total{resource="intel.com/a"} 1)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(vfplane_dp_allocate_failures_total{resource="intel.com/a"} 1)"));
   EXPECT_THAT(metrics, HasSubstr("vfplane_dp_reloads_total 0"));
   EXPECT_THAT(reloaded, HasSubstr("vfplane_dp_reloads_total 1"));
   EXPECT_THAT(reloaded, HasSubstr("vfplane_dp_reload_errors_total 0"));

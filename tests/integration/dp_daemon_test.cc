@@ -69,10 +69,12 @@ class DpDaemonTest : public testing::Test {
     loop_ = std::thread([this] { daemon_->run(); });
   }
   bool waitDevices(const std::string& resource, size_t count) {
-    return kubelet_->waitFor([&] {
-      auto d = kubelet_->devices(resource);
-      return d && d->size() == count;
-    }, kWait);
+    return kubelet_->waitFor(
+        [&] {
+          auto d = kubelet_->devices(resource);
+          return d && d->size() == count;
+        },
+        kWait);
   }
   std::string socketOf(const std::string& resource) {
     return (root() / "kubelet/device-plugins" / socketNameFor(resource)).string();
@@ -132,8 +134,10 @@ TEST_F(DpDaemonTest, KubeletRestartLeadsToReRegistration) {
   startDaemon();
   ASSERT_TRUE(waitDevices("intel.com/sriov_net_a", 6));
   ASSERT_TRUE(kubelet_->restart());
-  EXPECT_TRUE(kubelet_->waitFor([&] { return kubelet_->registrations("intel.com/sriov_net_a") == 2; }, kWait));
-  EXPECT_TRUE(kubelet_->waitFor([&] { return kubelet_->updates("intel.com/sriov_net_a") >= 2; }, kWait))
+  EXPECT_TRUE(kubelet_->waitFor(
+      [&] { return kubelet_->registrations("intel.com/sriov_net_a") == 2; }, kWait));
+  EXPECT_TRUE(
+      kubelet_->waitFor([&] { return kubelet_->updates("intel.com/sriov_net_a") >= 2; }, kWait))
       << "the new kubelet gets the device list again";
 }
 
@@ -142,9 +146,11 @@ TEST_F(DpDaemonTest, DeletedPluginSocketIsRecreated) {
   startDaemon();
   ASSERT_TRUE(waitDevices("intel.com/sriov_dpdk", 2));
   fs::remove(socketOf("intel.com/sriov_dpdk"));
-  EXPECT_TRUE(kubelet_->waitFor([&] { return kubelet_->registrations("intel.com/sriov_dpdk") == 2; }, kWait));
+  EXPECT_TRUE(kubelet_->waitFor(
+      [&] { return kubelet_->registrations("intel.com/sriov_dpdk") == 2; }, kWait));
   EXPECT_TRUE(fs::is_socket(socketOf("intel.com/sriov_dpdk")));
-  EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1) << "other resources are left alone";
+  EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1)
+      << "other resources are left alone";
 }
 
 TEST_F(DpDaemonTest, WatcherModeSocketDeletedIsRecreatedAndRegisteredAgain) {
@@ -155,9 +161,11 @@ TEST_F(DpDaemonTest, WatcherModeSocketDeletedIsRecreatedAndRegisteredAgain) {
   fs::path sock = root() / "kubelet/plugins_registry/intel.com_sriov_dpdk.sock";
   ASSERT_TRUE(fs::is_socket(sock));
   fs::remove(sock);
-  EXPECT_TRUE(kubelet_->waitFor([&] { return kubelet_->registrations("intel.com/sriov_dpdk") == 2; }, kWait));
+  EXPECT_TRUE(kubelet_->waitFor(
+      [&] { return kubelet_->registrations("intel.com/sriov_dpdk") == 2; }, kWait));
   EXPECT_TRUE(fs::is_socket(sock));
-  EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1) << "other resources are left alone";
+  EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1)
+      << "other resources are left alone";
 }
 
 TEST_F(DpDaemonTest, StaleSocketFilesAreReplacedBeforeListening) {
@@ -285,7 +293,8 @@ TEST_F(DpDaemonTest, CdiSpecPerPoolKeptInStepAndAllocateAnnotates) {
   fs::path net = root() / "cdi/vfplane-intel.com_sriov_net_a.json";
   fs::path dpdk = root() / "cdi/vfplane-intel.com_sriov_dpdk.json";
   ASSERT_TRUE(fs::exists(net));
-  ASSERT_TRUE(fs::exists(dpdk)) << "two pools under one prefix: two files, neither overwrites the other";
+  ASSERT_TRUE(fs::exists(dpdk))
+      << "two pools under one prefix: two files, neither overwrites the other";
   EXPECT_FALSE(fs::exists(root() / "cdi/vfplane-intel.com_gone.json"));
   EXPECT_TRUE(fs::exists(root() / "cdi/other-vendor.json"));
   auto dpdkSpec = nlohmann::json::parse(test::readFile(dpdk));
@@ -298,12 +307,15 @@ TEST_F(DpDaemonTest, CdiSpecPerPoolKeptInStepAndAllocateAnnotates) {
   auto resp = client->allocate({"0000:41:01.3"});
   ASSERT_TRUE(resp) << resp.error().message();
   auto j = nlohmann::json::parse(*resp)["container_responses"][0];
-  EXPECT_TRUE(!j.contains("devices") || j["devices"].empty()) << "the device nodes come from the CDI spec";
-  EXPECT_EQ(j["annotations"]["cdi.k8s.io/vfplane_intel.com_sriov_dpdk"], "intel.com/net-pci=0000:41:01.3");
+  EXPECT_TRUE(!j.contains("devices") || j["devices"].empty())
+      << "the device nodes come from the CDI spec";
+  EXPECT_EQ(j["annotations"]["cdi.k8s.io/vfplane_intel.com_sriov_dpdk"],
+            "intel.com/net-pci=0000:41:01.3");
   EXPECT_EQ(j["envs"]["PCIDEVICE_INTEL_COM_SRIOV_DPDK"], "0000:41:01.3");
 
   // A reload that drops a pool drops its spec.
-  writeConfig(R"({"resourceList": [{"resourceName": "sriov_net_a", "selectors": {"drivers": ["iavf"]}}]})");
+  writeConfig(
+      R"({"resourceList": [{"resourceName": "sriov_net_a", "selectors": {"drivers": ["iavf"]}}]})");
   ASSERT_TRUE(kubelet_->waitFor([&] { return !fs::exists(dpdk); }, kWait));
   EXPECT_TRUE(fs::exists(net));
 }
@@ -316,7 +328,8 @@ TEST_F(DpDaemonTest, PreferredAllocationPackedAndSpreadOverTheSocket) {
   startDaemon();
   ASSERT_TRUE(waitDevices("intel.com/spread", 3));
   auto packed = PluginClient::connect(socketOf("intel.com/packed"));
-  auto got = packed->preferred({"0000:01:01.0", "0000:01:01.1", "0000:01:01.2"}, {"0000:01:01.2"}, 2);
+  auto got =
+      packed->preferred({"0000:01:01.0", "0000:01:01.1", "0000:01:01.2"}, {"0000:01:01.2"}, 2);
   ASSERT_TRUE(got) << got.error().message();
   auto ids = nlohmann::json::parse(*got)["container_responses"][0]["deviceIDs"];
   ASSERT_EQ(ids.size(), 2u);
@@ -331,8 +344,12 @@ TEST_F(DpDaemonTest, PreferredAllocationPackedAndSpreadOverTheSocket) {
 // healthy by driver like any other device.
 TEST_F(DpDaemonTest, AcceleratorPoolEndToEnd) {
   ASSERT_TRUE(sriov::destroySimNode(root() / "node", nullptr));
-  auto node = sriov::createSimNode({.root = root() / "node", .pfs = 2, .vfs = 2, .numaNodes = 2,
-                                    .accelerators = 2, .accelVfs = 2},
+  auto node = sriov::createSimNode({.root = root() / "node",
+                                    .pfs = 2,
+                                    .vfs = 2,
+                                    .numaNodes = 2,
+                                    .accelerators = 2,
+                                    .accelVfs = 2},
                                    nullptr);
   ASSERT_TRUE(node) << node.error().message();
   writeConfig(R"({"resourceList": [
@@ -353,7 +370,8 @@ TEST_F(DpDaemonTest, AcceleratorPoolEndToEnd) {
 
   auto client = PluginClient::connect(socketOf(fec));
   ASSERT_TRUE(client);
-  auto preferred = client->preferred({list[0].id, list[1].id, list[2].id, list[3].id}, {list[3].id}, 2);
+  auto preferred =
+      client->preferred({list[0].id, list[1].id, list[2].id, list[3].id}, {list[3].id}, 2);
   ASSERT_TRUE(preferred) << preferred.error().message();
   EXPECT_EQ(nlohmann::json::parse(*preferred)["container_responses"][0]["deviceIDs"],
             nlohmann::json({card1.vfs[1].address.str(), card1.vfs[0].address.str()}))
@@ -365,8 +383,9 @@ TEST_F(DpDaemonTest, AcceleratorPoolEndToEnd) {
   EXPECT_EQ(j["envs"]["PCIDEVICE_INTEL_COM_INTEL_FEC_5G"], card1.vfs[0].address.str());
   ASSERT_EQ(j["devices"].size(), 2u);
   EXPECT_EQ(j["devices"][0]["host_path"], "/dev/vfio/vfio");
-  EXPECT_FALSE(fs::exists(root() / "devinfo" /
-                          fmt::format("intel.com-intel_fec_5g-{}-device.json", card1.vfs[0].address.str())));
+  EXPECT_FALSE(
+      fs::exists(root() / "devinfo" /
+                 fmt::format("intel.com-intel_fec_5g-{}-device.json", card1.vfs[0].address.str())));
 
   auto health = [&](const std::string& id) {
     auto now = kubelet_->devices(fec);
@@ -377,9 +396,11 @@ TEST_F(DpDaemonTest, AcceleratorPoolEndToEnd) {
   };
   fs::path driver = root() / "node" / card1.vfs[1].dir / "driver";
   fs::remove(driver);  // unbound from vfio-pci
-  EXPECT_TRUE(kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Unhealthy"; }, kWait));
+  EXPECT_TRUE(
+      kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Unhealthy"; }, kWait));
   fs::create_symlink("../../../../bus/pci/drivers/vfio-pci", driver);
-  EXPECT_TRUE(kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Healthy"; }, kWait));
+  EXPECT_TRUE(
+      kubelet_->waitFor([&] { return health(card1.vfs[1].address.str()) == "Healthy"; }, kWait));
 }
 
 }  // namespace

@@ -30,8 +30,10 @@ constexpr const char* kRefDir = "/usr/lib/cni";
 class CniHostDeviceTest : public testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(std::getenv("VFPLANE_HOST_DEVICE_BIN"), nullptr) << "VFPLANE_HOST_DEVICE_BIN is not set (run via meson test)";
-    if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
+    ASSERT_NE(std::getenv("VFPLANE_HOST_DEVICE_BIN"), nullptr)
+        << "VFPLANE_HOST_DEVICE_BIN is not set (run via meson test)";
+    if (auto why = test::enterFreshNetns())
+      GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
     auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
@@ -50,35 +52,46 @@ class CniHostDeviceTest : public testing::Test {
     ASSERT_TRUE(pod_);
   }
 
-
   const sriov::SimVf& vf(int i) const { return node_.pfs.at(0).vfs.at(static_cast<size_t>(i)); }
 
-  std::string config(const std::string& version, const std::string& selector, bool reference = false,
-                     bool ipam = true, const std::string& ranges = R"([[{"subnet":"10.44.0.0/24"}]])") const {
-    std::string ipamPart = ipam ? fmt::format(R"(,"ipam":{{"type":"{}","dataDir":"{}","ranges":{}}})",
-                                              reference ? "host-local" : "vfplane-ipam", ipamDir(reference).string(), ranges)
-                                : "";
+  std::string config(const std::string& version, const std::string& selector,
+                     bool reference = false, bool ipam = true,
+                     const std::string& ranges = R"([[{"subnet":"10.44.0.0/24"}]])") const {
+    std::string ipamPart =
+        ipam ? fmt::format(R"(,"ipam":{{"type":"{}","dataDir":"{}","ranges":{}}})",
+                           reference ? "host-local" : "vfplane-ipam", ipamDir(reference).string(),
+                           ranges)
+             : "";
     return fmt::format(R"({{"cniVersion":"{}","name":"hdnet","type":"{}",{}{}}})", version,
                        reference ? "host-device" : "vfplane-host-device", selector, ipamPart);
   }
   fs::path ipamDir(bool reference) const { return dir_.path() / (reference ? "ipam-ref" : "ipam"); }
-  size_t reservations(bool reference = false) const { return test::ipamReservations(ipamDir(reference) / "hdnet"); }
+  size_t reservations(bool reference = false) const {
+    return test::ipamReservations(ipamDir(reference) / "hdnet");
+  }
   size_t records() const {
     std::error_code ec;
     size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_.path() / "state/host-device", ec)) ++n;
+    for ([[maybe_unused]] const auto& e :
+         fs::directory_iterator(dir_.path() / "state/host-device", ec))
+      ++n;
     return n;
   }
 
   CniOutcome cni(const std::string& command, const std::string& config, const std::string& netns,
-                 const std::string& container = "ctr1", const std::string& ifname = "net1", bool reference = false) const {
+                 const std::string& container = "ctr1", const std::string& ifname = "net1",
+                 bool reference = false) const {
     std::map<std::string, std::string> env = {
-        {"CNI_COMMAND", command}, {"CNI_CONTAINERID", container}, {"CNI_NETNS", netns},
-        {"CNI_IFNAME", ifname},   {"CNI_PATH", kRefDir},
+        {"CNI_COMMAND", command},
+        {"CNI_CONTAINERID", container},
+        {"CNI_NETNS", netns},
+        {"CNI_IFNAME", ifname},
+        {"CNI_PATH", kRefDir},
         {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p"},
         {"VFPLANE_SYSFS_ROOT", (dir_.path() / "sim").string()},
         {"VFPLANE_STATE_DIR", (dir_.path() / "state").string()}};
-    std::string binary = reference ? std::string(kRefDir) + "/host-device" : test::builtBinary("VFPLANE_HOST_DEVICE_BIN").string();
+    std::string binary = reference ? std::string(kRefDir) + "/host-device"
+                                   : test::builtBinary("VFPLANE_HOST_DEVICE_BIN").string();
     return test::runCni(binary, env, config);
   }
 
@@ -87,7 +100,6 @@ class CniHostDeviceTest : public testing::Test {
   sriov::SimNode node_;
   std::unique_ptr<test::PodNetns> pod_;
 };
-
 
 TEST_F(CniHostDeviceTest, SameResultShapeAsTheReferenceAndTheDeviceComesHome) {
   if (::access((std::string(kRefDir) + "/host-device").c_str(), X_OK) != 0) {
@@ -99,7 +111,8 @@ TEST_F(CniHostDeviceTest, SameResultShapeAsTheReferenceAndTheDeviceComesHome) {
   for (const std::string version : {"0.3.0", "0.3.1", "0.4.0", "1.0.0"}) {
     SCOPED_TRACE(version);
     auto ourMac = test::linkIn("", ours)->mac;
-    auto ref = cni("ADD", config(version, fmt::format(R"("device":"{}")", theirs), true), refPod->path(), "ctr1", "net1", true);
+    auto ref = cni("ADD", config(version, fmt::format(R"("device":"{}")", theirs), true),
+                   refPod->path(), "ctr1", "net1", true);
     ASSERT_EQ(ref.exitCode, 0) << ref.out;
     auto add = cni("ADD", config(version, fmt::format(R"("device":"{}")", ours)), pod_->path());
     ASSERT_EQ(add.exitCode, 0) << add.out << add.err;
@@ -114,11 +127,17 @@ TEST_F(CniHostDeviceTest, SameResultShapeAsTheReferenceAndTheDeviceComesHome) {
     EXPECT_EQ(inPod->alias, ours) << "the original name rides in the alias";
     EXPECT_FALSE(test::linkIn("", ours));
     if (version != "0.3.0" && version != "0.3.1") {
-      auto check = cni("CHECK", test::withPrevResult(config(version, fmt::format(R"("device":"{}")", ours)), add.out), pod_->path());
+      auto check =
+          cni("CHECK",
+              test::withPrevResult(config(version, fmt::format(R"("device":"{}")", ours)), add.out),
+              pod_->path());
       EXPECT_EQ(check.exitCode, 0) << check.out;
     }
 
-    ASSERT_EQ(cni("DEL", config(version, fmt::format(R"("device":"{}")", theirs), true), refPod->path(), "ctr1", "net1", true).exitCode, 0);
+    ASSERT_EQ(cni("DEL", config(version, fmt::format(R"("device":"{}")", theirs), true),
+                  refPod->path(), "ctr1", "net1", true)
+                  .exitCode,
+              0);
     auto del = cni("DEL", config(version, fmt::format(R"("device":"{}")", ours)), pod_->path());
     ASSERT_EQ(del.exitCode, 0) << del.out;
     auto home = test::linkIn("", ours);
@@ -211,9 +230,10 @@ TEST_F(CniHostDeviceTest, AnAltnameThatClashesInThePodIsDroppedAndGivenBackAtHom
   // The reference plugin fails the move with EEXIST here; vfplane-sriov has always handled it, and
   // both now share the routine.
   const std::string dev = *vf(0).netdev;
-  ASSERT_EQ(test::run({"ip", "link", "property", "add", "dev", dev, "altname", "hdclash"}).exitCode, 0);
-  auto inPod = test::run({"nsenter", "--net=" + pod_->path(), "ip", "link", "property", "add", "dev", "lo",
-                          "altname", "hdclash"});
+  ASSERT_EQ(test::run({"ip", "link", "property", "add", "dev", dev, "altname", "hdclash"}).exitCode,
+            0);
+  auto inPod = test::run({"nsenter", "--net=" + pod_->path(), "ip", "link", "property", "add",
+                          "dev", "lo", "altname", "hdclash"});
   ASSERT_EQ(inPod.exitCode, 0) << inPod.err;
   std::string conf = config("1.0.0", fmt::format(R"("device":"{}")", dev), false, false);
   auto add = cni("ADD", conf, pod_->path());
@@ -243,11 +263,13 @@ TEST_F(CniHostDeviceTest, FailuresLeaveTheDeviceHomeAndNothingReserved) {
   EXPECT_TRUE(test::linkIn("", dev));
 
   // IPAM exhausted after the move: the device comes back under its own name, alias cleared.
-  std::string one = config("1.0.0", fmt::format(R"("device":"{}")", *vf(1).netdev), false, true,
-                           R"([[{"subnet":"10.44.0.0/24","rangeStart":"10.44.0.7","rangeEnd":"10.44.0.7"}]])");
+  std::string one =
+      config("1.0.0", fmt::format(R"("device":"{}")", *vf(1).netdev), false, true,
+             R"([[{"subnet":"10.44.0.0/24","rangeStart":"10.44.0.7","rangeEnd":"10.44.0.7"}]])");
   ASSERT_EQ(cni("ADD", one, pod_->path(), "ctr1", "eth1").exitCode, 0);
-  std::string second = config("1.0.0", fmt::format(R"("device":"{}")", dev), false, true,
-                              R"([[{"subnet":"10.44.0.0/24","rangeStart":"10.44.0.7","rangeEnd":"10.44.0.7"}]])");
+  std::string second =
+      config("1.0.0", fmt::format(R"("device":"{}")", dev), false, true,
+             R"([[{"subnet":"10.44.0.0/24","rangeStart":"10.44.0.7","rangeEnd":"10.44.0.7"}]])");
   auto exhausted = cni("ADD", second, pod_->path(), "ctr2", "eth2");
   EXPECT_NE(exhausted.exitCode, 0);
   EXPECT_THAT(exhausted.out, HasSubstr("no IP addresses available"));
@@ -270,7 +292,8 @@ TEST_F(CniHostDeviceTest, ACorruptRecordIsNamedAndDelStillBringsTheDeviceHome) {
   test::writeFile(record, "{\"containerID\": tru");  // a torn write
   auto check = cni("CHECK", test::withPrevResult(conf, add.out), pod_->path());
   EXPECT_EQ(check.code(), 5) << check.out;
-  EXPECT_THAT(check.json().value("msg", ""), HasSubstr(record.string())) << "the corrupt record is named";
+  EXPECT_THAT(check.json().value("msg", ""), HasSubstr(record.string()))
+      << "the corrupt record is named";
   auto del = cni("DEL", conf, pod_->path());
   EXPECT_EQ(del.exitCode, 0) << del.out;
   EXPECT_THAT(del.err, HasSubstr(record.string()));
@@ -287,7 +310,8 @@ TEST_F(CniHostDeviceTest, CheckNoticesAChangedMac) {
   auto pod = netlink::Rtnl::openIn(*podNs);
   netlink::LinkChange change;
   change.mac = *netlink::MacAddress::parse("0a:de:ad:be:ef:02");
-  ASSERT_TRUE(pod->execute(netlink::buildChangeLink(test::linkIn(pod_->path(), "net1")->ifindex, change), "mac"));
+  ASSERT_TRUE(pod->execute(
+      netlink::buildChangeLink(test::linkIn(pod_->path(), "net1")->ifindex, change), "mac"));
   auto check = cni("CHECK", test::withPrevResult(conf, add.out), pod_->path());
   EXPECT_EQ(check.code(), 100) << check.out;
   EXPECT_THAT(check.out, HasSubstr("0a:de:ad:be:ef:02"));
@@ -304,7 +328,9 @@ TEST_F(CniHostDeviceTest, GcDropsRecordsAndAddressesTheRuntimeNoLongerHas) {
   auto j = Json::parse(keep);
   j["cni.dev/valid-attachments"] = Json::array({Json{{"containerID", "keep"}, {"ifname", "net2"}}});
   auto gc = test::runCni(test::builtBinary("VFPLANE_HOST_DEVICE_BIN").string(),
-                         {{"CNI_COMMAND", "GC"}, {"CNI_PATH", kRefDir}, {"VFPLANE_STATE_DIR", (dir_.path() / "state").string()}},
+                         {{"CNI_COMMAND", "GC"},
+                          {"CNI_PATH", kRefDir},
+                          {"VFPLANE_STATE_DIR", (dir_.path() / "state").string()}},
                          j.dump());
   EXPECT_EQ(gc.exitCode, 0) << gc.out;
   EXPECT_EQ(records(), 1u);
@@ -337,13 +363,17 @@ TEST_F(CniHostDeviceTest, TheHostsDefaultRouteDeviceIsRefusedUnlessAllowed) {
   // IPv4: the VM's virtio NIC, with the node's address and its default route through it.
   const auto& nic = node_.virtioNics.at(0);
   int v4 = test::linkIn("", nic.netdev)->ifindex;
-  ASSERT_TRUE(host->execute(netlink::buildAddress(v4, *netlink::IpPrefix::parse("10.45.0.2/24"), true), "address"));
-  ASSERT_TRUE(host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"), *netlink::IpPrefix::parse("10.45.0.1"),
-                                              v4, true), "default route"));
+  ASSERT_TRUE(host->execute(
+      netlink::buildAddress(v4, *netlink::IpPrefix::parse("10.45.0.2/24"), true), "address"));
+  ASSERT_TRUE(host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"),
+                                                *netlink::IpPrefix::parse("10.45.0.1"), v4, true),
+                            "default route"));
   // IPv6 only: the plain NIC carries the IPv6 default route.
   const auto& eno = node_.nics.at(0);
   int v6 = test::linkIn("", eno.netdev)->ifindex;
-  ASSERT_TRUE(host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("::/0"), std::nullopt, v6, true), "v6 default"));
+  ASSERT_TRUE(
+      host->execute(netlink::buildRoute(*netlink::IpPrefix::parse("::/0"), std::nullopt, v6, true),
+                    "v6 default"));
 
   struct Case {
     std::string selector, netdev;
@@ -369,9 +399,15 @@ TEST_F(CniHostDeviceTest, TheHostsDefaultRouteDeviceIsRefusedUnlessAllowed) {
     EXPECT_TRUE(test::linkIn("", c.netdev));
   }
   // A device without a default route is moved as before.
-  auto other = cni("ADD", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false), pod_->path());
+  auto other =
+      cni("ADD", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false),
+          pod_->path());
   EXPECT_EQ(other.exitCode, 0) << other.out;
-  EXPECT_EQ(cni("DEL", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false), pod_->path()).exitCode, 0);
+  EXPECT_EQ(
+      cni("DEL", config("1.0.0", fmt::format(R"("device":"{}")", *vf(0).netdev), false, false),
+          pod_->path())
+          .exitCode,
+      0);
 }
 
 struct BadHostDevice {
@@ -380,7 +416,8 @@ struct BadHostDevice {
   const char* message;
 };
 
-class CniHostDeviceBadConfigTest : public CniHostDeviceTest, public testing::WithParamInterface<BadHostDevice> {};
+class CniHostDeviceBadConfigTest : public CniHostDeviceTest,
+                                   public testing::WithParamInterface<BadHostDevice> {};
 
 TEST_P(CniHostDeviceBadConfigTest, RefusedWithTheKeyNamed) {
   const auto& p = GetParam();
@@ -396,13 +433,16 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(BadHostDevice{R"("mtu":1500)", 7, "name the device with one of"},
                     BadHostDevice{R"("device":"nosuch0")", 7, "device: link nosuch0 not found"},
                     BadHostDevice{R"("device":"a/b")", 7, "device:"},
-                    BadHostDevice{R"("hwaddr":"0a:00:00:00:00:99")", 7, "hwaddr: no link in the host has MAC"},
+                    BadHostDevice{R"("hwaddr":"0a:00:00:00:00:99")", 7,
+                                  "hwaddr: no link in the host has MAC"},
                     BadHostDevice{R"("hwaddr":"nope")", 7, "hwaddr:"},
                     BadHostDevice{R"("pciBusID":"0000:00:1f.6/../../x")", 7, "pciBusID:"},
                     BadHostDevice{R"("pciBusID":"0000:7f:00.0")", 7, "does not exist"},
                     BadHostDevice{R"("kernelpath":"/sys/devices/../../etc")", 7, "kernelpath:"},
-                    BadHostDevice{R"("kernelpath":"devices/pci0000:00")", 7, "must be an absolute path under /sys/devices/"},
-                    BadHostDevice{R"("runtimeConfig":{"deviceID":7})", 7, "runtimeConfig.deviceID: must be a string"},
+                    BadHostDevice{R"("kernelpath":"devices/pci0000:00")", 7,
+                                  "must be an absolute path under /sys/devices/"},
+                    BadHostDevice{R"("runtimeConfig":{"deviceID":7})", 7,
+                                  "runtimeConfig.deviceID: must be a string"},
                     BadHostDevice{R"("device":"eno1","allowDefaultRouteDevice":"yes")", 7,
                                   "allowDefaultRouteDevice: must be true or false"}));
 

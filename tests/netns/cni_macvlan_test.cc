@@ -35,8 +35,10 @@ constexpr const char* kMaster = "eno1";
 class CniMacvlanTest : public testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(std::getenv("VFPLANE_MACVLAN_BIN"), nullptr) << "VFPLANE_MACVLAN_BIN is not set (run via meson test)";
-    if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
+    ASSERT_NE(std::getenv("VFPLANE_MACVLAN_BIN"), nullptr)
+        << "VFPLANE_MACVLAN_BIN is not set (run via meson test)";
+    if (auto why = test::enterFreshNetns())
+      GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
     auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
     links_ = std::move(*links);
@@ -46,7 +48,6 @@ class CniMacvlanTest : public testing::Test {
     pod_ = test::newPod();
     ASSERT_TRUE(pod_);
   }
-
 
   static bool haveReference() {
     return ::access((std::string(kRefDir) + "/macvlan").c_str(), X_OK) == 0 &&
@@ -60,20 +61,28 @@ class CniMacvlanTest : public testing::Test {
     return fmt::format(R"({{"cniVersion":"{}","name":"mvnet","type":"{}","master":"{}"{},
       "ipam":{{"type":"{}","dataDir":"{}","ranges":{},"routes":[{{"dst":"0.0.0.0/0"}}]}}}})",
                        version, reference ? "macvlan" : "vfplane-macvlan", kMaster, extra,
-                       reference ? "host-local" : "vfplane-ipam", ipamDir(reference).string(), ranges);
+                       reference ? "host-local" : "vfplane-ipam", ipamDir(reference).string(),
+                       ranges);
   }
   fs::path ipamDir(bool reference) const { return dir_.path() / (reference ? "ipam-ref" : "ipam"); }
-  size_t reservations(bool reference = false) const { return test::ipamReservations(ipamDir(reference) / "mvnet"); }
+  size_t reservations(bool reference = false) const {
+    return test::ipamReservations(ipamDir(reference) / "mvnet");
+  }
 
   CniOutcome cni(const std::string& command, const std::string& config, const std::string& netns,
-                 const std::string& container = "ctr1", const std::string& ifname = "net1", bool reference = false,
+                 const std::string& container = "ctr1", const std::string& ifname = "net1",
+                 bool reference = false,
                  const std::map<std::string, std::string>& extra = {}) const {
     std::map<std::string, std::string> env = {
-        {"CNI_COMMAND", command}, {"CNI_CONTAINERID", container}, {"CNI_NETNS", netns},
-        {"CNI_IFNAME", ifname},   {"CNI_PATH", kRefDir},
+        {"CNI_COMMAND", command},
+        {"CNI_CONTAINERID", container},
+        {"CNI_NETNS", netns},
+        {"CNI_IFNAME", ifname},
+        {"CNI_PATH", kRefDir},
         {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p"}};
     for (const auto& [k, v] : extra) env[k] = v;
-    std::string binary = reference ? std::string(kRefDir) + "/macvlan" : test::builtBinary("VFPLANE_MACVLAN_BIN").string();
+    std::string binary = reference ? std::string(kRefDir) + "/macvlan"
+                                   : test::builtBinary("VFPLANE_MACVLAN_BIN").string();
     return test::runCni(binary, env, config);
   }
 
@@ -86,7 +95,6 @@ class CniMacvlanTest : public testing::Test {
   std::unique_ptr<netlink::NetlinkLinks> links_;
   std::unique_ptr<test::PodNetns> pod_;
 };
-
 
 // A link's routes with its own ifindex taken out, so two pods' tables compare.
 std::vector<std::string> routesOf(const std::string& ns, int ifindex) {
@@ -111,7 +119,8 @@ std::vector<std::string> globalAddresses(const std::string& ns, int ifindex) {
 std::string prefixLength(const std::string& cidr) { return cidr.substr(cidr.find('/')); }
 
 TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
-  if (!haveReference()) GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
+  if (!haveReference())
+    GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
   auto refPod = test::newPod();
   ASSERT_TRUE(refPod);
   // Debian 12's reference plugins stop at spec 1.0.0.
@@ -122,7 +131,8 @@ TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
     auto ours = cni("ADD", config(version, false), pod_->path());
     ASSERT_EQ(ours.exitCode, 0) << ours.out << ours.err;
     Json r = ref.json(), o = ours.json();
-    EXPECT_EQ(test::keyPaths(o), test::keyPaths(r)) << "ours: " << o.dump() << "\nreference: " << r.dump();
+    EXPECT_EQ(test::keyPaths(o), test::keyPaths(r))
+        << "ours: " << o.dump() << "\nreference: " << r.dump();
     EXPECT_EQ(o["cniVersion"], version);
     EXPECT_EQ(o["interfaces"][0]["sandbox"], pod_->path());
     EXPECT_EQ(r["interfaces"][0]["sandbox"], refPod->path());
@@ -147,12 +157,15 @@ TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
     EXPECT_TRUE(std::regex_match(ourLink->mac, mac)) << ourLink->mac;
     EXPECT_EQ(o["interfaces"][0]["mac"], ourLink->mac);
     EXPECT_EQ(r["interfaces"][0]["mac"], refLink->mac);
-    EXPECT_EQ(globalAddresses(pod_->path(), ourLink->ifindex), std::vector<std::string>{o["ips"][0]["address"]});
-    EXPECT_EQ(globalAddresses(refPod->path(), refLink->ifindex), std::vector<std::string>{r["ips"][0]["address"]});
+    EXPECT_EQ(globalAddresses(pod_->path(), ourLink->ifindex),
+              std::vector<std::string>{o["ips"][0]["address"]});
+    EXPECT_EQ(globalAddresses(refPod->path(), refLink->ifindex),
+              std::vector<std::string>{r["ips"][0]["address"]});
     EXPECT_EQ(routesOf(pod_->path(), ourLink->ifindex), routesOf(refPod->path(), refLink->ifindex));
 
     if (version != "0.3.0" && version != "0.3.1") {
-      auto check = cni("CHECK", test::withPrevResult(config(version, false), ours.out), pod_->path());
+      auto check =
+          cni("CHECK", test::withPrevResult(config(version, false), ours.out), pod_->path());
       EXPECT_EQ(check.exitCode, 0) << check.out;
     }
     ASSERT_EQ(cni("DEL", config(version, true), refPod->path(), "ctr1", "net1", true).exitCode, 0);
@@ -165,11 +178,13 @@ TEST_F(CniMacvlanTest, SameResultShapeAndPodStateAsTheReferencePlugins) {
 }
 
 TEST_F(CniMacvlanTest, DualStackMatchesTheReference) {
-  if (!haveReference()) GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
+  if (!haveReference())
+    GTEST_SKIP() << "Debian's containernetworking-plugins (macvlan, host-local) is not installed";
   auto refPod = test::newPod();
   ASSERT_TRUE(refPod);
   auto dual = [&](bool reference) {
-    auto j = Json::parse(config("1.0.0", reference, "", R"([[{"subnet":"10.55.0.0/24"}],[{"subnet":"fd00:55::/64"}]])"));
+    auto j = Json::parse(config("1.0.0", reference, "",
+                                R"([[{"subnet":"10.55.0.0/24"}],[{"subnet":"fd00:55::/64"}]])"));
     j["ipam"]["routes"] = Json::parse(R"([{"dst":"0.0.0.0/0"},{"dst":"::/0"}])");
     return j.dump();
   };
@@ -178,16 +193,19 @@ TEST_F(CniMacvlanTest, DualStackMatchesTheReference) {
   auto ours = cni("ADD", dual(false), pod_->path());
   ASSERT_EQ(ours.exitCode, 0) << ours.out;
   EXPECT_EQ(test::keyPaths(ours.json()), test::keyPaths(ref.json()));
-  EXPECT_EQ(ours.json()["ips"], ref.json()["ips"]) << "same ranges, fresh state: the same addresses";
+  EXPECT_EQ(ours.json()["ips"], ref.json()["ips"])
+      << "same ranges, fresh state: the same addresses";
   EXPECT_EQ(ours.json()["routes"], ref.json()["routes"]);
   auto ourLink = test::linkIn(pod_->path(), "net1");
   auto refLink = test::linkIn(refPod->path(), "net1");
   ASSERT_TRUE(ourLink && refLink);
-  EXPECT_EQ(globalAddresses(pod_->path(), ourLink->ifindex), globalAddresses(refPod->path(), refLink->ifindex));
+  EXPECT_EQ(globalAddresses(pod_->path(), ourLink->ifindex),
+            globalAddresses(refPod->path(), refLink->ifindex));
   auto v6routes = [](const std::string& ns, int ifindex) {
     std::vector<std::string> out;
     for (auto& r : test::routesIn(ns, AF_INET6)) {
-      if (r.ends_with(fmt::format(" dev {}", ifindex)) && !r.starts_with("fe80:")) out.push_back(r.substr(0, r.rfind(" dev ")));
+      if (r.ends_with(fmt::format(" dev {}", ifindex)) && !r.starts_with("fe80:"))
+        out.push_back(r.substr(0, r.rfind(" dev ")));
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -214,7 +232,8 @@ TEST_F(CniMacvlanTest, EveryModeMtuAndMacAsConfigured) {
                                                  {"passthru", MACVLAN_MODE_PASSTHRU}};
   for (const auto& [name, mode] : modes) {
     SCOPED_TRACE(name);
-    std::string conf = config("1.0.0", false, fmt::format(R"(,"mode":"{}","mtu":1280,"mac":"0a:58:0a:37:00:09")", name));
+    std::string conf = config(
+        "1.0.0", false, fmt::format(R"(,"mode":"{}","mtu":1280,"mac":"0a:58:0a:37:00:09")", name));
     auto add = cni("ADD", conf, pod_->path());
     ASSERT_EQ(add.exitCode, 0) << add.out;
     auto link = test::linkIn(pod_->path(), "net1");
@@ -230,7 +249,8 @@ TEST_F(CniMacvlanTest, EveryModeMtuAndMacAsConfigured) {
 }
 
 TEST_F(CniMacvlanTest, MacFromRuntimeConfigWinsOverCniArgsAndConfig) {
-  std::string conf = config("1.0.0", false, R"(,"mac":"0a:00:00:00:00:01","runtimeConfig":{"mac":"0a:00:00:00:00:03"})");
+  std::string conf = config(
+      "1.0.0", false, R"(,"mac":"0a:00:00:00:00:01","runtimeConfig":{"mac":"0a:00:00:00:00:03"})");
   auto add = cni("ADD", conf, pod_->path(), "ctr1", "net1", false,
                  {{"CNI_ARGS", "IgnoreUnknown=1;MAC=0a:00:00:00:00:02"}});
   ASSERT_EQ(add.exitCode, 0) << add.out;
@@ -239,7 +259,8 @@ TEST_F(CniMacvlanTest, MacFromRuntimeConfigWinsOverCniArgsAndConfig) {
 }
 
 TEST_F(CniMacvlanTest, WithoutIpamTheLinkIsL2OnlyAndUp) {
-  std::string conf = fmt::format(R"({{"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"{}"}})", kMaster);
+  std::string conf = fmt::format(
+      R"({{"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"{}"}})", kMaster);
   auto add = cni("ADD", conf, pod_->path());
   ASSERT_EQ(add.exitCode, 0) << add.out;
   Json r = add.json();
@@ -249,7 +270,8 @@ TEST_F(CniMacvlanTest, WithoutIpamTheLinkIsL2OnlyAndUp) {
   ASSERT_TRUE(link);
   EXPECT_TRUE(link->up());
   for (const auto& a : test::addressesIn(pod_->path(), link->ifindex)) {
-    EXPECT_THAT(a, testing::StartsWith("fe80:")) << "only the kernel's link-local address belongs here";
+    EXPECT_THAT(a, testing::StartsWith("fe80:"))
+        << "only the kernel's link-local address belongs here";
   }
   EXPECT_EQ(cni("CHECK", test::withPrevResult(conf, add.out), pod_->path()).exitCode, 0);
   EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
@@ -281,8 +303,10 @@ TEST_F(CniMacvlanTest, MasterInsideThePodWithLinkInContainer) {
   ASSERT_TRUE(l && *l);
   netlink::LinkChange up;
   up.up = true;
-  ASSERT_TRUE(host->execute(netlink::buildMoveLink((*l)->ifindex, podNs->fd(), "eth0", up), "move"));
-  std::string conf = R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"eth0","linkInContainer":true})";
+  ASSERT_TRUE(
+      host->execute(netlink::buildMoveLink((*l)->ifindex, podNs->fd(), "eth0", up), "move"));
+  std::string conf =
+      R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"eth0","linkInContainer":true})";
   auto add = cni("ADD", conf, pod_->path());
   ASSERT_EQ(add.exitCode, 0) << add.out;
   auto link = test::linkIn(pod_->path(), "net1");
@@ -292,7 +316,9 @@ TEST_F(CniMacvlanTest, MasterInsideThePodWithLinkInContainer) {
   EXPECT_EQ(cni("CHECK", test::withPrevResult(conf, add.out), pod_->path()).exitCode, 0);
   EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
   // Without linkInContainer the same master name means a host link, and there is none.
-  auto missing = cni("ADD", R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"eth0"})", pod_->path());
+  auto missing =
+      cni("ADD", R"({"cniVersion":"1.0.0","name":"l2","type":"vfplane-macvlan","master":"eth0"})",
+          pod_->path());
   EXPECT_EQ(missing.code(), 7) << missing.out;
   EXPECT_THAT(missing.out, HasSubstr("master: link eth0 not found"));
 }
@@ -316,7 +342,9 @@ TEST_F(CniMacvlanTest, CheckNamesWhatDrifted) {
   EXPECT_THAT(macDrift.out, HasSubstr("MAC 0a:de:ad:be:ef:01"));
 
   // The config now asks for another mode than the link has.
-  auto modeDrift = cni("CHECK", test::withPrevResult(config("1.0.0", false, R"(,"mode":"vepa")"), add.out), pod_->path());
+  auto modeDrift =
+      cni("CHECK", test::withPrevResult(config("1.0.0", false, R"(,"mode":"vepa")"), add.out),
+          pod_->path());
   EXPECT_EQ(modeDrift.code(), 100) << modeDrift.out;
   EXPECT_THAT(modeDrift.out, HasSubstr("mode bridge"));
 
@@ -375,11 +403,14 @@ TEST_F(CniMacvlanTest, ANameTakenInThePodIsRefusedAndNothingIsLeft) {
 
 TEST_F(CniMacvlanTest, IpamFailureRemovesTheLink) {
   // One address in the range: the second attachment cannot get one.
-  std::string conf = config("1.0.0", false, "", R"([[{"subnet":"10.55.0.0/24","rangeStart":"10.55.0.9","rangeEnd":"10.55.0.9"}]])");
+  std::string conf =
+      config("1.0.0", false, "",
+             R"([[{"subnet":"10.55.0.0/24","rangeStart":"10.55.0.9","rangeEnd":"10.55.0.9"}]])");
   ASSERT_EQ(cni("ADD", conf, pod_->path()).exitCode, 0);
   auto second = cni("ADD", conf, pod_->path(), "ctr2", "net2");
   EXPECT_NE(second.exitCode, 0);
-  EXPECT_THAT(second.out, HasSubstr("no IP addresses available in range set 0: 10.55.0.9-10.55.0.9"));
+  EXPECT_THAT(second.out,
+              HasSubstr("no IP addresses available in range set 0: 10.55.0.9-10.55.0.9"));
   EXPECT_FALSE(test::linkIn(pod_->path(), "net2"));
   EXPECT_EQ(reservations(), 1u);
   EXPECT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
@@ -392,7 +423,9 @@ TEST_F(CniMacvlanTest, ThirtyTwoParallelAddsGetDistinctAddresses) {
   std::vector<CniOutcome> adds(kN);
   std::vector<std::thread> threads;
   for (int i = 0; i < kN; ++i) {
-    threads.emplace_back([&, i] { adds[i] = cni("ADD", conf, pod_->path(), fmt::format("ctr{}", i), fmt::format("net{}", i)); });
+    threads.emplace_back([&, i] {
+      adds[i] = cni("ADD", conf, pod_->path(), fmt::format("ctr{}", i), fmt::format("net{}", i));
+    });
   }
   for (auto& t : threads) t.join();
   std::set<std::string> addresses;
@@ -405,7 +438,9 @@ TEST_F(CniMacvlanTest, ThirtyTwoParallelAddsGetDistinctAddresses) {
   threads.clear();
   std::vector<CniOutcome> dels(kN);
   for (int i = 0; i < kN; ++i) {
-    threads.emplace_back([&, i] { dels[i] = cni("DEL", conf, pod_->path(), fmt::format("ctr{}", i), fmt::format("net{}", i)); });
+    threads.emplace_back([&, i] {
+      dels[i] = cni("DEL", conf, pod_->path(), fmt::format("ctr{}", i), fmt::format("net{}", i));
+    });
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kN; ++i) EXPECT_EQ(dels[i].exitCode, 0) << i << ": " << dels[i].out;
@@ -434,11 +469,14 @@ struct BadMacvlan {
   const char* message;
 };
 
-class CniMacvlanBadConfigTest : public CniMacvlanTest, public testing::WithParamInterface<BadMacvlan> {};
+class CniMacvlanBadConfigTest : public CniMacvlanTest,
+                                public testing::WithParamInterface<BadMacvlan> {};
 
 TEST_P(CniMacvlanBadConfigTest, RefusedWithTheKeyNamedAndNothingLeft) {
   const auto& p = GetParam();
-  std::string conf = fmt::format(R"({{"cniVersion":"1.0.0","name":"bad","type":"vfplane-macvlan","master":"{}"{}}})", kMaster, p.extra);
+  std::string conf = fmt::format(
+      R"({{"cniVersion":"1.0.0","name":"bad","type":"vfplane-macvlan","master":"{}"{}}})", kMaster,
+      p.extra);
   auto add = cni("ADD", conf, pod_->path());
   EXPECT_EQ(add.code(), p.code) << add.out;
   EXPECT_THAT(add.json().value("msg", ""), HasSubstr(p.message));
@@ -447,21 +485,25 @@ TEST_P(CniMacvlanBadConfigTest, RefusedWithTheKeyNamedAndNothingLeft) {
 
 INSTANTIATE_TEST_SUITE_P(
     Keys, CniMacvlanBadConfigTest,
-    testing::Values(BadMacvlan{R"(,"mode":"l2")", 7, "mode: \"l2\" must be bridge, private, vepa or passthru"},
-                    BadMacvlan{R"(,"mode":3)", 7, "mode: must be a string"},
-                    BadMacvlan{R"(,"mtu":9000)", 7, "mtu: 9000 is above master eno1's MTU 1500"},
-                    BadMacvlan{R"(,"mtu":-1)", 7, "mtu: -1 is out of range"},
-                    BadMacvlan{R"(,"mtu":"1500")", 7, "mtu: must be an integer"},
-                    BadMacvlan{R"(,"mac":"01:00:5e:00:00:01")", 7, "mac: 01:00:5e:00:00:01 is a multicast address"},
-                    BadMacvlan{R"(,"mac":"zz")", 7, "mac:"},
-                    BadMacvlan{R"(,"linkInContainer":"yes")", 7, "linkInContainer: must be true or false"},
-                    BadMacvlan{R"(,"master":"nosuch0")", 7, "master: link nosuch0 not found"},
-                    BadMacvlan{R"(,"master":"a/b")", 7, "master:"},
-                    BadMacvlan{R"(,"ipam":{"type":"vfplane-ipam","ranges":[[{"subnet":"10.1.0.0/33"}]]})", 7, "subnet"},
-                    BadMacvlan{R"(,"ipam":{"type":"no-such-ipam"})", 7, "no-such-ipam"}));
+    testing::Values(
+        BadMacvlan{R"(,"mode":"l2")", 7, "mode: \"l2\" must be bridge, private, vepa or passthru"},
+        BadMacvlan{R"(,"mode":3)", 7, "mode: must be a string"},
+        BadMacvlan{R"(,"mtu":9000)", 7, "mtu: 9000 is above master eno1's MTU 1500"},
+        BadMacvlan{R"(,"mtu":-1)", 7, "mtu: -1 is out of range"},
+        BadMacvlan{R"(,"mtu":"1500")", 7, "mtu: must be an integer"},
+        BadMacvlan{R"(,"mac":"01:00:5e:00:00:01")", 7,
+                   "mac: 01:00:5e:00:00:01 is a multicast address"},
+        BadMacvlan{R"(,"mac":"zz")", 7, "mac:"},
+        BadMacvlan{R"(,"linkInContainer":"yes")", 7, "linkInContainer: must be true or false"},
+        BadMacvlan{R"(,"master":"nosuch0")", 7, "master: link nosuch0 not found"},
+        BadMacvlan{R"(,"master":"a/b")", 7, "master:"},
+        BadMacvlan{R"(,"ipam":{"type":"vfplane-ipam","ranges":[[{"subnet":"10.1.0.0/33"}]]})", 7,
+                   "subnet"},
+        BadMacvlan{R"(,"ipam":{"type":"no-such-ipam"})", 7, "no-such-ipam"}));
 
 TEST_F(CniMacvlanTest, NoMasterAndNoDefaultRouteIsAConfigError) {
-  auto add = cni("ADD", R"({"cniVersion":"1.0.0","name":"x","type":"vfplane-macvlan"})", pod_->path());
+  auto add =
+      cni("ADD", R"({"cniVersion":"1.0.0","name":"x","type":"vfplane-macvlan"})", pod_->path());
   EXPECT_EQ(add.code(), 7) << add.out;
   EXPECT_THAT(add.out, HasSubstr("master: not set, and there is no default route"));
 }

@@ -33,10 +33,14 @@ class CniSriovTest : public testing::Test {
  protected:
   void SetUp() override {
     // Checked here because a throw from a racing thread below would abort the whole binary.
-    ASSERT_NE(std::getenv("VFPLANE_SRIOV_BIN"), nullptr) << "VFPLANE_SRIOV_BIN is not set (run via meson test)";
-    if (auto why = test::enterFreshNetns()) GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
+    ASSERT_NE(std::getenv("VFPLANE_SRIOV_BIN"), nullptr)
+        << "VFPLANE_SRIOV_BIN is not set (run via meson test)";
+    if (auto why = test::enterFreshNetns())
+      GTEST_SKIP() << "needs a throwaway network namespace: " << *why;
     if (::access(kHostLocal, X_OK) != 0) {
-      GTEST_SKIP() << kHostLocal << " is missing (Debian's containernetworking-plugins; scripts/setup installs it)";
+      GTEST_SKIP()
+          << kHostLocal
+          << " is missing (Debian's containernetworking-plugins; scripts/setup installs it)";
     }
     auto links = netlink::NetlinkLinks::open();
     ASSERT_TRUE(links) << links.error().message();
@@ -53,24 +57,28 @@ class CniSriovTest : public testing::Test {
     pod_ = test::newPod();
   }
 
-
   const sriov::SimVf& vf(int i) const { return node_.pfs.at(0).vfs.at(static_cast<size_t>(i)); }
   std::string dev(int i) const { return vf(i).address.str(); }
 
-  std::string config(const std::string& version, const std::string& device, const std::string& extra = "",
+  std::string config(const std::string& version, const std::string& device,
+                     const std::string& extra = "",
                      const std::string& subnet = "10.66.0.0/24") const {
-    return fmt::format(R"({{"cniVersion":"{}","name":"sriovnet","type":"vfplane-sriov","deviceID":"{}",
+    return fmt::format(
+        R"({{"cniVersion":"{}","name":"sriovnet","type":"vfplane-sriov","deviceID":"{}",
       "ipam":{{"type":"host-local","dataDir":"{}","ranges":[[{{"subnet":"{}"}}]],
                "routes":[{{"dst":"0.0.0.0/0"}}]}}{}}})",
-                       version, device, (dir_.path() / "ipam").string(), subnet, extra);
+        version, device, (dir_.path() / "ipam").string(), subnet, extra);
   }
 
   Outcome cni(const std::string& command, const std::string& config, const std::string& netns,
               const std::string& container = "ctr1", const std::string& ifname = "net1",
               const std::map<std::string, std::string>& extra = {}) const {
     std::map<std::string, std::string> env = {
-        {"CNI_COMMAND", command}, {"CNI_CONTAINERID", container}, {"CNI_NETNS", netns},
-        {"CNI_IFNAME", ifname},   {"CNI_PATH", "/usr/lib/cni"},
+        {"CNI_COMMAND", command},
+        {"CNI_CONTAINERID", container},
+        {"CNI_NETNS", netns},
+        {"CNI_IFNAME", ifname},
+        {"CNI_PATH", "/usr/lib/cni"},
         {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p"},
         {"VFPLANE_SYSFS_ROOT", (dir_.path() / "sim").string()},
         {"VFPLANE_STATE_DIR", (dir_.path() / "state").string()}};
@@ -81,8 +89,11 @@ class CniSriovTest : public testing::Test {
   static std::string withPrev(const std::string& config, const std::string& result) {
     return test::withPrevResult(config, result);
   }
-  static std::optional<netlink::LinkInfo> hostLink(const std::string& name) { return test::linkIn("", name); }
-  static std::optional<netlink::LinkInfo> podLink(const std::string& path, const std::string& name) {
+  static std::optional<netlink::LinkInfo> hostLink(const std::string& name) {
+    return test::linkIn("", name);
+  }
+  static std::optional<netlink::LinkInfo> podLink(const std::string& path,
+                                                  const std::string& name) {
     return test::linkIn(path, name);
   }
   static std::vector<std::string> podAddresses(const std::string& path, int ifindex) {
@@ -92,11 +103,13 @@ class CniSriovTest : public testing::Test {
   size_t files(const std::string& sub) const {
     std::error_code ec;
     size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_.path() / "state" / sub, ec)) ++n;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_.path() / "state" / sub, ec))
+      ++n;
     return n;
   }
   Json journal(const std::string& container, const std::string& ifname = "net1") const {
-    return Json::parse(test::readFile(dir_.path() / "state/attachments" / (container + "_" + ifname + ".json")));
+    return Json::parse(
+        test::readFile(dir_.path() / "state/attachments" / (container + "_" + ifname + ".json")));
   }
 
   test::TempDir dir_;
@@ -140,7 +153,8 @@ TEST_F(CniSriovTest, AddCheckDelInEveryVersion) {
     ASSERT_TRUE(inPod);
     EXPECT_TRUE(inPod->up());
     EXPECT_EQ(inPod->mtu, 1400);
-    EXPECT_THAT(podAddresses(pod_->path(), inPod->ifindex), testing::Contains(r["ips"][0]["address"].get<std::string>()));
+    EXPECT_THAT(podAddresses(pod_->path(), inPod->ifindex),
+                testing::Contains(r["ips"][0]["address"].get<std::string>()));
     EXPECT_EQ(reservations(), 1u);
 
     if (compareVersions(version, "0.4.0") >= 0) {
@@ -273,8 +287,9 @@ TEST_F(CniSriovTest, NameClashOnTheWayHome) {
   auto del = cni("DEL", conf, pod_->path());
   ASSERT_EQ(del.exitCode, 0) << del.out << del.err;
   // The one fallback rule (netdev_move.h): after the PCI function, "pci" and 9 hex digits.
-  std::string fallback = fmt::format("pci{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(), vf(0).address.bus(),
-                                     vf(0).address.device(), vf(0).address.function());
+  std::string fallback =
+      fmt::format("pci{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(), vf(0).address.bus(),
+                  vf(0).address.device(), vf(0).address.function());
   EXPECT_TRUE(hostLink(fallback)) << "VF should be home as " << fallback;
   EXPECT_FALSE(podLink(pod_->path(), "net1"));
   EXPECT_EQ(files("attachments"), 0u);
@@ -287,8 +302,8 @@ TEST_F(CniSriovTest, AltnameThatClashesInThePodIsDroppedAndRestored) {
     return test::run(args);
   };
   ASSERT_EQ(ip({"link", "property", "add", "dev", hostName, "altname", "vfpclash"}).exitCode, 0);
-  auto inPod = test::run({"nsenter", "--net=" + pod_->path(), "ip", "link", "property", "add", "dev", "lo",
-                          "altname", "vfpclash"});
+  auto inPod = test::run({"nsenter", "--net=" + pod_->path(), "ip", "link", "property", "add",
+                          "dev", "lo", "altname", "vfpclash"});
   ASSERT_EQ(inPod.exitCode, 0) << inPod.err;
   std::string conf = config("1.0.0", dev(0));
   auto add = cni("ADD", conf, pod_->path());
@@ -320,7 +335,10 @@ TEST_F(CniSriovTest, TwoAddsRacingForOneVfOneWinsOneGetsCode11) {
   std::string winner = a.exitCode == 0 ? "ctr-a" : "ctr-b";
   EXPECT_EQ(cni("DEL", conf, a.exitCode == 0 ? pod_->path() : pod2->path(), winner).exitCode, 0);
   // The loser's DEL (the runtime always sends one) must not touch the winner's VF.
-  EXPECT_EQ(cni("DEL", conf, a.exitCode == 0 ? pod2->path() : pod_->path(), a.exitCode == 0 ? "ctr-b" : "ctr-a").exitCode, 0);
+  EXPECT_EQ(cni("DEL", conf, a.exitCode == 0 ? pod2->path() : pod_->path(),
+                a.exitCode == 0 ? "ctr-b" : "ctr-a")
+                .exitCode,
+            0);
   EXPECT_EQ(reservations(), 0u);
 }
 
@@ -367,18 +385,39 @@ TEST_F(CniSriovTest, BadConfigsAndEnvironmentsGetTheRightCodeAndChangeNothing) {
       {"path trick in deviceID", config("1.0.0", "../../../../etc"), {}, 7, "deviceID"},
       {"missing device", config("1.0.0", "0000:99:00.0"), {}, 7, "0000:99:00.0"},
       {"a PF, not a VF", config("1.0.0", node_.pfs[0].address.str()), {}, 7, "not a VF"},
-      {"PF-side attribute on a PF without VF info", config("1.0.0", dev(0), R"(,"vlan":10,"spoofchk":"off")"), {}, 7,
+      {"PF-side attribute on a PF without VF info",
+       config("1.0.0", dev(0), R"(,"vlan":10,"spoofchk":"off")"),
+       {},
+       7,
        "vlan, spoofchk"},
       {"unsupported version", config("9.9.9", dev(0)), {}, 1, "9.9.9"},
       {"not JSON", "{", {}, 6, "JSON"},
-      {"IPAM plugin missing", R"({"cniVersion":"1.0.0","name":"sriovnet","type":"vfplane-sriov","deviceID":")" +
-                                  dev(0) + R"(","ipam":{"type":"no-such-ipam"}})",
-       {}, 7, "no-such-ipam"},
-      {"netns is a plain file", config("1.0.0", dev(0)), {{"CNI_NETNS", (dir_.path() / "plain-file").string()}}, 4,
+      {"IPAM plugin missing",
+       R"({"cniVersion":"1.0.0","name":"sriovnet","type":"vfplane-sriov","deviceID":")" + dev(0) +
+           R"(","ipam":{"type":"no-such-ipam"}})",
+       {},
+       7,
+       "no-such-ipam"},
+      {"netns is a plain file",
+       config("1.0.0", dev(0)),
+       {{"CNI_NETNS", (dir_.path() / "plain-file").string()}},
+       4,
        "CNI_NETNS"},
-      {"netns is the plugin's own", config("1.0.0", dev(0)), {{"CNI_NETNS", "/proc/self/ns/net"}}, 8, "own"},
-      {"bad container ID", config("1.0.0", dev(0)), {{"CNI_CONTAINERID", "-bad/id"}}, 4, "CNI_CONTAINERID"},
-      {"ifname too long", config("1.0.0", dev(0)), {{"CNI_IFNAME", "a-very-long-ifname"}}, 4, "CNI_IFNAME"},
+      {"netns is the plugin's own",
+       config("1.0.0", dev(0)),
+       {{"CNI_NETNS", "/proc/self/ns/net"}},
+       8,
+       "own"},
+      {"bad container ID",
+       config("1.0.0", dev(0)),
+       {{"CNI_CONTAINERID", "-bad/id"}},
+       4,
+       "CNI_CONTAINERID"},
+      {"ifname too long",
+       config("1.0.0", dev(0)),
+       {{"CNI_IFNAME", "a-very-long-ifname"}},
+       4,
+       "CNI_IFNAME"},
       {"ifname taken in the pod", config("1.0.0", dev(0)), {{"CNI_IFNAME", "lo"}}, 4, "lo"},
   };
   for (const auto& c : cases) {

@@ -24,24 +24,34 @@ class DpCarrierTest : public test::DaemonOnSimNode {
 TEST_F(DpCarrierTest, PfCarrierLossMakesItsVfsUnhealthyAndBack) {
   const std::string allHealthy =
       "0000:01:01.0=Healthy,0000:01:01.1=Healthy,0000:02:01.0=Healthy,0000:02:01.1=Healthy,";
-  ASSERT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == allHealthy; }, 10s)) << healths(kResource);
+  ASSERT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == allHealthy; }, 10s))
+      << healths(kResource);
   ASSERT_TRUE(links_->setUp("ens1f0_rep", false));
-  EXPECT_TRUE(kubelet_->waitFor([&] {
-    return healths(kResource) ==
-           "0000:01:01.0=Unhealthy,0000:01:01.1=Unhealthy,0000:02:01.0=Healthy,0000:02:01.1=Healthy,";
-  }, 10s)) << healths(kResource);
+  EXPECT_TRUE(kubelet_->waitFor(
+      [&] {
+        return healths(kResource) ==
+               "0000:01:01.0=Unhealthy,0000:01:01.1=Unhealthy,0000:02:01.0=Healthy,0000:02:01.1="
+               "Healthy,";
+      },
+      10s))
+      << healths(kResource);
   ASSERT_TRUE(links_->setUp("ens1f0_rep", true));
-  EXPECT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == allHealthy; }, 10s)) << healths(kResource);
+  EXPECT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == allHealthy; }, 10s))
+      << healths(kResource);
 }
 
 TEST_F(DpCarrierTest, PfWithoutCarrierAtStartIsUnhealthyFromTheFirstList) {
   stopDaemon();
   ASSERT_TRUE(links_->setUp("ens1f1_rep", false));
   startDaemon();
-  EXPECT_TRUE(kubelet_->waitFor([&] {
-    return healths(kResource) ==
-           "0000:01:01.0=Healthy,0000:01:01.1=Healthy,0000:02:01.0=Unhealthy,0000:02:01.1=Unhealthy,";
-  }, 10s)) << healths(kResource);
+  EXPECT_TRUE(kubelet_->waitFor(
+      [&] {
+        return healths(kResource) ==
+               "0000:01:01.0=Healthy,0000:01:01.1=Healthy,0000:02:01.0=Unhealthy,0000:02:01.1="
+               "Unhealthy,";
+      },
+      10s))
+      << healths(kResource);
 }
 
 }  // namespace

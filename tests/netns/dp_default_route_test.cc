@@ -26,10 +26,13 @@ class DpDefaultRouteTest : public test::DaemonOnSimNode {
     auto link = rtnl->link(node_.virtioNics[0].netdev);
     ASSERT_TRUE(link && *link);
     int ifindex = (*link)->ifindex;
-    ASSERT_TRUE(rtnl->execute(netlink::buildAddress(ifindex, *netlink::IpPrefix::parse("10.46.0.2/24"), true), "address"));
     ASSERT_TRUE(rtnl->execute(
-        netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"), *netlink::IpPrefix::parse("10.46.0.1"), ifindex, true),
-        "default route"));
+        netlink::buildAddress(ifindex, *netlink::IpPrefix::parse("10.46.0.2/24"), true),
+        "address"));
+    ASSERT_TRUE(
+        rtnl->execute(netlink::buildRoute(*netlink::IpPrefix::parse("0.0.0.0/0"),
+                                          *netlink::IpPrefix::parse("10.46.0.1"), ifindex, true),
+                      "default route"));
   }
   std::string pci(size_t i) const { return node_.virtioNics.at(i).address.str(); }
 };
@@ -38,13 +41,15 @@ TEST_F(DpDefaultRouteTest, TheVirtioNicWithTheDefaultRouteIsLeftOut) {
   startDaemon();
   const std::string onlyTheOther = pci(1) + "=Healthy,";
   EXPECT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == onlyTheOther; }, 10s))
-      << healths(kResource) << ": only the second virtio NIC, which carries no default route, is offered";
+      << healths(kResource)
+      << ": only the second virtio NIC, which carries no default route, is offered";
 }
 
 TEST_F(DpDefaultRouteTest, AllowDefaultRouteDevicesOffersItToo) {
   startDaemon([](DaemonOptions& o) { o.excludeDefaultRoute = false; });
   const std::string both = pci(0) + "=Healthy," + pci(1) + "=Healthy,";
-  EXPECT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == both; }, 10s)) << healths(kResource);
+  EXPECT_TRUE(kubelet_->waitFor([&] { return healths(kResource) == both; }, 10s))
+      << healths(kResource);
 }
 
 }  // namespace

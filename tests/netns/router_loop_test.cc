@@ -2,6 +2,8 @@
 // MAC the kernel has, installs what the kernel's tables compile to, and follows the kernel through
 // rtnetlink notifications. Driven against a fake fast path in a throwaway network namespace, so
 // it needs no BPF or DPDK.
+#include "vfplane/dataplane/router_loop.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,7 +13,6 @@
 #include <thread>
 
 #include "test_support.h"
-#include "vfplane/dataplane/router_loop.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dataplane {
@@ -38,7 +39,9 @@ class FakeFastPath final : public FastPath {
     changed_.notify_all();
     return diff.stats;
   }
-  Result<FastPathCounters> counters() const override { return FastPathCounters{.rx = 5, .forwarded = 3}; }
+  Result<FastPathCounters> counters() const override {
+    return FastPathCounters{.rx = 5, .forwarded = 3};
+  }
   size_t installedEntries() const override {
     std::lock_guard lock(mu_);
     return table_.size();
@@ -109,8 +112,9 @@ TEST_F(RouterLoopTest, StartGivesThePortsAndTheKernelsTable) {
   EXPECT_EQ(fast_.ports()[0].ifindex, r1.ifindex);
   EXPECT_EQ(fast_.ports()[0].name, "r1");
   EXPECT_EQ(fast_.ports()[0].mac.str(), r1.mac);
-  EXPECT_TRUE(fast_.waitFor([](const auto& t) { return has(t, "10.5.0.0/24") && has(t, "10.5.0.1/32"); }))
-      << "the connected subnet and the router's own address, both for the kernel";
+  EXPECT_TRUE(fast_.waitFor([](const auto& t) {
+    return has(t, "10.5.0.0/24") && has(t, "10.5.0.1/32");
+  })) << "the connected subnet and the router's own address, both for the kernel";
   EXPECT_EQ((*loop)->status().syncs, 1u);
   EXPECT_EQ((*loop)->status().entries, fast_.installedEntries());
   EXPECT_EQ((*loop)->counters()->forwarded, 3u) << "the fast path's own counters";
@@ -126,7 +130,9 @@ TEST_F(RouterLoopTest, FollowsTheKernelThroughNotificationsAlone) {
     auto it = t.find(*Ipv4Prefix::parse("10.6.0.0/16"));
     return it != t.end() && !it->second;
   })) << "a new route, punted while its gateway is unresolved";
-  ASSERT_EQ(run({"ip", "neigh", "add", "10.5.0.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"}).exitCode, 0);
+  ASSERT_EQ(
+      run({"ip", "neigh", "add", "10.5.0.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"}).exitCode,
+      0);
   EXPECT_TRUE(fast_.waitFor([](const auto& t) {
     auto it = t.find(*Ipv4Prefix::parse("10.6.0.0/16"));
     return it != t.end() && it->second && it->second->dst.str() == "02:00:00:00:00:09";

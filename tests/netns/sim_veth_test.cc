@@ -135,8 +135,8 @@ TEST_F(SimVethTest, VfsOfOnePfReachEachOther) {
       run({"ip", "netns", "del", b});
     }
   } cleanup{a, b};
-  for (auto [ns, vf, ip] : {std::tuple{a, "ens1f0v0", "198.18.0.1/24"},
-                            std::tuple{b, "ens1f0v1", "198.18.0.2/24"}}) {
+  for (auto [ns, vf, ip] :
+       {std::tuple{a, "ens1f0v0", "198.18.0.1/24"}, std::tuple{b, "ens1f0v1", "198.18.0.2/24"}}) {
     ASSERT_EQ(run({"ip", "link", "set", vf, "netns", ns}).exitCode, 0);
     ASSERT_EQ(run({"ip", "-n", ns, "addr", "add", ip, "dev", vf}).exitCode, 0);
     ASSERT_EQ(run({"ip", "-n", ns, "link", "set", vf, "up"}).exitCode, 0);

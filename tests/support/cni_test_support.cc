@@ -11,10 +11,12 @@ namespace fs = std::filesystem;
 
 int CniOutcome::code() const {
   auto j = json();
-  return j.is_object() && j.contains("code") && j["code"].is_number_integer() ? j["code"].get<int>() : -1;
+  return j.is_object() && j.contains("code") && j["code"].is_number_integer() ? j["code"].get<int>()
+                                                                              : -1;
 }
 
-CniOutcome runCni(const std::string& binary, const std::map<std::string, std::string>& env, const std::string& config) {
+CniOutcome runCni(const std::string& binary, const std::map<std::string, std::string>& env,
+                  const std::string& config) {
   auto r = cni::runProcess(binary, env, config);
   if (!r) return CniOutcome{-1, "", r.error().message()};
   return CniOutcome{r->exitCode, r->out, r->err};
@@ -65,7 +67,8 @@ std::vector<std::string> routesIn(const std::string& nsPath, int family) {
   auto routes = rtnl->routes(family);
   if (!routes) return out;
   for (const auto& r : *routes) {
-    out.push_back(fmt::format("{}{} dev {}", r.dst.str(), r.gateway ? " via " + r.gateway->addressStr() : "", r.oif));
+    out.push_back(fmt::format("{}{} dev {}", r.dst.str(),
+                              r.gateway ? " via " + r.gateway->addressStr() : "", r.oif));
   }
   return out;
 }
@@ -101,7 +104,8 @@ size_t ipamReservations(const fs::path& networkDir) {
   return n;
 }
 
-cni::Request pluginRequest(cni::Command command, const std::string& containerId, const std::string& config) {
+cni::Request pluginRequest(cni::Command command, const std::string& containerId,
+                           const std::string& config) {
   cni::Request req;
   req.env.command = command;
   req.env.containerId = containerId;

@@ -5,12 +5,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "test_support.h"
 #include "vfplane/cni/plugin.h"
@@ -29,7 +28,8 @@ struct CniOutcome {
 };
 
 // Execs `binary` with exactly `env` and `config` on stdin.
-CniOutcome runCni(const std::string& binary, const std::map<std::string, std::string>& env, const std::string& config);
+CniOutcome runCni(const std::string& binary, const std::map<std::string, std::string>& env,
+                  const std::string& config);
 
 // The config with "prevResult" set to `result` (a plugin's ADD output), for CHECK and chained DEL.
 std::string withPrevResult(const std::string& config, const std::string& result);
@@ -55,6 +55,7 @@ size_t ipamReservations(const std::filesystem::path& networkDir);
 // A request as runPlugin would hand it to a plugin, for unit tests that call the plugin directly:
 // container ID, CNI_IFNAME net1, the config parsed, and CNI_NETNS this process's own namespace
 // (which a fake kernel stands in for).
-cni::Request pluginRequest(cni::Command command, const std::string& containerId, const std::string& config);
+cni::Request pluginRequest(cni::Command command, const std::string& containerId,
+                           const std::string& config);
 
 }  // namespace vfplane::test

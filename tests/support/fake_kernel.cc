@@ -20,7 +20,8 @@ class FakeClient final : public netlink::Client {
   Result<void> execute(netlink::NlMsg msg, std::string_view what) override {
     return kernel_.execute(ns_, netlink::header(msg), what);
   }
-  Result<std::vector<std::vector<uint8_t>>> query(netlink::NlMsg msg, std::string_view what) override {
+  Result<std::vector<std::vector<uint8_t>>> query(netlink::NlMsg msg,
+                                                  std::string_view what) override {
     return kernel_.query(ns_, netlink::header(msg), what);
   }
 
@@ -52,10 +53,12 @@ std::vector<uint8_t> linkReply(const FakeKernel::Link& l) {
   ifi.ifi_flags = l.flags | ((l.flags & IFF_UP) ? IFF_LOWER_UP : 0);
   nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO);
   nla_put_string(m.get(), IFLA_IFNAME, l.name.c_str());
-  if (auto mac = netlink::MacAddress::parse(l.mac)) nla_put(m.get(), IFLA_ADDRESS, 6, mac->bytes.data());
+  if (auto mac = netlink::MacAddress::parse(l.mac))
+    nla_put(m.get(), IFLA_ADDRESS, 6, mac->bytes.data());
   nla_put_u32(m.get(), IFLA_MTU, static_cast<uint32_t>(l.mtu));
   if (!l.alias.empty()) nla_put_string(m.get(), IFLA_IFALIAS, l.alias.c_str());
-  if (!l.parentDevice.empty()) nla_put_string(m.get(), IFLA_PARENT_DEV_NAME, l.parentDevice.c_str());
+  if (!l.parentDevice.empty())
+    nla_put_string(m.get(), IFLA_PARENT_DEV_NAME, l.parentDevice.c_str());
   if (!l.altnames.empty()) {
     nlattr* list = nla_nest_start(m.get(), IFLA_PROP_LIST);
     for (const auto& a : l.altnames) nla_put_string(m.get(), IFLA_ALT_IFNAME, a.c_str());
@@ -85,7 +88,8 @@ int FakeKernel::addLink(Ns ns, Link link) {
 std::optional<FakeKernel::Link> FakeKernel::find(Ns ns, std::string_view name) const {
   std::lock_guard lock(mu_);
   for (const auto& [i, l] : links_[ns]) {
-    if (l.name == name || std::find(l.altnames.begin(), l.altnames.end(), name) != l.altnames.end()) return l;
+    if (l.name == name || std::find(l.altnames.begin(), l.altnames.end(), name) != l.altnames.end())
+      return l;
   }
   return std::nullopt;
 }
@@ -109,7 +113,8 @@ std::vector<std::string> FakeKernel::requests() const {
 
 netlink::ClientFactory FakeKernel::factory() {
   return [this](const netlink::Netns* ns) -> Result<std::unique_ptr<netlink::Client>> {
-    return std::unique_ptr<netlink::Client>(std::make_unique<FakeClient>(*this, ns == nullptr ? kHost : kPod));
+    return std::unique_ptr<netlink::Client>(
+        std::make_unique<FakeClient>(*this, ns == nullptr ? kHost : kPod));
   };
 }
 
@@ -120,7 +125,8 @@ FakeKernel::Link* FakeKernel::byIndex(Ns ns, int ifindex) {
 
 FakeKernel::Link* FakeKernel::byName(Ns ns, std::string_view name) {
   for (auto& [i, l] : links_[ns]) {
-    if (l.name == name || std::find(l.altnames.begin(), l.altnames.end(), name) != l.altnames.end()) return &l;
+    if (l.name == name || std::find(l.altnames.begin(), l.altnames.end(), name) != l.altnames.end())
+      return &l;
   }
   return nullptr;
 }
@@ -144,22 +150,26 @@ Result<void> FakeKernel::execute(Ns ns, const nlmsghdr* h, std::string_view what
       requests_.push_back(fmt::format("{} RTM_NEWLINK {}", nsName(ns), ifi->ifi_index));
       Link changed = *l;
       Ns target = ns;
-      if (tb[IFLA_NET_NS_FD]) target = static_cast<int>(nla_get_u32(tb[IFLA_NET_NS_FD])) == podFd_ ? kPod : kHost;
+      if (tb[IFLA_NET_NS_FD])
+        target = static_cast<int>(nla_get_u32(tb[IFLA_NET_NS_FD])) == podFd_ ? kPod : kHost;
       if (tb[IFLA_IFNAME]) changed.name = attrString(tb[IFLA_IFNAME]);
       if (tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == 6) {
-        changed.mac = fmt::format("{:02x}", fmt::join(static_cast<uint8_t*>(nla_data(tb[IFLA_ADDRESS])),
-                                                       static_cast<uint8_t*>(nla_data(tb[IFLA_ADDRESS])) + 6, ":"));
+        changed.mac = fmt::format(
+            "{:02x}", fmt::join(static_cast<uint8_t*>(nla_data(tb[IFLA_ADDRESS])),
+                                static_cast<uint8_t*>(nla_data(tb[IFLA_ADDRESS])) + 6, ":"));
       }
       if (tb[IFLA_MTU]) changed.mtu = static_cast<int>(nla_get_u32(tb[IFLA_MTU]));
       if (tb[IFLA_IFALIAS]) changed.alias = attrString(tb[IFLA_IFALIAS]);
-      if (ifi->ifi_change & IFF_UP) changed.flags = (changed.flags & ~IFF_UP) | (ifi->ifi_flags & IFF_UP);
+      if (ifi->ifi_change & IFF_UP)
+        changed.flags = (changed.flags & ~IFF_UP) | (ifi->ifi_flags & IFF_UP);
       // Every name the link will have must be free where it ends up.
       for (const auto& [i, other] : links_[target]) {
         if (i == changed.ifindex && target == ns) continue;
         std::vector<std::string> names = other.altnames;
         names.push_back(other.name);
         for (const auto& n : names) {
-          if (n == changed.name || std::find(changed.altnames.begin(), changed.altnames.end(), n) != changed.altnames.end()) {
+          if (n == changed.name || std::find(changed.altnames.begin(), changed.altnames.end(), n) !=
+                                       changed.altnames.end()) {
             return fail(systemError(what, EEXIST));
           }
         }
@@ -199,13 +209,16 @@ Result<void> FakeKernel::execute(Ns ns, const nlmsghdr* h, std::string_view what
           l->altnames.erase(it);
         }
       }
-      requests_.push_back(fmt::format("{} {} {}", nsName(ns), h->nlmsg_type == RTM_NEWLINKPROP ? "RTM_NEWLINKPROP" : "RTM_DELLINKPROP",
-                                      ifi->ifi_index));
+      requests_.push_back(
+          fmt::format("{} {} {}", nsName(ns),
+                      h->nlmsg_type == RTM_NEWLINKPROP ? "RTM_NEWLINKPROP" : "RTM_DELLINKPROP",
+                      ifi->ifi_index));
       return {};
     }
     case RTM_NEWADDR:
     case RTM_DELADDR: {
-      std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(h), reinterpret_cast<const uint8_t*>(h) + h->nlmsg_len);
+      std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(h),
+                                 reinterpret_cast<const uint8_t*>(h) + h->nlmsg_len);
       reinterpret_cast<nlmsghdr*>(bytes.data())->nlmsg_type = RTM_NEWADDR;
       auto a = netlink::parseAddress(reinterpret_cast<const nlmsghdr*>(bytes.data()));
       if (!a) return fail(systemError(what, EINVAL));
@@ -219,16 +232,19 @@ Result<void> FakeKernel::execute(Ns ns, const nlmsghdr* h, std::string_view what
         if (it == l->addresses.end()) return fail(systemError(what, EADDRNOTAVAIL));
         l->addresses.erase(it);
       }
-      requests_.push_back(fmt::format("{} {} {}", nsName(ns), h->nlmsg_type == RTM_NEWADDR ? "RTM_NEWADDR" : "RTM_DELADDR",
+      requests_.push_back(fmt::format("{} {} {}", nsName(ns),
+                                      h->nlmsg_type == RTM_NEWADDR ? "RTM_NEWADDR" : "RTM_DELADDR",
                                       a->prefix.str()));
       return {};
     }
     case RTM_NEWROUTE: {
-      std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(h), reinterpret_cast<const uint8_t*>(h) + h->nlmsg_len);
+      std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(h),
+                                 reinterpret_cast<const uint8_t*>(h) + h->nlmsg_len);
       auto r = netlink::parseRoute(reinterpret_cast<const nlmsghdr*>(bytes.data()));
       if (!r) return fail(systemError(what, EINVAL));
       if (byIndex(ns, r->oif) == nullptr) return fail(systemError(what, ENODEV));
-      std::string text = fmt::format("{}{} dev {}", r->dst.str(), r->gateway ? " via " + r->gateway->addressStr() : "", r->oif);
+      std::string text = fmt::format("{}{} dev {}", r->dst.str(),
+                                     r->gateway ? " via " + r->gateway->addressStr() : "", r->oif);
       routes_[ns].emplace_back(r->oif, text);
       requests_.push_back(fmt::format("{} RTM_NEWROUTE {}", nsName(ns), text));
       return {};
@@ -238,7 +254,8 @@ Result<void> FakeKernel::execute(Ns ns, const nlmsghdr* h, std::string_view what
   }
 }
 
-Result<std::vector<std::vector<uint8_t>>> FakeKernel::query(Ns ns, const nlmsghdr* h, std::string_view what) {
+Result<std::vector<std::vector<uint8_t>>> FakeKernel::query(Ns ns, const nlmsghdr* h,
+                                                            std::string_view what) {
   std::lock_guard lock(mu_);
   auto* hdr = const_cast<nlmsghdr*>(h);
   std::vector<std::vector<uint8_t>> out;
@@ -251,7 +268,8 @@ Result<std::vector<std::vector<uint8_t>>> FakeKernel::query(Ns ns, const nlmsghd
       auto* ifi = static_cast<ifinfomsg*>(nlmsg_data(hdr));
       nlattr* tb[IFLA_MAX + 1] = {};
       nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr);
-      Link* l = tb[IFLA_IFNAME] ? byName(ns, attrString(tb[IFLA_IFNAME])) : byIndex(ns, ifi->ifi_index);
+      Link* l =
+          tb[IFLA_IFNAME] ? byName(ns, attrString(tb[IFLA_IFNAME])) : byIndex(ns, ifi->ifi_index);
       if (l == nullptr) return fail(systemError(what, ENODEV));
       out.push_back(linkReply(*l));
       return out;

@@ -65,7 +65,7 @@ class FakeKernel {
   Link* byName(Ns ns, std::string_view name);
 
   mutable std::mutex mu_;
-  std::map<int, Link> links_[2];                   // by ifindex
+  std::map<int, Link> links_[2];                        // by ifindex
   std::vector<std::pair<int, std::string>> routes_[2];  // oif, text
   int nextIndex_ = 100;
   int podFd_ = -1;

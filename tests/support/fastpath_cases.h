@@ -44,9 +44,18 @@ struct Frame {
     f.push_back(static_cast<uint8_t>(ethertype));
     size_t ipLen = static_cast<size_t>(ihl) * 4;
     uint16_t total = static_cast<uint16_t>(ipLen + 8 + payload);
-    uint8_t hdr[60] = {static_cast<uint8_t>(0x40 | ihl), 0, static_cast<uint8_t>(total >> 8),
-                       static_cast<uint8_t>(total), static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id),
-                       0x40, 0, ttl, 17, 0, 0};
+    uint8_t hdr[60] = {static_cast<uint8_t>(0x40 | ihl),
+                       0,
+                       static_cast<uint8_t>(total >> 8),
+                       static_cast<uint8_t>(total),
+                       static_cast<uint8_t>(id >> 8),
+                       static_cast<uint8_t>(id),
+                       0x40,
+                       0,
+                       ttl,
+                       17,
+                       0,
+                       0};
     for (int i = 0; i < 4; ++i) {
       hdr[12 + i] = static_cast<uint8_t>(saddr >> (24 - 8 * i));
       hdr[16 + i] = static_cast<uint8_t>(daddr >> (24 - 8 * i));
@@ -56,8 +65,14 @@ struct Frame {
     hdr[10] = static_cast<uint8_t>(sum >> 8);
     hdr[11] = static_cast<uint8_t>(sum);
     f.insert(f.end(), hdr, hdr + ipLen);
-    uint8_t udp[8] = {0x30, 0x39, 0x10, 0x92, static_cast<uint8_t>((8 + payload) >> 8),
-                      static_cast<uint8_t>(8 + payload), 0, 0};
+    uint8_t udp[8] = {0x30,
+                      0x39,
+                      0x10,
+                      0x92,
+                      static_cast<uint8_t>((8 + payload) >> 8),
+                      static_cast<uint8_t>(8 + payload),
+                      0,
+                      0};
     f.insert(f.end(), udp, udp + 8);
     for (size_t i = 0; i < payload; ++i) f.push_back(static_cast<uint8_t>(i * 7));
     return f;
@@ -85,7 +100,8 @@ inline dataplane::ForwardingModel fastPathModel(int ifindex) {
 }
 
 // The frame a forwarded `in` must become: MACs rewritten, TTL one less, checksum valid.
-inline std::vector<uint8_t> forwardedFrame(std::vector<uint8_t> in, const MacAddress& dst, const MacAddress& src) {
+inline std::vector<uint8_t> forwardedFrame(std::vector<uint8_t> in, const MacAddress& dst,
+                                           const MacAddress& src) {
   std::copy(dst.bytes.begin(), dst.bytes.end(), in.begin());
   std::copy(src.bytes.begin(), src.bytes.end(), in.begin() + 6);
   in[14 + 8] = static_cast<uint8_t>(in[14 + 8] - 1);

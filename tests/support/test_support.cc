@@ -1,14 +1,13 @@
 #include "test_support.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,8 +37,8 @@ TempDir::~TempDir() {
   // Tests may leave files unreadable on purpose; make them removable first.
   for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add |
-                    fs::perm_options::nofollow, ec);
+    fs::permissions(it->path(), fs::perms::owner_all,
+                    fs::perm_options::add | fs::perm_options::nofollow, ec);
   }
   fs::remove_all(path_, ec);
 }
@@ -171,7 +170,8 @@ fs::path fixturesDir() {
 
 fs::path builtBinary(const char* envVar) {
   const char* path = std::getenv(envVar);
-  if (path == nullptr) throw std::runtime_error(std::string(envVar) + " is not set (run via meson test)");
+  if (path == nullptr)
+    throw std::runtime_error(std::string(envVar) + " is not set (run via meson test)");
   return path;
 }
 
@@ -205,7 +205,9 @@ std::optional<PodNetns> PodNetns::create(std::string* why) {
   return ns;
 }
 
-PodNetns::PodNetns(PodNetns&& other) noexcept : pid_(other.pid_), path_(std::move(other.path_)) { other.pid_ = -1; }
+PodNetns::PodNetns(PodNetns&& other) noexcept : pid_(other.pid_), path_(std::move(other.path_)) {
+  other.pid_ = -1;
+}
 
 PodNetns::~PodNetns() { kill(); }
 

@@ -59,7 +59,8 @@ int freePort();
 std::string httpGet(int port, const std::string& path);
 // GETs path until the response contains needle, for at most `tries` times 50 ms (a bound for a
 // process coming up, not a timing assumption). Returns the last response.
-std::string httpGetUntil(int port, const std::string& path, const std::string& needle, int tries = 200);
+std::string httpGetUntil(int port, const std::string& path, const std::string& needle,
+                         int tries = 200);
 
 // Starts argv (argv[0] a path) in the background with this environment; -1 when it cannot.
 pid_t spawnProcess(const std::vector<std::string>& argv);

@@ -53,7 +53,8 @@ TEST(DurationFlagTest, AcceptsUnitsAndNamesTheFlag) {
 
 TEST(DurationFlagTest, AnIntervalOfZeroIsOff) {
   EXPECT_EQ(*intervalFlag("--stats-interval", "0"), std::nullopt);
-  EXPECT_EQ(*intervalFlag("--stats-interval", "60s"), std::optional(std::chrono::milliseconds(60s)));
+  EXPECT_EQ(*intervalFlag("--stats-interval", "60s"),
+            std::optional(std::chrono::milliseconds(60s)));
   auto bad = intervalFlag("--stats-interval", "often");
   ASSERT_FALSE(bad);
   EXPECT_TRUE(bad.error().isUsage());

@@ -22,10 +22,16 @@ std::string vfplane() { return test::builtBinary("VFPLANE_BIN").string(); }
 // and one accelerator card with two vfio-pci VFs.
 fs::path buildGoldenNode(const TempDir& dir) {
   fs::path root = dir.path() / "node";
-  auto node = sriov::createSimNode(
-      {.root = root, .pfs = 2, .vfs = 3, .vfio = 1, .numaNodes = 2, .nics = 1, .accelerators = 1,
-       .accelVfs = 2, .noIommu = true},
-      nullptr);
+  auto node = sriov::createSimNode({.root = root,
+                                    .pfs = 2,
+                                    .vfs = 3,
+                                    .vfio = 1,
+                                    .numaNodes = 2,
+                                    .nics = 1,
+                                    .accelerators = 1,
+                                    .accelVfs = 2,
+                                    .noIommu = true},
+                                   nullptr);
   if (!node) throw std::runtime_error(node.error().message());
   test::writeFile(root / node->nics[0].dir / "numa_node", "-1\n");
   fs::remove(root / node->nics[0].dir / "iommu_group");

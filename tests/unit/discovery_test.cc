@@ -323,7 +323,8 @@ TEST_F(DiscoveryTest, VirtioNicWithoutItsNetDriverHasNoNetdevAndNoWarning) {
 TEST_F(DiscoveryTest, MissingPciDirectoryFailsWithPath) {
   auto inv = discoverNode(Sysfs(dir_.path() / "empty"));
   ASSERT_FALSE(inv);
-  EXPECT_THAT(inv.error().message(), HasSubstr((dir_.path() / "empty/sys/bus/pci/devices").string()));
+  EXPECT_THAT(inv.error().message(),
+              HasSubstr((dir_.path() / "empty/sys/bus/pci/devices").string()));
 }
 
 }  // namespace

@@ -41,32 +41,31 @@ TEST_P(PciAddressRejects, WithMessageNamingInput) {
   EXPECT_NE(a.error().message().find("invalid PCI address"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    BadInputs, PciAddressRejects,
-    testing::Values("",                       // empty
-                    "0000:3b:02",             // no function
-                    "0000:3b:02.",            // empty function
-                    "0000:3b:20.0",           // device above 1f
-                    "0000:3b:02.8",           // function above 7
-                    "000:3b:02.0",            // short domain
-                    "00000:3b:02.0",          // long domain
-                    "0000:3:02.0",            // short bus
-                    "0000:3b:2.0",            // short device
-                    "0000:3b:02.00",          // two-digit function
-                    " 0000:3b:02.0",          // leading blank
-                    "0000:3b:02.0\n",         // trailing newline
-                    "0000:3b:02.0/../../x",   // traversal
-                    "../0000:3b:02.0",        // traversal
-                    "0000:3b:02.0/",          // slash
-                    "0000:3g:02.0",           // not hex
-                    "0000:3b:02:0",           // wrong separator
-                    "0000.3b.02.0",           // wrong separators
-                    "0000:3b:02.0.1",         // extra part
-                    "0000:0000:3b:02.0",      // extra colon
-                    "+000:3b:02.0",           // sign
-                    "0x00:3b:02.0",           // 0x prefix
-                    std::string("0000:3b:02.0\0", 13),  // embedded NUL
-                    "ens1f0"));               // a netdev name
+INSTANTIATE_TEST_SUITE_P(BadInputs, PciAddressRejects,
+                         testing::Values("",                                 // empty
+                                         "0000:3b:02",                       // no function
+                                         "0000:3b:02.",                      // empty function
+                                         "0000:3b:20.0",                     // device above 1f
+                                         "0000:3b:02.8",                     // function above 7
+                                         "000:3b:02.0",                      // short domain
+                                         "00000:3b:02.0",                    // long domain
+                                         "0000:3:02.0",                      // short bus
+                                         "0000:3b:2.0",                      // short device
+                                         "0000:3b:02.00",                    // two-digit function
+                                         " 0000:3b:02.0",                    // leading blank
+                                         "0000:3b:02.0\n",                   // trailing newline
+                                         "0000:3b:02.0/../../x",             // traversal
+                                         "../0000:3b:02.0",                  // traversal
+                                         "0000:3b:02.0/",                    // slash
+                                         "0000:3g:02.0",                     // not hex
+                                         "0000:3b:02:0",                     // wrong separator
+                                         "0000.3b.02.0",                     // wrong separators
+                                         "0000:3b:02.0.1",                   // extra part
+                                         "0000:0000:3b:02.0",                // extra colon
+                                         "+000:3b:02.0",                     // sign
+                                         "0x00:3b:02.0",                     // 0x prefix
+                                         std::string("0000:3b:02.0\0", 13),  // embedded NUL
+                                         "ens1f0"));                         // a netdev name
 
 TEST(PciAddress, MessageShowsControlCharactersEscaped) {
   auto a = PciAddress::parse("0000:3b:02.0\n");

@@ -91,9 +91,9 @@ TEST(SimNode, BuildsTreeWithRelativeLinksAndManifest) {
   ASSERT_TRUE(node) << node.error().message();
   fs::path root = dir.path() / "n";
   const auto& pf = node->pfs[0];
-  for (const auto& link : {"sys/bus/pci/devices/" + pf.address.str(), pf.dir + "/driver",
-                           pf.dir + "/virtfn0", pf.vfs[0].dir + "/physfn",
-                           pf.dir + "/iommu_group", std::string("sys/class/net/ens1f0")}) {
+  for (const auto& link :
+       {"sys/bus/pci/devices/" + pf.address.str(), pf.dir + "/driver", pf.dir + "/virtfn0",
+        pf.vfs[0].dir + "/physfn", pf.dir + "/iommu_group", std::string("sys/class/net/ens1f0")}) {
     ASSERT_TRUE(fs::is_symlink(root / link)) << link;
     EXPECT_TRUE(fs::path(fs::read_symlink(root / link)).is_relative()) << link;
     EXPECT_TRUE(fs::exists(root / link)) << link << " dangles";
@@ -115,8 +115,14 @@ TEST(SimNode, BuildsTreeWithRelativeLinksAndManifest) {
 
 TEST(SimNode, AcceleratorCardsAreClass0x12WithVfioVfsAndSurviveTheManifest) {
   TempDir dir;
-  auto node = createSimNode({.root = dir.path() / "n", .pfs = 2, .vfs = 1, .numaNodes = 2, .nics = 1,
-                             .accelerators = 2, .accelVfs = 2, .noIommu = true},
+  auto node = createSimNode({.root = dir.path() / "n",
+                             .pfs = 2,
+                             .vfs = 1,
+                             .numaNodes = 2,
+                             .nics = 1,
+                             .accelerators = 2,
+                             .accelVfs = 2,
+                             .noIommu = true},
                             nullptr);
   ASSERT_TRUE(node) << node.error().message();
   fs::path root = dir.path() / "n";
@@ -132,8 +138,8 @@ TEST(SimNode, AcceleratorCardsAreClass0x12WithVfioVfsAndSurviveTheManifest) {
   EXPECT_FALSE(fs::exists(root / vf.dir / "net"));
   EXPECT_EQ(fs::read_symlink(root / acc.dir / "virtfn1").filename(), vf.address.str());
   // Accelerators come after the PFs and NICs, so the network devices keep their addresses.
-  auto plain = createSimNode({.root = dir.path() / "p", .pfs = 2, .vfs = 1, .numaNodes = 2, .nics = 1},
-                             nullptr);
+  auto plain = createSimNode(
+      {.root = dir.path() / "p", .pfs = 2, .vfs = 1, .numaNodes = 2, .nics = 1}, nullptr);
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->nics[0].address, node->nics[0].address);
   EXPECT_EQ(plain->pfs[1].address, node->pfs[1].address);
@@ -147,9 +153,9 @@ TEST(SimNode, AcceleratorCardsAreClass0x12WithVfioVfsAndSurviveTheManifest) {
 
 TEST(SimNode, VirtioNicsAreShapedLikeAKvmGuestsAndSurviveTheManifest) {
   TempDir dir;
-  auto node = createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1,
-                             .virtio = 2},
-                            nullptr);
+  auto node = createSimNode(
+      {.root = dir.path() / "n", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1, .virtio = 2},
+      nullptr);
   ASSERT_TRUE(node) << node.error().message();
   fs::path root = dir.path() / "n";
   ASSERT_EQ(node->virtioNics.size(), 2u);
@@ -159,12 +165,16 @@ TEST(SimNode, VirtioNicsAreShapedLikeAKvmGuestsAndSurviveTheManifest) {
   EXPECT_EQ(test::readFile(root / nic.dir / "device"), "0x1041\n");
   EXPECT_EQ(test::readFile(root / nic.dir / "class"), "0x020000\n");
   EXPECT_EQ(fs::read_symlink(root / nic.dir / "driver").filename(), "virtio-pci");
-  EXPECT_FALSE(fs::exists(root / nic.dir / "net")) << "virtio-pci puts no netdev under the PCI function";
+  EXPECT_FALSE(fs::exists(root / nic.dir / "net"))
+      << "virtio-pci puts no netdev under the PCI function";
   EXPECT_EQ(fs::read_symlink(root / nic.dir / "virtio1/driver").filename(), "virtio_net");
-  EXPECT_EQ(fs::canonical(root / "sys/class/net" / nic.netdev), fs::canonical(root / nic.dir / "virtio1/net" / nic.netdev));
-  EXPECT_EQ(fs::canonical(root / "sys/bus/virtio/devices/virtio1"), fs::canonical(root / nic.dir / "virtio1"));
+  EXPECT_EQ(fs::canonical(root / "sys/class/net" / nic.netdev),
+            fs::canonical(root / nic.dir / "virtio1/net" / nic.netdev));
+  EXPECT_EQ(fs::canonical(root / "sys/bus/virtio/devices/virtio1"),
+            fs::canonical(root / nic.dir / "virtio1"));
   // Virtio NICs come last, so every other device keeps its address.
-  auto plain = createSimNode({.root = dir.path() / "p", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1}, nullptr);
+  auto plain = createSimNode(
+      {.root = dir.path() / "p", .pfs = 1, .vfs = 1, .nics = 1, .accelerators = 1}, nullptr);
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->nics[0].address, node->nics[0].address);
   EXPECT_EQ(plain->accelerators[0].address, node->accelerators[0].address);

@@ -40,7 +40,8 @@ TEST_F(SysfsTest, ErrorsCarryTheAbsolutePathAndErrno) {
   auto missing = sysfs_.readString("sys/a/nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().sysErrno(), ENOENT);
-  EXPECT_NE(missing.error().message().find((dir_.path() / "sys/a/nope").string()), std::string::npos);
+  EXPECT_NE(missing.error().message().find((dir_.path() / "sys/a/nope").string()),
+            std::string::npos);
 
   auto junk = sysfs_.readInt("sys/a/junk");
   ASSERT_FALSE(junk);

@@ -1,7 +1,8 @@
 // vfplane: the operator's command-line tool. Each part of vfplane adds its own subcommands.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "vfplane/base/exit_code.h"
 #include "vfplane/cni/cli.h"
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
 
-  CLI::App app("vfplane: SR-IOV device plugin, CNI and forwarding tools for Kubernetes nodes", "vfplane");
+  CLI::App app("vfplane: SR-IOV device plugin, CNI and forwarding tools for Kubernetes nodes",
+               "vfplane");
   app.require_subcommand(1);
   std::string logLevel = "info";
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error or off")

@@ -23,7 +23,9 @@ namespace {
 constexpr uint16_t kBurst = 32;
 constexpr uint16_t kRingSize = 1024;
 
-Error rteError(std::string_view what) { return Error(fmt::format("{}: {}", what, rte_strerror(rte_errno)), rte_errno); }
+Error rteError(std::string_view what) {
+  return Error(fmt::format("{}: {}", what, rte_strerror(rte_errno)), rte_errno);
+}
 
 std::atomic<uint64_t> g_instances{0};
 
@@ -35,12 +37,15 @@ Result<void> initEal(const std::vector<std::string>& args) {
   static std::optional<std::vector<std::string>> startedWith;
   if (startedWith) {
     if (*startedWith == args) return {};
-    return fail(fmt::format("DPDK EAL init: already started with \"{}\"", fmt::join(*startedWith, " ")), EALREADY);
+    return fail(
+        fmt::format("DPDK EAL init: already started with \"{}\"", fmt::join(*startedWith, " ")),
+        EALREADY);
   }
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
-  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return fail(rteError("DPDK EAL init"));
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0)
+    return fail(rteError("DPDK EAL init"));
   startedWith = args;
   return {};
 }
@@ -60,7 +65,8 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
   for (size_t i = 0; i < options.ports.size(); ++i) {
     uint16_t port = options.ports[i].portId;
     r->ports_.push_back({options.ports[i], 0, MacAddress{}});
-    if (!rte_eth_dev_is_valid_port(port)) return fail(fmt::format("DPDK port {}: no such port", port), ENODEV);
+    if (!rte_eth_dev_is_valid_port(port))
+      return fail(fmt::format("DPDK port {}: no such port", port), ENODEV);
     rte_eth_conf conf{};
     if (int rc = rte_eth_dev_configure(port, 1, 1, &conf); rc < 0) {
       return fail(Error(fmt::format("DPDK port {}: configure: {}", port, rte_strerror(-rc)), -rc));
@@ -143,9 +149,12 @@ Result<InstallStats> DpdkRouter::install(const std::vector<FibEntry>& fib) {
       defaultHop = static_cast<int>(hopOf[i]);
       continue;
     }
-    if (int rc = rte_lpm_add(lpm, fib[i].prefix.addr, static_cast<uint8_t>(fib[i].prefix.length), hopOf[i]); rc < 0) {
+    if (int rc = rte_lpm_add(lpm, fib[i].prefix.addr, static_cast<uint8_t>(fib[i].prefix.length),
+                             hopOf[i]);
+        rc < 0) {
       rte_lpm_free(lpm);
-      return fail(Error(fmt::format("DPDK router: add {}: {}", fib[i].prefix.str(), rte_strerror(-rc)), -rc));
+      return fail(Error(
+          fmt::format("DPDK router: add {}: {}", fib[i].prefix.str(), rte_strerror(-rc)), -rc));
     }
   }
   if (lpm_ != nullptr) rte_lpm_free(lpm_);
@@ -174,8 +183,10 @@ void DpdkRouter::handle(rte_mbuf* m, const Bound& in, std::vector<std::vector<rt
   if (in.ifindex == 0 || std::memcmp(eth->dst_addr.addr_bytes, in.mac.bytes.data(), 6) != 0) {
     return punt(m, counters_.puntOtherHost);
   }
-  if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) return punt(m, counters_.puntNotIpv4);
-  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) return punt(m, counters_.puntMalformed);
+  if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+    return punt(m, counters_.puntNotIpv4);
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr))
+    return punt(m, counters_.puntMalformed);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
   if (ip->version_ihl != RTE_IPV4_VHL_DEF) return punt(m, counters_.puntIpOptions);
   if (ip->time_to_live <= 1) return punt(m, counters_.puntTtl);
@@ -210,7 +221,8 @@ size_t DpdkRouter::poll() {
   for (size_t i = 0; i < out.size(); ++i) {
     auto& q = out[i];
     if (q.empty()) continue;
-    uint16_t sent = rte_eth_tx_burst(options_.ports[i].portId, 0, q.data(), static_cast<uint16_t>(q.size()));
+    uint16_t sent =
+        rte_eth_tx_burst(options_.ports[i].portId, 0, q.data(), static_cast<uint16_t>(q.size()));
     for (size_t j = sent; j < q.size(); ++j) {
       ++counters_.txDropped;
       rte_pktmbuf_free(q[j]);

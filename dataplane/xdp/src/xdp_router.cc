@@ -15,7 +15,9 @@ namespace {
 // libbpf returns -errno (and sets errno) on failure.
 Error bpfError(std::string_view what, int rc) { return systemError(what, rc < 0 ? -rc : errno); }
 
-vfp_fib_key keyOf(const Ipv4Prefix& p) { return vfp_fib_key{static_cast<__u32>(p.length), htonl(p.addr)}; }
+vfp_fib_key keyOf(const Ipv4Prefix& p) {
+  return vfp_fib_key{static_cast<__u32>(p.length), htonl(p.addr)};
+}
 
 vfp_fib_value valueOf(const Action& action) {
   vfp_fib_value v{};
@@ -50,8 +52,10 @@ XdpRouter::~XdpRouter() {
 }
 
 Result<void> XdpRouter::addPort(const Port& port) {
-  if (auto ok = setPort(port.ifindex, port.mac); !ok) return fail(std::move(ok.error()).withContext("port " + port.name));
-  if (auto ok = attach(port.ifindex, options_.mode); !ok) return fail(std::move(ok.error()).withContext("port " + port.name));
+  if (auto ok = setPort(port.ifindex, port.mac); !ok)
+    return fail(std::move(ok.error()).withContext("port " + port.name));
+  if (auto ok = attach(port.ifindex, options_.mode); !ok)
+    return fail(std::move(ok.error()).withContext("port " + port.name));
   return {};
 }
 
@@ -135,7 +139,8 @@ Result<void> XdpRouter::attachPass(int ifindex, XdpMode mode) {
 
 Result<void> XdpRouter::detach(int ifindex) {
   auto it = attached_.find(ifindex);
-  if (it == attached_.end()) return fail(fmt::format("detach XDP from ifindex {}: not attached by us", ifindex), ENOENT);
+  if (it == attached_.end())
+    return fail(fmt::format("detach XDP from ifindex {}: not attached by us", ifindex), ENOENT);
   if (int rc = bpf_xdp_detach(ifindex, it->second, nullptr); rc != 0) {
     return fail(bpfError(fmt::format("detach XDP from ifindex {}", ifindex), rc));
   }

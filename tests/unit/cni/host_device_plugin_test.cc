@@ -1,6 +1,8 @@
 // vfplane-host-device's logic without a kernel, over the fake kernel: the device moves in under
 // CNI_IFNAME with its own name in the alias, comes home by the record or by the alias, under the
 // shared fallback name when its own is taken, and refuses the host's default-route device.
+#include "vfplane/cni/host_device_plugin.h"
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +13,6 @@
 #include "cni_test_support.h"
 #include "fake_kernel.h"
 #include "test_support.h"
-#include "vfplane/cni/host_device_plugin.h"
 
 namespace vfplane::cni {
 namespace {
@@ -22,14 +23,16 @@ using testing::HasSubstr;
 class HostDevicePluginTest : public testing::Test {
  protected:
   void SetUp() override {
-    eno1_ = kernel_.addLink(FakeKernel::kHost, {.name = "eno1", .mac = "02:00:00:00:00:01", .mtu = 1500});
+    eno1_ = kernel_.addLink(FakeKernel::kHost,
+                            {.name = "eno1", .mac = "02:00:00:00:00:01", .mtu = 1500});
     kernel_.addLink(FakeKernel::kPod, {.name = "lo", .mac = "", .mtu = 65536});
-    plugin_.emplace(HostDevicePluginOptions{.sysfsRoot = dir_.path(), .stateDir = dir_.path() / "state",
-                                            .clients = kernel_.factory()});
+    plugin_.emplace(HostDevicePluginOptions{
+        .sysfsRoot = dir_.path(), .stateDir = dir_.path() / "state", .clients = kernel_.factory()});
   }
   Request request(Command command, const std::string& extra) {
-    Request req = test::pluginRequest(command, "ctr1",
-                                      R"({"cniVersion":"1.0.0","name":"hd","type":"vfplane-host-device")" + extra + "}");
+    Request req = test::pluginRequest(
+        command, "ctr1",
+        R"({"cniVersion":"1.0.0","name":"hd","type":"vfplane-host-device")" + extra + "}");
     kernel_.setPodFd(req.netns->fd());
     return req;
   }
@@ -64,7 +67,8 @@ TEST_F(HostDevicePluginTest, ATakenHomeNameGivesTheSharedFallbackName) {
   kernel_.addLink(FakeKernel::kHost, {.name = "eno1", .mac = "02:00:00:00:00:99"});
   auto del = request(Command::kDel, R"(,"device":"eno1")");
   ASSERT_TRUE(plugin_->del(del));
-  EXPECT_TRUE(kernel_.find(FakeKernel::kHost, fmt::format("if{}", eno1_))) << "no PCI function: after its index";
+  EXPECT_TRUE(kernel_.find(FakeKernel::kHost, fmt::format("if{}", eno1_)))
+      << "no PCI function: after its index";
 }
 
 TEST_F(HostDevicePluginTest, AMoveTheKernelRefusesLeavesTheDeviceAndNoRecord) {

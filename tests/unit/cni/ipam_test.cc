@@ -1,8 +1,9 @@
 // vfplane-ipam's allocator: host-local's config, on-disk format and allocation order.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "vfplane/cni/ipam.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -14,7 +15,6 @@
 #include <thread>
 
 #include "test_support.h"
-#include "vfplane/cni/ipam.h"
 
 namespace vfplane::cni {
 namespace {
@@ -23,16 +23,22 @@ using testing::HasSubstr;
 
 class IpamTest : public testing::Test {
  protected:
-  CniExpected<IpamConfig> parse(const std::string& ipam, const std::string& extra = "", const std::string& args = "") {
-    std::string text = R"({"cniVersion":"1.0.0","name":"net","type":"vfplane-sriov","ipam":)" + ipam + extra + "}";
+  CniExpected<IpamConfig> parse(const std::string& ipam, const std::string& extra = "",
+                                const std::string& args = "") {
+    std::string text =
+        R"({"cniVersion":"1.0.0","name":"net","type":"vfplane-sriov","ipam":)" + ipam + extra + "}";
     auto conf = parseNetConf(text);
     if (!conf) return std::unexpected(conf.error());
-    auto env = parseEnvironment({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c"}, {"CNI_NETNS", "/x"},
-                                 {"CNI_IFNAME", "net1"}, {"CNI_ARGS", args}});
+    auto env = parseEnvironment({{"CNI_COMMAND", "ADD"},
+                                 {"CNI_CONTAINERID", "c"},
+                                 {"CNI_NETNS", "/x"},
+                                 {"CNI_IFNAME", "net1"},
+                                 {"CNI_ARGS", args}});
     return parseIpamConfig(*conf, *env);
   }
   std::string ranges(const std::string& r) const {
-    return R"({"type":"vfplane-ipam","dataDir":")" + dir_.path().string() + R"(","ranges":)" + r + "}";
+    return R"({"type":"vfplane-ipam","dataDir":")" + dir_.path().string() + R"(","ranges":)" + r +
+           "}";
   }
   IpamConfig config(const std::string& r) {
     auto c = parse(ranges(r));
@@ -68,7 +74,8 @@ TEST_F(IpamTest, HostLocalDefaultsAndFormat) {
 }
 
 TEST_F(IpamTest, LegacySubnetFormAndRoutes) {
-  auto c = parse(R"({"type":"vfplane-ipam","subnet":"10.9.0.0/24","rangeStart":"10.9.0.100","rangeEnd":"10.9.0.110",
+  auto c = parse(
+      R"({"type":"vfplane-ipam","subnet":"10.9.0.0/24","rangeStart":"10.9.0.100","rangeEnd":"10.9.0.110",
                      "gateway":"10.9.0.254","routes":[{"dst":"0.0.0.0/0"},{"dst":"10.0.0.0/8","gw":"10.9.0.1"}]})");
   ASSERT_TRUE(c) << c.error().msg;
   EXPECT_EQ(c->rangeSets[0][0].str(), "10.9.0.100-10.9.0.110");
@@ -79,7 +86,8 @@ TEST_F(IpamTest, LegacySubnetFormAndRoutes) {
 }
 
 TEST_F(IpamTest, DualStackGivesOneAddressPerRangeSet) {
-  IpamConfig c = config(R"([[{"subnet":"10.5.0.0/24"}],[{"subnet":"fd00:5::/64","rangeStart":"fd00:5::10","rangeEnd":"fd00:5::20"}]])");
+  IpamConfig c = config(
+      R"([[{"subnet":"10.5.0.0/24"}],[{"subnet":"fd00:5::/64","rangeStart":"fd00:5::10","rangeEnd":"fd00:5::20"}]])");
   auto r = IpamStore(c).allocate(c, "ctr-a", "net1");
   ASSERT_TRUE(r) << r.error().msg;
   ASSERT_EQ(r->ips.size(), 2u);
@@ -95,8 +103,10 @@ TEST_F(IpamTest, ExhaustedRangeIsNamedAndRollsBackOtherSets) {
   ASSERT_TRUE(store.allocate(c, "a", "net1"));
   auto r = store.allocate(c, "b", "net1");
   ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().msg, HasSubstr("no IP addresses available in range set 1: 10.5.0.1-10.5.0.2"));
-  EXPECT_EQ(reserved(), (std::set<std::string>{"10.6.0.2", "10.5.0.2"})) << "b's address from set 0 was given back";
+  EXPECT_THAT(r.error().msg,
+              HasSubstr("no IP addresses available in range set 1: 10.5.0.1-10.5.0.2"));
+  EXPECT_EQ(reserved(), (std::set<std::string>{"10.6.0.2", "10.5.0.2"}))
+      << "b's address from set 0 was given back";
 }
 
 TEST_F(IpamTest, RepeatedAddReturnsWhatTheAttachmentHolds) {
@@ -108,15 +118,17 @@ TEST_F(IpamTest, RepeatedAddReturnsWhatTheAttachmentHolds) {
   EXPECT_EQ(first->ips[0].address, again->ips[0].address);
   EXPECT_EQ(reserved().size(), 1u);
   auto other = store.allocate(c, "a", "net2");
-  EXPECT_NE(other->ips[0].address, first->ips[0].address) << "another interface of the pod is another attachment";
+  EXPECT_NE(other->ips[0].address, first->ips[0].address)
+      << "another interface of the pod is another attachment";
 }
 
 TEST_F(IpamTest, ContinuesAfterTheLastReservedAndWraps) {
   IpamConfig c = config(R"([[{"subnet":"10.5.0.0/29"}]])");  // .2-.6 usable
   IpamStore store(c);
   for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(store.allocate(c, id, "net1"));  // .2 .3 .4
-  ASSERT_TRUE(store.release("a", "net1"));                                              // frees .2
-  EXPECT_EQ(store.allocate(c, "d", "net1")->ips[0].address, "10.5.0.5/29") << "round-robin, not lowest-free";
+  ASSERT_TRUE(store.release("a", "net1"));                                            // frees .2
+  EXPECT_EQ(store.allocate(c, "d", "net1")->ips[0].address, "10.5.0.5/29")
+      << "round-robin, not lowest-free";
   EXPECT_EQ(store.allocate(c, "e", "net1")->ips[0].address, "10.5.0.6/29");
   EXPECT_EQ(store.allocate(c, "f", "net1")->ips[0].address, "10.5.0.2/29") << "wraps to the start";
 }
@@ -125,7 +137,8 @@ TEST_F(IpamTest, RequestedAddressesFromEverySource) {
   std::string base = ranges(R"([[{"subnet":"10.5.0.0/24"}]])");
   auto fromRuntime = parse(base, R"(,"runtimeConfig":{"ips":["10.5.0.50/24"]})");
   ASSERT_TRUE(fromRuntime) << fromRuntime.error().msg;
-  EXPECT_EQ(IpamStore(*fromRuntime).allocate(*fromRuntime, "a", "net1")->ips[0].address, "10.5.0.50/24");
+  EXPECT_EQ(IpamStore(*fromRuntime).allocate(*fromRuntime, "a", "net1")->ips[0].address,
+            "10.5.0.50/24");
   auto fromArgs = parse(base, R"(,"args":{"cni":{"ips":["10.5.0.51"]}})");
   EXPECT_EQ(IpamStore(*fromArgs).allocate(*fromArgs, "b", "net1")->ips[0].address, "10.5.0.51/24");
   auto fromEnv = parse(base, "", "IgnoreUnknown=1;IP=10.5.0.52");
@@ -174,7 +187,8 @@ TEST_F(IpamTest, ThirtyTwoParallelAddsGetDistinctAddressesAndDelsLeaveNothing) {
   {
     std::vector<std::jthread> threads;
     for (int i = 0; i < 32; ++i) {
-      threads.emplace_back([&, i] { (void)IpamStore(c).release("ctr" + std::to_string(i), "net1"); });
+      threads.emplace_back(
+          [&, i] { (void)IpamStore(c).release("ctr" + std::to_string(i), "net1"); });
     }
   }
   EXPECT_TRUE(reserved().empty());
@@ -204,7 +218,8 @@ class UnwritableDir {
       flags |= FS_IMMUTABLE_FL;
       done_ = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
     }
-    if (!done_) why_ = std::string("cannot make ") + dir_.string() + " immutable: " + std::strerror(errno);
+    if (!done_)
+      why_ = std::string("cannot make ") + dir_.string() + " immutable: " + std::strerror(errno);
     if (fd >= 0) ::close(fd);
   }
   ~UnwritableDir() {
@@ -254,12 +269,16 @@ TEST_F(IpamTest, BadConfigsAreCode7NamingTheField) {
       {R"({"type":"vfplane-ipam","ranges":[[{"rangeStart":"10.0.0.1"}]]})", "ranges[0][0].subnet"},
       {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.1"}]]})", "ranges[0][0].subnet"},
       {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/31"}]]})", "too small"},
-      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.1.5"}]]})", "rangeStart"},
+      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.1.5"}]]})",
+       "rangeStart"},
       {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.0.9","rangeEnd":"10.0.0.5"}]]})",
        "after rangeEnd"},
-      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24","gateway":"10.1.0.1"}]]})", "gateway"},
-      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.0.0.0/25"}]]})", "overlaps"},
-      {R"({"type":"vfplane-ipam","subnet":"10.0.0.0/24","routes":[{"dst":"default"}]})", "routes[0].dst"},
+      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24","gateway":"10.1.0.1"}]]})",
+       "gateway"},
+      {R"({"type":"vfplane-ipam","ranges":[[{"subnet":"10.0.0.0/24"}],[{"subnet":"10.0.0.0/25"}]]})",
+       "overlaps"},
+      {R"({"type":"vfplane-ipam","subnet":"10.0.0.0/24","routes":[{"dst":"default"}]})",
+       "routes[0].dst"},
       {R"({"type":"vfplane-ipam","subnet":"10.0.0.0/24","dataDir":""})", "dataDir"},
   };
   for (const auto& c : cases) {

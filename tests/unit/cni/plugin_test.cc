@@ -1,17 +1,17 @@
 // The plugin skeleton: what every vfplane plugin answers before its own code runs, and how its
 // answers are rendered.
+#include "vfplane/cni/plugin.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "test_support.h"
 #include "vfplane/cni/exec.h"
-#include "vfplane/cni/plugin.h"
 
 namespace vfplane::cni {
 namespace {
@@ -24,8 +24,12 @@ class RecordingPlugin : public Plugin {
     calls.push_back("ADD");
     sawNetns = req.netns.has_value();
     NetResult r;
-    r.interfaces.push_back({.name = req.env.ifname, .mac = "02:00:00:00:00:01", .mtu = 1500,
-                            .sandbox = req.env.netns, .socketPath = "", .pciID = "0000:01:01.0"});
+    r.interfaces.push_back({.name = req.env.ifname,
+                            .mac = "02:00:00:00:00:01",
+                            .mtu = 1500,
+                            .sandbox = req.env.netns,
+                            .socketPath = "",
+                            .pciID = "0000:01:01.0"});
     r.ips.push_back({.address = "10.0.0.2/24", .gateway = "10.0.0.1", .interface = 0});
     return r;
   }
@@ -57,9 +61,13 @@ class RecordingPlugin : public Plugin {
   std::map<std::string, std::string> base;
 };
 
-std::map<std::string, std::string> env(const std::string& command, const std::string& netns = "/proc/self/ns/net") {
-  return {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", "ctr1"}, {"CNI_NETNS", netns},
-          {"CNI_IFNAME", "net1"},   {"CNI_PATH", "/usr/lib/cni"}};
+std::map<std::string, std::string> env(const std::string& command,
+                                       const std::string& netns = "/proc/self/ns/net") {
+  return {{"CNI_COMMAND", command},
+          {"CNI_CONTAINERID", "ctr1"},
+          {"CNI_NETNS", netns},
+          {"CNI_IFNAME", "net1"},
+          {"CNI_PATH", "/usr/lib/cni"}};
 }
 
 std::string conf(const std::string& version, const std::string& extra = "") {
@@ -117,8 +125,11 @@ TEST(PluginSkeletonTest, ErrorsAreJsonOnStdoutWithTheSpecCode) {
   EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), "[1,2]", kAllowOwn)), 6);
   EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), conf("9.9.9"), kAllowOwn)), 1);
   EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), R"({"cniVersion":"1.0.0","type":"x"})", kAllowOwn)), 7);
-  EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), conf("1.0.0", R"(,"ipam":{"subnet":"10.0.0.0/8"})"), kAllowOwn)), 7);
-  EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), conf("1.0.0", R"(,"logLevel":"chatty")"), kAllowOwn)), 7);
+  EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), conf("1.0.0", R"(,"ipam":{"subnet":"10.0.0.0/8"})"),
+                             kAllowOwn)),
+            7);
+  EXPECT_EQ(codeOf(runPlugin(p, env("ADD"), conf("1.0.0", R"(,"logLevel":"chatty")"), kAllowOwn)),
+            7);
   auto badEnv = env("ADD");
   badEnv["CNI_IFNAME"] = "this-name-is-too-long";
   auto o = runPlugin(p, badEnv, conf("1.0.0"), kAllowOwn);
@@ -164,12 +175,14 @@ TEST(PluginSkeletonTest, DelWithAGoneNetnsStillRuns) {
 
 TEST(PluginSkeletonTest, GcGetsTheValidAttachments) {
   RecordingPlugin p;
-  auto o = runPlugin(p, env("GC"),
-                     conf("1.1.0", R"(,"cni.dev/valid-attachments":[{"containerID":"a","ifname":"net1"}])"));
+  auto o = runPlugin(
+      p, env("GC"),
+      conf("1.1.0", R"(,"cni.dev/valid-attachments":[{"containerID":"a","ifname":"net1"}])"));
   EXPECT_EQ(o.exitCode, 0) << o.out;
   ASSERT_EQ(p.valid.size(), 1u);
   EXPECT_EQ(p.valid[0].containerId, "a");
-  auto bad = runPlugin(p, env("GC"), conf("1.1.0", R"(,"cni.dev/valid-attachments":[{"containerID":1}])"));
+  auto bad =
+      runPlugin(p, env("GC"), conf("1.1.0", R"(,"cni.dev/valid-attachments":[{"containerID":1}])"));
   EXPECT_EQ(codeOf(bad), 7);
 }
 
@@ -185,7 +198,9 @@ TEST(PluginSkeletonTest, TheHandlerLogsThroughTheRequestNotAGlobalLogger) {
   auto before = spdlog::default_logger();
   RecordingPlugin p;
   std::string logFile = (dir.path() / "plugin.log").string();
-  auto o = runPlugin(p, env("CHECK"), conf("1.0.0", R"(,"logLevel":"debug","logFile":")" + logFile + R"(")"), kAllowOwn);
+  auto o =
+      runPlugin(p, env("CHECK"),
+                conf("1.0.0", R"(,"logLevel":"debug","logFile":")" + logFile + R"(")"), kAllowOwn);
   EXPECT_EQ(o.exitCode, 0) << o.out;
   EXPECT_EQ(spdlog::default_logger(), before) << "runPlugin must not replace the process's logger";
   ASSERT_NE(p.logger, nullptr);
@@ -198,7 +213,9 @@ TEST(PluginSkeletonTest, DelegatesRunWithTheRequestsEnvironmentNotTheProcesses) 
   test::TempDir dir;
   // A delegate that answers ADD with a result naming the marker it was started with.
   std::filesystem::path delegate = dir.path() / "env-ipam";
-  test::writeFile(delegate, "#!/bin/sh\nprintf '{\"cniVersion\":\"1.0.0\",\"ips\":[],\"marker\":\"%s\"}' \"$VFPLANE_MARK\"\n");
+  test::writeFile(delegate,
+                  "#!/bin/sh\nprintf '{\"cniVersion\":\"1.0.0\",\"ips\":[],\"marker\":\"%s\"}' "
+                  "\"$VFPLANE_MARK\"\n");
   std::filesystem::permissions(delegate, std::filesystem::perms::owner_all);
   ::setenv("VFPLANE_MARK", "process", 1);
   Environment e;
@@ -225,14 +242,17 @@ TEST(PluginSkeletonTest, ACapabilityProbeThatCannotAskSaysWhy) {
   EXPECT_THAT(missing.error().msg, HasSubstr("no-such-ipam"));
 
   std::filesystem::path broken = dir.path() / "broken-ipam";
-  test::writeFile(broken, "#!/bin/sh\nprintf '{\"code\":3,\"msg\":\"cannot read its own config\"}'\nexit 1\n");
+  test::writeFile(
+      broken, "#!/bin/sh\nprintf '{\"code\":3,\"msg\":\"cannot read its own config\"}'\nexit 1\n");
   std::filesystem::permissions(broken, std::filesystem::perms::owner_all);
   auto failed = pluginSupports(e, "broken-ipam", "1.1.0");
   ASSERT_FALSE(failed);
   EXPECT_THAT(failed.error().msg, HasSubstr("cannot read its own config"));
 
   std::filesystem::path old = dir.path() / "old-ipam";
-  test::writeFile(old, "#!/bin/sh\nprintf '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}'\n");
+  test::writeFile(old,
+                  "#!/bin/sh\nprintf "
+                  "'{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}'\n");
   std::filesystem::permissions(old, std::filesystem::perms::owner_all);
   auto answer = pluginSupports(e, "old-ipam", "1.1.0");
   ASSERT_TRUE(answer) << answer.error().msg;

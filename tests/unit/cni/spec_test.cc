@@ -8,12 +8,16 @@ namespace {
 using testing::HasSubstr;
 
 std::map<std::string, std::string> addEnv() {
-  return {{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "abc123"}, {"CNI_NETNS", "/var/run/netns/p"},
-          {"CNI_IFNAME", "net1"}, {"CNI_PATH", "/opt/cni/bin::/usr/lib/cni"}};
+  return {{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "abc123"},
+          {"CNI_NETNS", "/var/run/netns/p"},
+          {"CNI_IFNAME", "net1"},
+          {"CNI_PATH", "/opt/cni/bin::/usr/lib/cni"}};
 }
 
 TEST(CniVersions, SupportedListAndOrdering) {
-  EXPECT_EQ(supportedVersions(), (std::vector<std::string>{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
+  EXPECT_EQ(supportedVersions(),
+            (std::vector<std::string>{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
   EXPECT_TRUE(isSupportedVersion("0.4.0"));
   EXPECT_FALSE(isSupportedVersion("0.2.0"));
   EXPECT_FALSE(isSupportedVersion("1.1"));
@@ -29,14 +33,18 @@ TEST(CniVersions, SupportedListAndOrdering) {
 TEST(CniError, JsonShape) {
   CniError e{ErrorCode::kTryAgainLater, "VF 0000:3b:01.0 is in use", "owner: pod a/b"};
   auto j = e.toJson("1.0.0");
-  EXPECT_EQ(j.dump(), R"({"cniVersion":"1.0.0","code":11,"msg":"VF 0000:3b:01.0 is in use","details":"owner: pod a/b"})");
+  EXPECT_EQ(
+      j.dump(),
+      R"({"cniVersion":"1.0.0","code":11,"msg":"VF 0000:3b:01.0 is in use","details":"owner: pod a/b"})");
   CniError plain{ErrorCode::kIoFailure, "x", ""};
   EXPECT_FALSE(plain.toJson("1.1.0").contains("details"));
 }
 
 TEST(CniEnvironment, ParsesKubeletArgsLeniently) {
   auto env = addEnv();
-  env["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;;K8S_POD_INFRA_CONTAINER_ID=abc123;MAC=";
+  env["CNI_ARGS"] =
+      "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;;K8S_POD_INFRA_CONTAINER_ID="
+      "abc123;MAC=";
   auto e = parseEnvironment(env);
   ASSERT_TRUE(e) << e.error().msg;
   EXPECT_EQ(e->command, Command::kAdd);
@@ -89,15 +97,16 @@ INSTANTIATE_TEST_SUITE_P(
                     BadEnv{"CNI_IFNAME", "eth0123456789012", "longer than 15"},
                     BadEnv{"CNI_IFNAME", "..", "reserved"},
                     BadEnv{"CNI_IFNAME", "a/b", "contains '/'"},
-                    BadEnv{"CNI_IFNAME", "a b", "whitespace"},
-                    BadEnv{"CNI_IFNAME", "a:b", "':'"},
+                    BadEnv{"CNI_IFNAME", "a b", "whitespace"}, BadEnv{"CNI_IFNAME", "a:b", "':'"},
                     BadEnv{"CNI_NETNS", nullptr, "CNI_NETNS is not set"},
-                    BadEnv{"CNI_ARGS", "K8S_POD_NAME", "CNI_ARGS part \"K8S_POD_NAME\" is not KEY=VALUE"},
+                    BadEnv{"CNI_ARGS", "K8S_POD_NAME",
+                           "CNI_ARGS part \"K8S_POD_NAME\" is not KEY=VALUE"},
                     BadEnv{"CNI_ARGS", "=x", "is not KEY=VALUE"}));
 
 NetResult sampleResult() {
   NetResult r;
-  r.interfaces.push_back({"net1", "02:00:00:00:00:01", 9000, "/var/run/netns/p", "", "0000:3b:01.0"});
+  r.interfaces.push_back(
+      {"net1", "02:00:00:00:00:01", 9000, "/var/run/netns/p", "", "0000:3b:01.0"});
   r.ips.push_back({"10.1.0.5/24", "10.1.0.1", 0});
   r.ips.push_back({"fd00::5/64", "", 0});
   r.routes.push_back({"0.0.0.0/0", "10.1.0.1", nlohmann::json{{"priority", 100}}});
@@ -121,11 +130,12 @@ TEST(CniResult, RenderedPerVersion) {
   EXPECT_FALSE(v100["interfaces"][0].contains("mtu"));
 
   auto v110 = renderResult(r, "1.1.0");
-  EXPECT_EQ(v110.dump(),
-            R"({"cniVersion":"1.1.0","interfaces":[{"name":"net1","mac":"02:00:00:00:00:01","mtu":9000,)"
-            R"("sandbox":"/var/run/netns/p","pciID":"0000:3b:01.0"}],"ips":[{"interface":0,"address":"10.1.0.5/24",)"
-            R"("gateway":"10.1.0.1"},{"interface":0,"address":"fd00::5/64"}],"routes":[{"dst":"0.0.0.0/0",)"
-            R"("gw":"10.1.0.1","priority":100}],"dns":{"nameservers":["10.1.0.53"]}})");
+  EXPECT_EQ(
+      v110.dump(),
+      R"({"cniVersion":"1.1.0","interfaces":[{"name":"net1","mac":"02:00:00:00:00:01","mtu":9000,)"
+      R"("sandbox":"/var/run/netns/p","pciID":"0000:3b:01.0"}],"ips":[{"interface":0,"address":"10.1.0.5/24",)"
+      R"("gateway":"10.1.0.1"},{"interface":0,"address":"fd00::5/64"}],"routes":[{"dst":"0.0.0.0/0",)"
+      R"("gw":"10.1.0.1","priority":100}],"dns":{"nameservers":["10.1.0.53"]}})");
 }
 
 TEST(CniResult, KeysAsTheReferencePluginsPrintThem) {

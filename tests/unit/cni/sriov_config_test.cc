@@ -1,8 +1,8 @@
 // vfplane-sriov's config: sriov-cni's keys unchanged, every bad value code 7 with the key named.
+#include "vfplane/cni/sriov_config.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "vfplane/cni/sriov_config.h"
 
 namespace vfplane::cni {
 namespace {
@@ -13,14 +13,19 @@ CniExpected<SriovConfig> parse(const std::string& extra, const std::string& args
                      std::string(extra.empty() ? "" : ",") + extra + "}";
   auto conf = parseNetConf(text);
   if (!conf) return std::unexpected(conf.error());
-  auto env = parseEnvironment({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c"}, {"CNI_NETNS", "/x"},
-                               {"CNI_IFNAME", "net1"}, {"CNI_ARGS", args}, {"CNI_PATH", "/usr/lib/cni"}});
+  auto env = parseEnvironment({{"CNI_COMMAND", "ADD"},
+                               {"CNI_CONTAINERID", "c"},
+                               {"CNI_NETNS", "/x"},
+                               {"CNI_IFNAME", "net1"},
+                               {"CNI_ARGS", args},
+                               {"CNI_PATH", "/usr/lib/cni"}});
   if (!env) return std::unexpected(env.error());
   return parseSriovConfig(*conf, *env);
 }
 
 TEST(SriovConfigTest, SriovCniConfigUnchanged) {
-  auto c = parse(R"("deviceID":"0000:3b:02.1","vlan":100,"vlanQoS":3,"vlanProto":"802.1ad","mac":"02:00:00:00:00:01",
+  auto c = parse(
+      R"("deviceID":"0000:3b:02.1","vlan":100,"vlanQoS":3,"vlanProto":"802.1ad","mac":"02:00:00:00:00:01",
                    "spoofchk":"off","trust":"on","link_state":"enable","min_tx_rate":10,"max_tx_rate":100,
                    "mtu":9000,"logLevel":"debug","logFile":"/tmp/x.log",
                    "ipam":{"type":"host-local","subnet":"10.1.0.0/24"})");
@@ -59,11 +64,15 @@ TEST(SriovConfigTest, MacPrecedenceRuntimeConfigWins) {
   std::string base = R"("deviceID":"0000:3b:02.1","mac":"02:00:00:00:00:01")";
   EXPECT_EQ(parse(base)->mac->str(), "02:00:00:00:00:01");
   EXPECT_EQ(parse(base, "IgnoreUnknown=1;MAC=02:00:00:00:00:02")->mac->str(), "02:00:00:00:00:02");
-  EXPECT_EQ(parse(base + R"(,"args":{"cni":{"mac":"02:00:00:00:00:03"}})", "MAC=02:00:00:00:00:02")->mac->str(),
-            "02:00:00:00:00:03");
-  EXPECT_EQ(parse(base + R"(,"args":{"cni":{"mac":"02:00:00:00:00:03"}},"runtimeConfig":{"mac":"02:00:00:00:00:04"})")
+  EXPECT_EQ(parse(base + R"(,"args":{"cni":{"mac":"02:00:00:00:00:03"}})", "MAC=02:00:00:00:00:02")
                 ->mac->str(),
-            "02:00:00:00:00:04");
+            "02:00:00:00:00:03");
+  EXPECT_EQ(
+      parse(
+          base +
+          R"(,"args":{"cni":{"mac":"02:00:00:00:00:03"}},"runtimeConfig":{"mac":"02:00:00:00:00:04"})")
+          ->mac->str(),
+      "02:00:00:00:00:04");
 }
 
 TEST(SriovConfigTest, RuntimeConfigDeviceIdWins) {

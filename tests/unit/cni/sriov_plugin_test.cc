@@ -2,6 +2,8 @@
 // netlink requests and a simulated node's sysfs tree names the VFs. The plan decides everything
 // and changes nothing; ADD and DEL move the netdev as the journal says; failures roll back. The
 // netns suite runs the same plugin against the real kernel.
+#include "vfplane/cni/sriov_plugin.h"
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,7 +16,6 @@
 #include "fake_kernel.h"
 #include "test_support.h"
 #include "vfplane/cni/sriov_config.h"
-#include "vfplane/cni/sriov_plugin.h"
 #include "vfplane/sriov/sim_node.h"
 
 namespace vfplane::cni {
@@ -32,7 +33,8 @@ class FakePf final : public sriov::VfConfigurator {
     state.vf = vf;
     return std::optional<sriov::VfState>(state);
   }
-  Result<void> apply(std::string_view, int, const sriov::VfSettings& s, const sriov::VfState&) override {
+  Result<void> apply(std::string_view, int, const sriov::VfSettings& s,
+                     const sriov::VfState&) override {
     if (!reports) return fail("not expected", EIO);
     if (s.mac) state.mac = *s.mac;
     applied.push_back(s);
@@ -46,35 +48,45 @@ class FakePf final : public sriov::VfConfigurator {
 class SriovPluginTest : public testing::Test {
  protected:
   void SetUp() override {
-    auto node = sriov::createSimNode({.root = dir_.path() / "node", .pfs = 1, .vfs = 3, .vfio = 1}, nullptr);
+    auto node = sriov::createSimNode({.root = dir_.path() / "node", .pfs = 1, .vfs = 3, .vfio = 1},
+                                     nullptr);
     ASSERT_TRUE(node) << node.error().message();
     node_ = *node;
     for (int i = 0; i < 2; ++i) {
-      kernel_.addLink(FakeKernel::kHost, {.name = *vf(i).netdev, .mac = fmt::format("02:00:00:00:00:1{}", i),
-                                          .mtu = 1500, .parentDevice = vf(i).address.str()});
+      kernel_.addLink(FakeKernel::kHost, {.name = *vf(i).netdev,
+                                          .mac = fmt::format("02:00:00:00:00:1{}", i),
+                                          .mtu = 1500,
+                                          .parentDevice = vf(i).address.str()});
     }
     kernel_.addLink(FakeKernel::kPod, {.name = "lo", .mac = "", .mtu = 65536});
     auto ns = netlink::Netns::open("/proc/self/ns/net");
     ASSERT_TRUE(ns) << ns.error().message();
     podNs_.emplace(std::move(*ns));
     kernel_.setPodFd(podNs_->fd());
-    plugin_.emplace(SriovPluginOptions{.sysfsRoot = dir_.path() / "node", .stateDir = dir_.path() / "state",
-                                       .lockTimeout = std::chrono::milliseconds(1000), .clients = kernel_.factory()},
+    plugin_.emplace(SriovPluginOptions{.sysfsRoot = dir_.path() / "node",
+                                       .stateDir = dir_.path() / "state",
+                                       .lockTimeout = std::chrono::milliseconds(1000),
+                                       .clients = kernel_.factory()},
                     &pf_);
   }
   const sriov::SimVf& vf(int i) const { return node_.pfs.at(0).vfs.at(static_cast<size_t>(i)); }
 
-  Request request(Command command, const std::string& extra, const std::string& container = "ctr1") {
-    Request req = test::pluginRequest(command, container,
-                                      R"({"cniVersion":"1.0.0","name":"sriovnet","type":"vfplane-sriov")" + extra + "}");
+  Request request(Command command, const std::string& extra,
+                  const std::string& container = "ctr1") {
+    Request req = test::pluginRequest(
+        command, container,
+        R"({"cniVersion":"1.0.0","name":"sriovnet","type":"vfplane-sriov")" + extra + "}");
     kernel_.setPodFd(req.netns->fd());
     return req;
   }
-  std::string device(int i) const { return fmt::format(R"(,"deviceID":"{}")", vf(i).address.str()); }
+  std::string device(int i) const {
+    return fmt::format(R"(,"deviceID":"{}")", vf(i).address.str());
+  }
   size_t files(const char* sub) const {
     std::error_code ec;
     size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_.path() / "state" / sub, ec)) ++n;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_.path() / "state" / sub, ec))
+      ++n;
     return n;
   }
   CniExpected<SriovAddPlan> plan(Request& req) {
@@ -93,7 +105,8 @@ class SriovPluginTest : public testing::Test {
 };
 
 TEST_F(SriovPluginTest, ThePlanSaysWhatWillBeDoneAndDoesNothing) {
-  kernel_.addLink(FakeKernel::kPod, {.name = "eth9", .mac = "02:00:00:00:00:99", .altnames = {"vfpclash"}});
+  kernel_.addLink(FakeKernel::kPod,
+                  {.name = "eth9", .mac = "02:00:00:00:00:99", .altnames = {"vfpclash"}});
   auto host = kernel_.find(FakeKernel::kHost, *vf(0).netdev);
   {
     // Give the VF's netdev an altname that names a link in the pod.
@@ -201,9 +214,10 @@ TEST_F(SriovPluginTest, AHomeNameTakenMeanwhileGivesTheFallbackName) {
   kernel_.addLink(FakeKernel::kHost, {.name = *vf(0).netdev, .mac = "02:00:00:00:00:55"});
   auto del = request(Command::kDel, device(0));
   ASSERT_TRUE(plugin_->del(del));
-  EXPECT_TRUE(kernel_.find(FakeKernel::kHost, fmt::format("pci{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(),
-                                                           vf(0).address.bus(), vf(0).address.device(),
-                                                           vf(0).address.function())));
+  EXPECT_TRUE(kernel_.find(
+      FakeKernel::kHost,
+      fmt::format("pci{:04x}{:02x}{:02x}{:x}", vf(0).address.domain(), vf(0).address.bus(),
+                  vf(0).address.device(), vf(0).address.function())));
   EXPECT_EQ(files("attachments"), 0u);
 }
 
@@ -223,8 +237,9 @@ TEST_F(SriovPluginTest, AMoveTheKernelRefusesRollsBackAndLeavesNoRecord) {
 }
 
 TEST_F(SriovPluginTest, AnAddressTheKernelRefusesBringsTheVfHomeAndReleasesIt) {
-  std::string ipam = fmt::format(R"(,"ipam":{{"type":"vfplane-ipam","dataDir":"{}","ranges":[[{{"subnet":"10.9.0.0/24"}}]]}})",
-                                 (dir_.path() / "ipam").string());
+  std::string ipam = fmt::format(
+      R"(,"ipam":{{"type":"vfplane-ipam","dataDir":"{}","ranges":[[{{"subnet":"10.9.0.0/24"}}]]}})",
+      (dir_.path() / "ipam").string());
   kernel_.failNext(RTM_NEWADDR, EACCES);
   auto add = request(Command::kAdd, device(0) + ipam);
   auto r = plugin_->add(add);

@@ -1,11 +1,10 @@
 #include "vfplane/dataplane/forwarding_model.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <random>
 
@@ -63,7 +62,8 @@ TEST_F(ModelTest, LongestPrefixWins) {
 TEST_F(ModelTest, ResolvesThroughGatewayAndNeighbour) {
   EXPECT_EQ(m_.resolve(ip("8.8.8.8")).error(), Punt::kUnresolved) << "gateway MAC not known yet";
   m_.setNeighbour({ip("10.2.0.254"), 3, mac("bb:00:00:00:02:54")});
-  EXPECT_EQ(m_.resolve(ip("8.8.8.8")), (Action{Adjacency{3, mac("aa:00:00:00:00:03"), mac("bb:00:00:00:02:54")}}));
+  EXPECT_EQ(m_.resolve(ip("8.8.8.8")),
+            (Action{Adjacency{3, mac("aa:00:00:00:00:03"), mac("bb:00:00:00:02:54")}}));
   EXPECT_EQ(m_.resolve(ip("10.1.0.1")).error(), Punt::kLocal);
   EXPECT_EQ(m_.resolve(ip("10.1.0.77")).error(), Punt::kUnresolved);
   m_.setNeighbour({ip("10.1.0.77"), 2, mac("bb:00:00:00:00:77")});
@@ -83,13 +83,15 @@ TEST_F(ModelTest, CompileEmitsRoutesNeighboursAndLocals) {
   EXPECT_EQ(byPrefix.size(), 8u) << "4 routes, 2 neighbours, 2 local addresses";
   EXPECT_EQ(byPrefix.at("0.0.0.0/0")->ifindex, 3);
   EXPECT_EQ(byPrefix.at("172.16.0.0/12").error(), Punt::kUnresolved);
-  EXPECT_EQ(byPrefix.at("10.1.0.0/24").error(), Punt::kUnresolved) << "unknown hosts go to the kernel";
+  EXPECT_EQ(byPrefix.at("10.1.0.0/24").error(), Punt::kUnresolved)
+      << "unknown hosts go to the kernel";
   EXPECT_EQ(byPrefix.at("10.1.0.77/32")->dst, mac("bb:00:00:00:00:77"));
   EXPECT_EQ(byPrefix.at("10.2.0.254/32")->dst, mac("bb:00:00:00:02:54"));
   EXPECT_EQ(byPrefix.at("10.1.0.1/32").error(), Punt::kLocal);
   EXPECT_EQ(byPrefix.at("10.2.0.1/32").error(), Punt::kLocal);
-  EXPECT_TRUE(std::is_sorted(fib.begin(), fib.end(),
-                             [](const FibEntry& a, const FibEntry& b) { return a.prefix < b.prefix; }));
+  EXPECT_TRUE(std::is_sorted(fib.begin(), fib.end(), [](const FibEntry& a, const FibEntry& b) {
+    return a.prefix < b.prefix;
+  }));
 }
 
 TEST_F(ModelTest, NeighbourNeverShadowsAMoreSpecificGatewayRoute) {
@@ -105,7 +107,8 @@ TEST_F(ModelTest, NeighbourNeverShadowsAMoreSpecificGatewayRoute) {
 Action lpm(const std::vector<FibEntry>& fib, Ipv4 addr) {
   const FibEntry* best = nullptr;
   for (const auto& e : fib) {
-    if (e.prefix.contains(addr) && (best == nullptr || e.prefix.length > best->prefix.length)) best = &e;
+    if (e.prefix.contains(addr) && (best == nullptr || e.prefix.length > best->prefix.length))
+      best = &e;
   }
   return best ? best->action : Action(std::unexpected(Punt::kNoRoute));
 }
@@ -119,7 +122,9 @@ TEST(ModelProperty, CompiledTableAgreesWithResolve) {
   for (int round = 0; round < 200; ++round) {
     ForwardingModel m;
     for (int i = 1; i <= 3; ++i) {
-      if (pick(4) != 0) m.setInterface({i, "if" + std::to_string(i), MacAddress{{0xaa, 0, 0, 0, 0, static_cast<uint8_t>(i)}}});
+      if (pick(4) != 0)
+        m.setInterface(
+            {i, "if" + std::to_string(i), MacAddress{{0xaa, 0, 0, 0, 0, static_cast<uint8_t>(i)}}});
     }
     for (int r = pick(12); r > 0; --r) {
       int len = 18 + pick(15);
@@ -129,7 +134,8 @@ TEST(ModelProperty, CompiledTableAgreesWithResolve) {
       m.setRoute({Ipv4Prefix{a, len}, gw, 1 + pick(3)});
     }
     for (int n = pick(30); n > 0; --n) {
-      m.setNeighbour({addr(), 1 + pick(3), MacAddress{{0xbb, 0, 0, 0, static_cast<uint8_t>(pick(256)), 1}}});
+      m.setNeighbour(
+          {addr(), 1 + pick(3), MacAddress{{0xbb, 0, 0, 0, static_cast<uint8_t>(pick(256)), 1}}});
     }
     for (int l = pick(3); l > 0; --l) m.addLocal(addr());
     auto fib = m.compile();
@@ -178,8 +184,11 @@ KernelTables routerTables() {
                   neigh("10.1.0.5", 2, "bb:00:00:00:00:05", NUD_REACHABLE),
                   neigh("10.1.0.6", 2, std::nullopt, NUD_INCOMPLETE),
                   neigh("10.1.0.7", 2, "bb:00:00:00:00:07", NUD_FAILED)};
-  t.addresses = {{2, kp("10.1.0.1/24")}, {3, kp("10.2.0.1/24")}, {4, kp("192.168.1.10/16")},
-                 {1, kp("127.0.0.1/8")}, {2, kp("fd00::1/64")}};
+  t.addresses = {{2, kp("10.1.0.1/24")},
+                 {3, kp("10.2.0.1/24")},
+                 {4, kp("192.168.1.10/16")},
+                 {1, kp("127.0.0.1/8")},
+                 {2, kp("fd00::1/64")}};
   return t;
 }
 
@@ -192,7 +201,8 @@ TEST(KernelModel, ForwardsOnlyWhatTheKernelWouldSendThroughAPort) {
   EXPECT_EQ(m->resolve(ip("10.1.0.7")).error(), Punt::kUnresolved) << "failed";
   EXPECT_EQ(m->resolve(ip("192.168.7.7")).error(), Punt::kNoInterface)
       << "a route through a non-port link shadows the default route";
-  EXPECT_EQ(m->resolve(ip("10.2.9.1")).error(), Punt::kNoInterface) << "blackhole: the kernel drops it";
+  EXPECT_EQ(m->resolve(ip("10.2.9.1")).error(), Punt::kNoInterface)
+      << "blackhole: the kernel drops it";
   EXPECT_EQ(m->resolve(ip("192.168.1.10")).error(), Punt::kLocal) << "any address of the namespace";
   EXPECT_EQ(m->resolve(ip("10.2.0.1")).error(), Punt::kLocal);
 }

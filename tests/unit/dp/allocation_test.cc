@@ -17,7 +17,8 @@ ResourcePool makePool(AllocationPolicy policy) {
   auto add = [&](int bus, int numa, int vfs) {
     for (int i = 0; i < vfs; ++i) {
       PoolDevice d;
-      d.function.address = sriov::PciAddress(0, static_cast<uint8_t>(bus), 1, static_cast<uint8_t>(i));
+      d.function.address =
+          sriov::PciAddress(0, static_cast<uint8_t>(bus), 1, static_cast<uint8_t>(i));
       d.function.numaNode = numa;
       d.id = d.function.address.str();
       d.pf = sriov::PciAddress(0, static_cast<uint8_t>(bus), 0, 0);
@@ -77,11 +78,13 @@ TEST(PreferredAllocation, HonoursMustIncludeAndItsNumaNode) {
     auto got = preferredAllocation(pool, {allIds(pool), {"0000:0c:01.2"}, 3});
     ASSERT_EQ(got.size(), 3u);
     EXPECT_EQ(got[0], "0000:0c:01.2");
-    for (const auto& id : got) EXPECT_EQ(pool.find(id)->numaNode(), 1) << allocationPolicyName(policy);
+    for (const auto& id : got)
+      EXPECT_EQ(pool.find(id)->numaNode(), 1) << allocationPolicyName(policy);
   }
   auto pool = makePool(AllocationPolicy::kPacked);
   auto packed = preferredAllocation(pool, {allIds(pool), {"0000:0a:01.3"}, 2});
-  EXPECT_EQ(pfsOf(pool, packed), std::set<std::string>{"0000:0a:00.0"}) << "packed joins the must-include PF";
+  EXPECT_EQ(pfsOf(pool, packed), std::set<std::string>{"0000:0a:00.0"})
+      << "packed joins the must-include PF";
 }
 
 TEST(PreferredAllocation, OnlyFromAvailableAndNeverMoreThanAsked) {
@@ -100,8 +103,9 @@ TEST(Allocate, NetdevVfEnvsAndDeviceInfo) {
   auto pool = makePool(AllocationPolicy::kPacked);
   pool.config.additionalInfo["*"]["site"] = "edge";
   pool.config.additionalInfo["0000:0a:01.1"]["site"] = "core";
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:0a:01.1"},
-                               [](const PoolDevice&) { return true; }, "/run/devinfo");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0", "0000:0a:01.1"}, [](const PoolDevice&) { return true; },
+      "/run/devinfo");
   ASSERT_TRUE(alloc) << alloc.error().message();
   EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A"), "0000:0a:01.0,0000:0a:01.1");
   auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A_INFO"));
@@ -111,7 +115,8 @@ TEST(Allocate, NetdevVfEnvsAndDeviceInfo) {
   EXPECT_FALSE(info["0000:0a:01.0"].contains("vfio"));
   EXPECT_TRUE(alloc->devices.empty()) << "a netdev VF needs no device node";
   ASSERT_EQ(alloc->deviceInfoFiles.size(), 2u);
-  EXPECT_EQ(alloc->deviceInfoFiles[0].path, "/run/devinfo/intel.com-sriov_net_a-0000:0a:01.0-device.json");
+  EXPECT_EQ(alloc->deviceInfoFiles[0].path,
+            "/run/devinfo/intel.com-sriov_net_a-0000:0a:01.0-device.json");
   auto devinfo = nlohmann::json::parse(alloc->deviceInfoFiles[0].content);
   EXPECT_EQ(devinfo["type"], "pci");
   EXPECT_EQ(devinfo["version"], "1.1.0");
@@ -126,12 +131,13 @@ TEST(Allocate, VfioDevicesAndNoIommuPaths) {
     d.function.iommuGroup = 40 + d.vfIndex;
   }
   const_cast<PoolDevice*>(pool.find("0000:0a:01.1"))->function.noIommu = true;
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:0a:01.1"},
-                               [](const PoolDevice&) { return true; }, "/d");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0", "0000:0a:01.1"}, [](const PoolDevice&) { return true; }, "/d");
   ASSERT_TRUE(alloc);
-  EXPECT_EQ(alloc->devices, (std::vector<DeviceSpecEntry>{{"/dev/vfio/vfio", "/dev/vfio/vfio", "rw"},
-                                                         {"/dev/vfio/40", "/dev/vfio/40", "rw"},
-                                                         {"/dev/vfio/41", "/dev/vfio/noiommu-41", "rw"}}));
+  EXPECT_EQ(alloc->devices,
+            (std::vector<DeviceSpecEntry>{{"/dev/vfio/vfio", "/dev/vfio/vfio", "rw"},
+                                          {"/dev/vfio/40", "/dev/vfio/40", "rw"},
+                                          {"/dev/vfio/41", "/dev/vfio/noiommu-41", "rw"}}));
   auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A_INFO"));
   EXPECT_EQ(info["0000:0a:01.1"]["vfio"]["dev-mount"], "/dev/vfio/41");
   EXPECT_EQ(info["0000:0a:01.1"]["vfio"]["mount"], "/dev/vfio/vfio");
@@ -145,11 +151,13 @@ TEST(Allocate, AcceleratorVfGetsVfioButNoDeviceInfoFile) {
     d.function.driver = "vfio-pci";
     d.function.iommuGroup = 70 + d.vfIndex;
   }
-  auto alloc = allocateDevices(pool, {"0000:0a:01.2"}, [](const PoolDevice&) { return true; }, "/d");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.2"}, [](const PoolDevice&) { return true; }, "/d");
   ASSERT_TRUE(alloc) << alloc.error().message();
   EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_INTEL_FEC_5G"), "0000:0a:01.2");
-  EXPECT_EQ(alloc->devices, (std::vector<DeviceSpecEntry>{{"/dev/vfio/vfio", "/dev/vfio/vfio", "rw"},
-                                                         {"/dev/vfio/72", "/dev/vfio/72", "rw"}}));
+  EXPECT_EQ(alloc->devices,
+            (std::vector<DeviceSpecEntry>{{"/dev/vfio/vfio", "/dev/vfio/vfio", "rw"},
+                                          {"/dev/vfio/72", "/dev/vfio/72", "rw"}}));
   auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_INTEL_FEC_5G_INFO"));
   EXPECT_EQ(info["0000:0a:01.2"]["generic"]["deviceID"], "0000:0a:01.2");
   EXPECT_EQ(info["0000:0a:01.2"]["vfio"]["dev-mount"], "/dev/vfio/72");
@@ -159,7 +167,8 @@ TEST(Allocate, AcceleratorVfGetsVfioButNoDeviceInfoFile) {
 TEST(Allocate, VhostNetAddsTunAndVhost) {
   auto pool = makePool(AllocationPolicy::kPacked);
   pool.needVhostNet = true;
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
   ASSERT_TRUE(alloc);
   EXPECT_EQ(alloc->devices.size(), 2u);
   EXPECT_EQ(alloc->devices[0].hostPath, "/dev/vhost-net");
@@ -172,13 +181,16 @@ TEST(Allocate, RdmaCharacterDevices) {
   auto* d = const_cast<PoolDevice*>(pool.find("0000:0a:01.0"));
   d->function.rdmaDevices = {"mlx5_4"};
   d->function.rdmaCharDevices = {"issm4", "umad4", "uverbs4"};
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
   ASSERT_TRUE(alloc);
   std::vector<std::string> hosts;
   for (const auto& s : alloc->devices) hosts.push_back(s.hostPath);
-  EXPECT_EQ(hosts, (std::vector<std::string>{"/dev/infiniband/issm4", "/dev/infiniband/umad4",
-                                             "/dev/infiniband/uverbs4", "/dev/infiniband/rdma_cm"}));
-  auto info = nlohmann::json::parse(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A_INFO"))["0000:0a:01.0"]["rdma"];
+  EXPECT_EQ(hosts,
+            (std::vector<std::string>{"/dev/infiniband/issm4", "/dev/infiniband/umad4",
+                                      "/dev/infiniband/uverbs4", "/dev/infiniband/rdma_cm"}));
+  auto info = nlohmann::json::parse(
+      alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A_INFO"))["0000:0a:01.0"]["rdma"];
   EXPECT_EQ(info["rdma_dev"], "mlx5_4");
   EXPECT_EQ(info["uverbs"], "/dev/infiniband/uverbs4");
   EXPECT_EQ(info["umad"], "/dev/infiniband/umad4");
@@ -190,8 +202,9 @@ TEST(Allocate, RdmaCharacterDevices) {
 
 TEST(Allocate, RejectsUnknownAndUnhealthyNamingThem) {
   auto pool = makePool(AllocationPolicy::kPacked);
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:ff:01.0", "0000:0c:01.1"},
-                               [](const PoolDevice& d) { return d.id != "0000:0c:01.1"; }, "/d");
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0", "0000:ff:01.0", "0000:0c:01.1"},
+      [](const PoolDevice& d) { return d.id != "0000:0c:01.1"; }, "/d");
   ASSERT_FALSE(alloc);
   EXPECT_THAT(alloc.error().message(), HasSubstr("unknown device IDs: 0000:ff:01.0"));
   EXPECT_THAT(alloc.error().message(), HasSubstr("unhealthy devices: 0000:0c:01.1"));
@@ -229,7 +242,8 @@ TEST(Cdi, SpecListsEveryDeviceWithItsNodes) {
   }
   ASSERT_TRUE(noIommu.is_object());
   EXPECT_EQ(noIommu["containerEdits"]["deviceNodes"],
-            nlohmann::json::parse(R"([{"path":"/dev/vfio/vfio","hostPath":"/dev/vfio/vfio","permissions":"rw"},
+            nlohmann::json::parse(
+                R"([{"path":"/dev/vfio/vfio","hostPath":"/dev/vfio/vfio","permissions":"rw"},
                                      {"path":"/dev/vfio/41","hostPath":"/dev/vfio/noiommu-41","permissions":"rw"}])"));
 }
 
@@ -238,20 +252,24 @@ TEST(Cdi, ANetdevVfStillHasAnEditForCdiToAccept) {
   auto spec = cdiSpec(pool);
   const auto& first = spec["devices"][0];
   EXPECT_FALSE(first["containerEdits"].contains("deviceNodes"));
-  EXPECT_EQ(first["containerEdits"]["env"],
-            nlohmann::json::array({"PCIDEVICE_INTEL_COM_SRIOV_NET_A_CDI_0000_0a_01_0=0000:0a:01.0"}));
+  EXPECT_EQ(
+      first["containerEdits"]["env"],
+      nlohmann::json::array({"PCIDEVICE_INTEL_COM_SRIOV_NET_A_CDI_0000_0a_01_0=0000:0a:01.0"}));
 }
 
 TEST(Cdi, AllocateAnswersWithAnAnnotationInsteadOfDeviceSpecs) {
   auto pool = makePool(AllocationPolicy::kPacked);
   for (auto& d : pool.devices) d.function.driver = "vfio-pci";
-  auto alloc = allocateDevices(pool, {"0000:0a:01.0", "0000:0b:01.1"}, [](const PoolDevice&) { return true; }, "/d", true);
+  auto alloc = allocateDevices(
+      pool, {"0000:0a:01.0", "0000:0b:01.1"}, [](const PoolDevice&) { return true; }, "/d", true);
   ASSERT_TRUE(alloc);
   EXPECT_TRUE(alloc->devices.empty());
   EXPECT_EQ(alloc->annotations.at("cdi.k8s.io/vfplane_intel.com_sriov_net_a"),
             "intel.com/net-pci=0000:0a:01.0,intel.com/net-pci=0000:0b:01.1");
-  EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A"), "0000:0a:01.0,0000:0b:01.1") << "envs stay";
-  auto plain = allocateDevices(pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
+  EXPECT_EQ(alloc->envs.at("PCIDEVICE_INTEL_COM_SRIOV_NET_A"), "0000:0a:01.0,0000:0b:01.1")
+      << "envs stay";
+  auto plain = allocateDevices(
+      pool, {"0000:0a:01.0"}, [](const PoolDevice&) { return true; }, "/d");
   EXPECT_TRUE(plain->annotations.empty());
   EXPECT_FALSE(plain->devices.empty());
 }

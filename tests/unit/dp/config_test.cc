@@ -52,7 +52,8 @@ TEST(DpConfig, ParsesUpstreamExample) {
 }
 
 TEST(DpConfig, KeysMatchCaseInsensitivelyLikeGo) {
-  auto c = parse(R"({"ResourceList": [{"RESOURCENAME": "a", "Selectors": {"IsRdma": true, "PFNAMES": ["x"]}}]})");
+  auto c = parse(
+      R"({"ResourceList": [{"RESOURCENAME": "a", "Selectors": {"IsRdma": true, "PFNAMES": ["x"]}}]})");
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->resources.at(0).resourceName, "a");
   EXPECT_TRUE(c->resources[0].selectors[0].isRdma);
@@ -71,7 +72,8 @@ TEST(DpConfig, UnknownKeysAreWarningsWithSuggestions) {
 }
 
 TEST(DpConfig, UnsupportedUpstreamSelectorsAreRecordedAndWarned) {
-  auto c = parse(R"({"resourceList": [{"resourceName": "a", "selectors": {"ddpProfiles": ["GTP"]}}]})");
+  auto c =
+      parse(R"({"resourceList": [{"resourceName": "a", "selectors": {"ddpProfiles": ["GTP"]}}]})");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->resources[0].selectors[0].unsupported, std::vector<std::string>{"ddpProfiles"});
   ASSERT_EQ(c->warnings.size(), 1u);
@@ -95,8 +97,9 @@ TEST(DpConfig, AcceleratorPoolsKeepOnlyTheirSelectorsAsUpstreamDoes) {
   EXPECT_FALSE(s.isRdma);
   EXPECT_TRUE(s.unsupported.empty()) << "ignored, so it does not empty the pool";
   ASSERT_EQ(c->warnings.size(), 3u) << testing::PrintToString(c->warnings);
-  EXPECT_THAT(c->warnings[0], HasSubstr("resourceList[0] (fec): selectors.pfNames: not a selector of "
-                                        "accelerator pools; ignored"));
+  EXPECT_THAT(c->warnings[0],
+              HasSubstr("resourceList[0] (fec): selectors.pfNames: not a selector of "
+                        "accelerator pools; ignored"));
   EXPECT_THAT(c->warnings[1], HasSubstr("selectors.isRdma"));
   EXPECT_THAT(c->warnings[2], HasSubstr("selectors.ddpProfiles"));
 }
@@ -118,35 +121,46 @@ TEST_P(DpConfigRejects, NamingEntryAndField) {
 INSTANTIATE_TEST_SUITE_P(
     BadConfigs, DpConfigRejects,
     testing::Values(
-        BadConfig{"{", "not valid JSON"},
-        BadConfig{"[]", "expected a JSON object"},
+        BadConfig{"{", "not valid JSON"}, BadConfig{"[]", "expected a JSON object"},
         BadConfig{"{}", "resourceList: missing"},
         BadConfig{R"({"resourceList": {}})", "resourceList: expected a list"},
-        BadConfig{R"({"resourceList": [{"selectors": {}}]})", "resourceList[0]: resourceName: missing"},
+        BadConfig{R"({"resourceList": [{"selectors": {}}]})",
+                  "resourceList[0]: resourceName: missing"},
         BadConfig{R"({"resourceList": [{"resourceName": "a/b", "selectors": {}}]})",
                   "resourceList[0] (a/b): resourceName \"a/b\" contains '/'"},
-        BadConfig{R"({"resourceList": [{"resourceName": "", "selectors": {}}]})", "must not be empty"},
-        BadConfig{R"({"resourceList": [{"resourceName": "-a", "selectors": {}}]})", "must start and end"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {}},
+        BadConfig{R"({"resourceList": [{"resourceName": "", "selectors": {}}]})",
+                  "must not be empty"},
+        BadConfig{R"({"resourceList": [{"resourceName": "-a", "selectors": {}}]})",
+                  "must start and end"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {}},
                                        {"resourceName": "a", "selectors": {}}]})",
-                  "resourceList[1] (a): resource intel.com/a is already defined by resourceList[0]"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "resourcePrefix": "intel.com", "selectors": {}},
+            "resourceList[1] (a): resource intel.com/a is already defined by resourceList[0]"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "resourcePrefix": "intel.com", "selectors": {}},
                                        {"resourceName": "a", "selectors": {}}]})",
-                  "already defined"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "deviceType": "gpu", "selectors": {}}]})",
-                  "(a): deviceType \"gpu\": must be"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#1-"]}}]})",
-                  "selectors.pfNames[0]: \"ens1#1-\": VF range \"1-\" is not N or N-M"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#3-1"]}}]})",
-                  "ends before it starts"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#"]}}]})",
-                  "empty VF range"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"rootDevices": ["3b:00.0/x"]}}]})",
-                  "rootDevices[0]: invalid PCI address"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"pciAddresses": ["../x"]}}]})",
-                  "pciAddresses[0]: invalid PCI address"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"vendors": ["80866"]}}]})",
-                  "vendors[0]: \"80866\" is not a 4-digit hex ID"},
+            "already defined"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "deviceType": "gpu", "selectors": {}}]})",
+            "(a): deviceType \"gpu\": must be"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#1-"]}}]})",
+            "selectors.pfNames[0]: \"ens1#1-\": VF range \"1-\" is not N or N-M"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#3-1"]}}]})",
+            "ends before it starts"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1#"]}}]})",
+            "empty VF range"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"rootDevices": ["3b:00.0/x"]}}]})",
+            "rootDevices[0]: invalid PCI address"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"pciAddresses": ["../x"]}}]})",
+            "pciAddresses[0]: invalid PCI address"},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "selectors": {"vendors": ["80866"]}}]})",
+            "vendors[0]: \"80866\" is not a 4-digit hex ID"},
         BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"vendors": "8086"}}]})",
                   "selectors.vendors: expected a list of strings"},
         BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": {"isRdma": "yes"}}]})",
@@ -154,10 +168,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{R"({"resourceList": [{"resourceName": "a"}]})", "(a): selectors: missing"},
         BadConfig{R"({"resourceList": [{"resourceName": "a", "selectors": [1]}]})",
                   "selectors[0]: expected an object"},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "allocationPolicy": "tight", "selectors": {}}]})",
-                  "allocationPolicy \"tight\""},
-        BadConfig{R"({"resourceList": [{"resourceName": "a", "resourcePrefix": "Intel.com", "selectors": {}}]})",
-                  "resourcePrefix \"Intel.com\" contains 'I'"}));
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "allocationPolicy": "tight", "selectors": {}}]})",
+            "allocationPolicy \"tight\""},
+        BadConfig{
+            R"({"resourceList": [{"resourceName": "a", "resourcePrefix": "Intel.com", "selectors": {}}]})",
+            "resourcePrefix \"Intel.com\" contains 'I'"}));
 
 TEST(DpConfig, VfRanges) {
   auto r = parseVfRanges("0-3,5,7-7");

@@ -19,7 +19,8 @@ class PoolTest : public testing::Test {
  protected:
   void SetUp() override {
     auto node = sriov::createSimNode(
-        {.root = dir_.path() / "n", .pfs = 2, .vfs = 4, .vfio = 1, .numaNodes = 2, .nics = 1}, nullptr);
+        {.root = dir_.path() / "n", .pfs = 2, .vfs = 4, .vfio = 1, .numaNodes = 2, .nics = 1},
+        nullptr);
     ASSERT_TRUE(node) << node.error().message();
     node_ = *node;
     auto inv = sriov::discoverNode(sriov::Sysfs(dir_.path() / "n"));
@@ -86,7 +87,8 @@ TEST_F(PoolTest, FirstPoolKeepsADeviceAndTheLogSaysSo) {
       {"resourceName": "second", "selectors": {"vendors": ["8086"], "drivers": ["iavf"]}}]})");
   EXPECT_EQ(p.pools[0].devices.size(), 4u);
   EXPECT_EQ(p.pools[1].devices.size(), 3u);
-  EXPECT_TRUE(logged(p, "0000:01:01.0: matches intel.com/second too, but stays in intel.com/first"));
+  EXPECT_TRUE(
+      logged(p, "0000:01:01.0: matches intel.com/second too, but stays in intel.com/first"));
 }
 
 TEST_F(PoolTest, EmptyPoolSaysWhy) {
@@ -110,8 +112,12 @@ TEST_F(PoolTest, EmptyPoolSaysWhy) {
 // however wide their selectors.
 TEST(AcceleratorPoolTest, AcceleratorAndNetworkPoolsNeverMix) {
   test::TempDir dir;
-  auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 2, .numaNodes = 2,
-                                    .accelerators = 2, .accelVfs = 3},
+  auto node = sriov::createSimNode({.root = dir.path() / "n",
+                                    .pfs = 1,
+                                    .vfs = 2,
+                                    .numaNodes = 2,
+                                    .accelerators = 2,
+                                    .accelVfs = 3},
                                    nullptr);
   ASSERT_TRUE(node) << node.error().message();
   auto inv = sriov::discoverNode(sriov::Sysfs(dir.path() / "n"));
@@ -143,13 +149,15 @@ TEST(AcceleratorPoolTest, AcceleratorAndNetworkPoolsNeverMix) {
   EXPECT_THAT(p.pools[2].emptyReason, HasSubstr("fail on \"device\""));
   bool logged = false;
   for (const auto& l : p.log) {
-    logged |= l.find(node->accelerators[0].address.str() + ": excluded: accelerator PF with 3 VFs") == 0;
+    logged |=
+        l.find(node->accelerators[0].address.str() + ": excluded: accelerator PF with 3 VFs") == 0;
   }
   EXPECT_TRUE(logged) << testing::PrintToString(p.log);
 }
 
 TEST_F(PoolTest, DefaultRouteDeviceIsExcludedUnlessAllowed) {
-  std::string json = R"({"resourceList": [{"resourceName": "nic", "selectors": {"drivers": ["igb"]}}]})";
+  std::string json =
+      R"({"resourceList": [{"resourceName": "nic", "selectors": {"drivers": ["igb"]}}]})";
   auto excluded = plan(json, {.defaultRouteLinks = {"eno1"}});
   EXPECT_TRUE(excluded.pools[0].devices.empty());
   EXPECT_TRUE(logged(excluded, "its netdev eno1 carries a default route"));
@@ -161,21 +169,24 @@ TEST_F(PoolTest, AVirtioNicWithTheDefaultRouteIsExcludedUnlessAllowed) {
   // A KVM guest's own NIC: its netdev is under virtio0/net/, so only a discovery that finds it
   // there lets the default-route rule see it.
   test::TempDir dir;
-  auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 0, .vfs = 0, .virtio = 1}, nullptr);
+  auto node =
+      sriov::createSimNode({.root = dir.path() / "n", .pfs = 0, .vfs = 0, .virtio = 1}, nullptr);
   ASSERT_TRUE(node) << node.error().message();
   auto inv = sriov::discoverNode(sriov::Sysfs(dir.path() / "n"));
   ASSERT_TRUE(inv) << inv.error().message();
   inventory_ = *inv;
   const auto& nic = node->virtioNics[0];
-  std::string json = R"({"resourceList": [{"resourcePrefix": "example.com", "resourceName": "virtio_nics",
+  std::string json =
+      R"({"resourceList": [{"resourcePrefix": "example.com", "resourceName": "virtio_nics",
       "selectors": {"vendors": ["1af4"]}}]})";
   auto excluded = plan(json, {.defaultRouteLinks = {nic.netdev}});
   EXPECT_TRUE(excluded.pools[0].devices.empty());
-  EXPECT_TRUE(logged(excluded, nic.address.str() + ": excluded: its netdev " + nic.netdev + " carries a default route"))
+  EXPECT_TRUE(logged(excluded, nic.address.str() + ": excluded: its netdev " + nic.netdev +
+                                   " carries a default route"))
       << testing::PrintToString(excluded.log);
-  EXPECT_THAT(excluded.pools[0].emptyReason,
-              HasSubstr("its selectors match " + nic.address.str() + ", which is excluded: its netdev " + nic.netdev +
-                        " carries a default route"));
+  EXPECT_THAT(excluded.pools[0].emptyReason, HasSubstr("its selectors match " + nic.address.str() +
+                                                       ", which is excluded: its netdev " +
+                                                       nic.netdev + " carries a default route"));
   auto allowed = plan(json, {.excludeDefaultRoute = false, .defaultRouteLinks = {nic.netdev}});
   EXPECT_EQ(ids(allowed.pools[0]), std::vector<std::string>{nic.address.str()});
 }
@@ -185,8 +196,9 @@ TEST_F(PoolTest, PfWithoutVfsIsOfferedItself) {
   auto node = sriov::createSimNode({.root = dir.path() / "n", .pfs = 1, .vfs = 0}, nullptr);
   ASSERT_TRUE(node);
   auto inv = sriov::discoverNode(sriov::Sysfs(dir.path() / "n"));
-  auto config = parseConfig(R"({"resourceList": [{"resourceName": "pf", "selectors": {"pfNames": ["ens1f0"]}}]})",
-                            "c", "intel.com");
+  auto config = parseConfig(
+      R"({"resourceList": [{"resourceName": "pf", "selectors": {"pfNames": ["ens1f0"]}}]})", "c",
+      "intel.com");
   auto p = buildPools(*config, *inv, {});
   EXPECT_EQ(ids(p.pools[0]), std::vector<std::string>{"0000:01:00.0"});
 }

@@ -3,11 +3,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if.h>
-#include <linux/ip.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/neighbour.h>
-#include <linux/veth.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
@@ -15,8 +15,8 @@
 #include <map>
 #include <optional>
 
-#include "vfplane/netlink/events.h"
 #include "netlink_messages.h"
+#include "vfplane/netlink/events.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::netlink {
@@ -30,7 +30,8 @@ TEST(MacAddressTest, ParsesAndFormats) {
   ASSERT_TRUE(mac);
   EXPECT_EQ(mac->str(), "aa:bb:cc:00:11:22");
   EXPECT_TRUE(MacAddress::parse("aa-bb-cc-00-11-22"));
-  for (const char* bad : {"", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2g", "aa:bb:cc:00:11:22:33", "aabb.cc00.1122"}) {
+  for (const char* bad :
+       {"", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2g", "aa:bb:cc:00:11:22:33", "aabb.cc00.1122"}) {
     EXPECT_FALSE(MacAddress::parse(bad)) << bad;
   }
 }
@@ -45,7 +46,8 @@ TEST(IpPrefixTest, ParsesBothFamilies) {
   EXPECT_EQ(v6->family, AF_INET6);
   EXPECT_EQ(v6->length, 64);
   EXPECT_EQ(IpPrefix::parse("10.0.0.1")->length, 32);
-  for (const char* bad : {"10.0.0.1/33", "fd00::1/129", "10.0.0/24", "x", "10.0.0.1/", "10.0.0.1/-1"}) {
+  for (const char* bad :
+       {"10.0.0.1/33", "fd00::1/129", "10.0.0/24", "x", "10.0.0.1/", "10.0.0.1/-1"}) {
     EXPECT_FALSE(IpPrefix::parse(bad)) << bad;
   }
 }
@@ -94,7 +96,8 @@ TEST(RtnlBuildTest, ChangeLinkCarriesOnlyWhatIsSet) {
   ASSERT_NE(inet, nullptr);
   nlattr* conf = nla_find(static_cast<nlattr*>(nla_data(inet)), nla_len(inet), IFLA_INET_CONF);
   ASSERT_NE(conf, nullptr);
-  nlattr* arp = nla_find(static_cast<nlattr*>(nla_data(conf)), nla_len(conf), IPV4_DEVCONF_ARP_NOTIFY);
+  nlattr* arp =
+      nla_find(static_cast<nlattr*>(nla_data(conf)), nla_len(conf), IPV4_DEVCONF_ARP_NOTIFY);
   ASSERT_NE(arp, nullptr);
   EXPECT_EQ(nla_get_u32(arp), 1u);
 }
@@ -102,7 +105,8 @@ TEST(RtnlBuildTest, ChangeLinkCarriesOnlyWhatIsSet) {
 TEST(RtnlBuildTest, VethBridgeAndMasterRequests) {
   NlMsg veth = buildCreateVeth("ens1f0v0", "ens1f0v0_rep");
   EXPECT_EQ(hdr(veth)->nlmsg_type, RTM_NEWLINK);
-  EXPECT_EQ(hdr(veth)->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+  EXPECT_EQ(hdr(veth)->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK),
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
   auto link = parseLink(hdr(veth));
   ASSERT_TRUE(link) << link.error().message();
   EXPECT_EQ(link->name, "ens1f0v0");
@@ -111,12 +115,14 @@ TEST(RtnlBuildTest, VethBridgeAndMasterRequests) {
   nlattr* li[IFLA_INFO_MAX + 1] = {};
   ASSERT_EQ(nla_parse_nested(li, IFLA_INFO_MAX, linkAttrs(veth).at(IFLA_LINKINFO), nullptr), 0);
   ASSERT_NE(li[IFLA_INFO_DATA], nullptr);
-  nlattr* peer = nla_find(static_cast<nlattr*>(nla_data(li[IFLA_INFO_DATA])), nla_len(li[IFLA_INFO_DATA]),
-                          VETH_INFO_PEER);
+  nlattr* peer = nla_find(static_cast<nlattr*>(nla_data(li[IFLA_INFO_DATA])),
+                          nla_len(li[IFLA_INFO_DATA]), VETH_INFO_PEER);
   ASSERT_NE(peer, nullptr);
   ASSERT_GE(nla_len(peer), static_cast<int>(sizeof(ifinfomsg)));
-  auto* peerAttrs = reinterpret_cast<nlattr*>(static_cast<char*>(nla_data(peer)) + NLMSG_ALIGN(sizeof(ifinfomsg)));
-  nlattr* peerName = nla_find(peerAttrs, nla_len(peer) - static_cast<int>(NLMSG_ALIGN(sizeof(ifinfomsg))), IFLA_IFNAME);
+  auto* peerAttrs = reinterpret_cast<nlattr*>(static_cast<char*>(nla_data(peer)) +
+                                              NLMSG_ALIGN(sizeof(ifinfomsg)));
+  nlattr* peerName = nla_find(
+      peerAttrs, nla_len(peer) - static_cast<int>(NLMSG_ALIGN(sizeof(ifinfomsg))), IFLA_IFNAME);
   ASSERT_NE(peerName, nullptr);
   EXPECT_STREQ(static_cast<const char*>(nla_data(peerName)), "ens1f0v0_rep");
 
@@ -146,11 +152,13 @@ std::vector<uint8_t> linkNotification(int type, int ifindex, const char* name, u
   if (carrier) nla_put_u8(raw, IFLA_CARRIER, *carrier);
   NlMsg msg(raw);
   auto* h = hdr(msg);
-  return std::vector<uint8_t>(reinterpret_cast<uint8_t*>(h), reinterpret_cast<uint8_t*>(h) + NLMSG_ALIGN(h->nlmsg_len));
+  return std::vector<uint8_t>(reinterpret_cast<uint8_t*>(h),
+                              reinterpret_cast<uint8_t*>(h) + NLMSG_ALIGN(h->nlmsg_len));
 }
 
 TEST(EventsTest, LinkNotificationsAreParsedAndOthersCounted) {
-  std::vector<uint8_t> buf = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP | IFF_LOWER_UP, std::nullopt);
+  std::vector<uint8_t> buf =
+      linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP | IFF_LOWER_UP, std::nullopt);
   auto down = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP, 0);
   auto gone = linkNotification(RTM_DELLINK, 4, "ens1f1", 0, std::nullopt);
   buf.insert(buf.end(), down.begin(), down.end());

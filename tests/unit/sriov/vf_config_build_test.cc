@@ -132,7 +132,8 @@ TEST(VfConfigBuildTest, GetRequestAsksForVfInfo) {
   EXPECT_EQ(hdr(m)->nlmsg_type, RTM_GETLINK);
   auto attrs = linkAttrs(m);
   ASSERT_TRUE(attrs.contains(IFLA_EXT_MASK));
-  EXPECT_EQ(nla_get_u32(attrs[IFLA_EXT_MASK]) & RTEXT_FILTER_VF, static_cast<uint32_t>(RTEXT_FILTER_VF));
+  EXPECT_EQ(nla_get_u32(attrs[IFLA_EXT_MASK]) & RTEXT_FILTER_VF,
+            static_cast<uint32_t>(RTEXT_FILTER_VF));
 }
 
 TEST(VfConfigBuildTest, LinkWithoutVfInfoParsesEmpty) {

@@ -16,6 +16,8 @@
 //   }
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -25,8 +27,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <signal.h>
 
 #include "vfplane/base/error.h"
 
@@ -92,6 +92,7 @@ class DaemonMain {
 // flag otherwise.
 Result<std::chrono::milliseconds> durationFlag(std::string_view flag, std::string_view value);
 // The same, where "0" turns the thing off (nullopt).
-Result<std::optional<std::chrono::milliseconds>> intervalFlag(std::string_view flag, std::string_view value);
+Result<std::optional<std::chrono::milliseconds>> intervalFlag(std::string_view flag,
+                                                              std::string_view value);
 
 }  // namespace vfplane

@@ -74,9 +74,9 @@ inline std::unexpected<Error> usageError(std::string message, int sysErrno = EIN
 
 // Returns the error of a Result-returning expression from the enclosing function, which must
 // return some Result<T>. For steps whose error needs no further context.
-#define VFP_TRY(expr)                                                  \
-  do {                                                                 \
-    if (auto vfp_try_result_ = (expr); !vfp_try_result_) {             \
-      return ::vfplane::fail(std::move(vfp_try_result_.error()));      \
-    }                                                                  \
+#define VFP_TRY(expr)                                             \
+  do {                                                            \
+    if (auto vfp_try_result_ = (expr); !vfp_try_result_) {        \
+      return ::vfplane::fail(std::move(vfp_try_result_.error())); \
+    }                                                             \
   } while (0)

@@ -13,10 +13,12 @@ namespace vfplane {
 
 // Writes path atomically: a temporary file in the same directory (created if missing), then
 // rename. No fsync: these files guard against a process dying, which the page cache survives.
-Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view content, mode_t mode = 0600);
+Result<void> writeFileAtomic(const std::filesystem::path& path, std::string_view content,
+                             mode_t mode = 0600);
 
 // The same, but a file that already holds exactly `content` is left alone: no new inode for a
 // reader to notice and nothing to write on a hot path. True when the file was written.
-Result<bool> writeFileIfChanged(const std::filesystem::path& path, std::string_view content, mode_t mode = 0644);
+Result<bool> writeFileIfChanged(const std::filesystem::path& path, std::string_view content,
+                                mode_t mode = 0644);
 
 }  // namespace vfplane

@@ -3,10 +3,9 @@
 // vfplane's drop-in parsers match the same way.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace vfplane {
 

@@ -7,19 +7,19 @@
 //
 // The journal is written before each step that changes the system, with that step marked as
 // started, so that DEL (or GC, or the rollback of a failed ADD) can undo whatever may have
-// happened, even after the plugin died in the middle. Files are replaced atomically (write, rename).
+// happened, even after the plugin died in the middle. Files are replaced atomically (write,
+// rename).
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "vfplane/cni/plugin.h"
 #include "vfplane/base/error.h"
 #include "vfplane/base/files.h"
+#include "vfplane/cni/plugin.h"
 #include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/vf_config.h"
 
@@ -97,6 +97,5 @@ class AttachmentStore {
   std::filesystem::path attachmentPath(const AttachmentId& id) const;
   std::filesystem::path root_;
 };
-
 
 }  // namespace vfplane::cni

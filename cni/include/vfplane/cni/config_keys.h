@@ -4,11 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "vfplane/cni/plugin.h"
 #include "vfplane/netlink/rtnl.h"
@@ -17,11 +16,13 @@ namespace vfplane::cni {
 
 // "<plugin> config: <key>: <why>", code 7: for a key whose value is wrong on this node (a master
 // that does not exist), found after parsing.
-std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key, std::string_view why);
+std::unexpected<CniError> invalidKey(std::string_view plugin, std::string_view key,
+                                     std::string_view why);
 
 class ConfigKeys {
  public:
-  ConfigKeys(std::string plugin, const nlohmann::json& obj) : plugin_(std::move(plugin)), obj_(obj) {}
+  ConfigKeys(std::string plugin, const nlohmann::json& obj)
+      : plugin_(std::move(plugin)), obj_(obj) {}
 
   // "<plugin> config: <key>: <why>", code 7.
   std::unexpected<CniError> invalid(std::string_view key, std::string_view why) const;
@@ -40,7 +41,8 @@ class ConfigKeys {
 // The MAC the pod's interface should get, from the least to the most specific source: the config's
 // "mac", CNI_ARGS MAC=, args.cni.mac, then runtimeConfig.mac. Multicast and all-zero addresses are
 // refused with the source named.
-CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys, const NetConf& conf,
-                                                           const Environment& env);
+CniExpected<std::optional<netlink::MacAddress>> requestedMac(const ConfigKeys& keys,
+                                                             const NetConf& conf,
+                                                             const Environment& env);
 
 }  // namespace vfplane::cni

@@ -23,7 +23,8 @@ struct ExecOutput {
 CniExpected<std::string> findPlugin(std::string_view type, const std::vector<std::string>& path);
 
 // Runs binary with exactly `env` as its environment and `stdinData` on stdin.
-Result<ExecOutput> runProcess(const std::string& binary, const std::map<std::string, std::string>& env,
+Result<ExecOutput> runProcess(const std::string& binary,
+                              const std::map<std::string, std::string>& env,
                               std::string_view stdinData);
 
 // The calling process's environment as a map.
@@ -39,18 +40,20 @@ std::map<std::string, std::string> cniEnvironment(const Environment& e, Command 
 // answer: a result for ADD (and VERSION's
 // JSON as a result is not expected), nothing for DEL/CHECK/GC/STATUS. A non-zero exit becomes the
 // plugin's own error JSON when it printed one, else code 999-free I/O error naming the plugin.
-CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env, Command command,
-                                       std::string_view config);
+CniExpected<nlohmann::json> invokePlugin(const std::string& binary, const Environment& env,
+                                         Command command, std::string_view config);
 
 // IPAM delegation: `ipam.type` from the config, found on CNI_PATH, run with the same environment
 // and stdin, as the spec asks.
-CniExpected<NetResult> ipamAdd(const Environment& env, std::string_view config, std::string_view ipamType);
+CniExpected<NetResult> ipamAdd(const Environment& env, std::string_view config,
+                               std::string_view ipamType);
 CniExpected<void> ipamDelegate(const Environment& env, Command command, std::string_view config,
-                             std::string_view ipamType);
+                               std::string_view ipamType);
 
 // Whether the plugin `type` on the path answers VERSION with `version` among its supported ones.
 // GC and STATUS are forwarded only to delegates that speak 1.1.0. Errors say why it could not be
 // asked: not on the path (code 7), or its VERSION failed or was not JSON (its own code, or 5).
-CniExpected<bool> pluginSupports(const Environment& env, std::string_view type, std::string_view version);
+CniExpected<bool> pluginSupports(const Environment& env, std::string_view type,
+                                 std::string_view version);
 
 }  // namespace vfplane::cni

@@ -24,8 +24,8 @@
 #include <string>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/pci_address.h"
 #include "vfplane/netlink/rtnl.h"
+#include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/sysfs.h"
 
 namespace vfplane::cni {

@@ -11,9 +11,11 @@ namespace vfplane::cni {
 // then its routes through that link. A route without "gw" uses the gateway of the first address
 // of its family, as the reference plugins do; without one it is on-link. Errors are code 5 with
 // the address or route named.
-CniExpected<void> configureIps(netlink::Client& pod, int ifindex, const NetResult& result, int resultIndex);
+CniExpected<void> configureIps(netlink::Client& pod, int ifindex, const NetResult& result,
+                               int resultIndex);
 
 // Code 100 naming the first address of the result that link ifindex lacks.
-CniExpected<void> checkIps(netlink::Client& pod, int ifindex, const NetResult& result, int resultIndex);
+CniExpected<void> checkIps(netlink::Client& pod, int ifindex, const NetResult& result,
+                           int resultIndex);
 
 }  // namespace vfplane::cni

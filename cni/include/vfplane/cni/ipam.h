@@ -53,7 +53,8 @@ class IpamStore {
   // Frees every address of the attachment; none is fine.
   CniExpected<void> release(const std::string& containerId, const std::string& ifname);
   // Code 100 unless the attachment holds an address in every range set.
-  CniExpected<void> check(const IpamConfig& config, const std::string& containerId, const std::string& ifname);
+  CniExpected<void> check(const IpamConfig& config, const std::string& containerId,
+                          const std::string& ifname);
   // Frees every reservation whose attachment is not in `valid`.
   CniExpected<void> gc(const std::vector<AttachmentId>& valid, spdlog::logger& log);
 
@@ -65,11 +66,12 @@ class IpamStore {
 
 // The IPAM step of an interface plugin: in-process for "vfplane-ipam", else the delegate found on
 // CNI_PATH, exec'd with the same environment and stdin.
-CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf, std::string_view config);
+CniExpected<NetResult> runIpamAdd(const Environment& env, const NetConf& conf,
+                                  std::string_view config);
 // DEL, CHECK, GC (with the valid attachments) and STATUS; GC and STATUS reach exec'd delegates only
 // when they speak 1.1.0 (Debian 12's host-local stops at 1.0.0).
-CniExpected<void> runIpam(const Environment& env, Command command, const NetConf& conf, std::string_view config,
-                          const std::vector<AttachmentId>& valid = {});
+CniExpected<void> runIpam(const Environment& env, Command command, const NetConf& conf,
+                          std::string_view config, const std::vector<AttachmentId>& valid = {});
 
 // The request's IPAM step for `command` (DEL, CHECK, GC with the request's valid attachments,
 // STATUS): success when the network has no IPAM.

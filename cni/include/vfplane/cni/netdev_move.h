@@ -44,10 +44,12 @@ class NamespaceClients {
 // operator): after its PCI function when it has one ("pci" and 9 hex digits: pci00003b0201 for
 // 0000:3b:02.1), else after its index in the pod ("if" and the index). Unique, and inside the
 // kernel's 15 bytes.
-std::string fallbackName(const netlink::LinkInfo& podLink, const std::optional<sriov::PciAddress>& pci);
+std::string fallbackName(const netlink::LinkInfo& podLink,
+                         const std::optional<sriov::PciAddress>& pci);
 
 // The link's altnames that already name a link in `other`: the move would fail on them.
-CniExpected<std::vector<std::string>> clashingAltnames(netlink::Client& other, const netlink::LinkInfo& link);
+CniExpected<std::vector<std::string>> clashingAltnames(netlink::Client& other,
+                                                       const netlink::LinkInfo& link);
 
 struct MoveIntoPod {
   netlink::LinkInfo hostLink;  // as the host sees it now
@@ -60,8 +62,8 @@ struct MoveIntoPod {
 // Returns the link as the pod sees it. Errors are code 5 naming the step; when the move itself
 // fails the link is still at home and gets its altnames back. A link that moved but is not found
 // in the pod is the caller's to roll back (its record says what was done).
-CniExpected<netlink::LinkInfo> moveIntoPod(netlink::Client& host, netlink::Client& pod, const netlink::Netns& podNs,
-                                           const MoveIntoPod& m);
+CniExpected<netlink::LinkInfo> moveIntoPod(netlink::Client& host, netlink::Client& pod,
+                                           const netlink::Netns& podNs, const MoveIntoPod& m);
 
 struct BringHome {
   netlink::LinkInfo podLink;             // as the pod sees it now
@@ -80,7 +82,8 @@ struct Homecoming {
 // its pod-side altnames that would clash at home first, and gives b.altnames back once home
 // (those still free). A MAC or MTU the device refuses must not keep it in the pod: the move is
 // then retried without them. Errors (code 5): both names taken, or the move failed.
-CniExpected<Homecoming> bringHome(netlink::Client& pod, netlink::Client& host, const netlink::Netns& hostNs,
-                                  const BringHome& b, spdlog::logger& log);
+CniExpected<Homecoming> bringHome(netlink::Client& pod, netlink::Client& host,
+                                  const netlink::Netns& hostNs, const BringHome& b,
+                                  spdlog::logger& log);
 
 }  // namespace vfplane::cni

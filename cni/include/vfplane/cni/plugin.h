@@ -5,12 +5,11 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "vfplane/cni/spec.h"
 #include "vfplane/netlink/netns.h"
@@ -27,7 +26,7 @@ struct NetConf {
   std::optional<NetResult> prevResult;
   nlohmann::json runtimeConfig = nlohmann::json::object();
   nlohmann::json args = nlohmann::json::object();  // "args", e.g. {"cni": {"ips": [...]}}
-  std::string logLevel;  // "" when not set: the plugin's default
+  std::string logLevel;                            // "" when not set: the plugin's default
   std::string logFile;
   nlohmann::json raw;
 
@@ -86,7 +85,8 @@ RunOutcome runPlugin(Plugin& plugin, const std::map<std::string, std::string>& e
 
 // The whole main() of a plugin binary: "--help"/"-h" prints `help`; otherwise stdin and the
 // process environment go through runPlugin and its answer to stdout. Returns the exit code.
-int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin, const RunOptions& options = {});
+int pluginMain(int argc, char** argv, std::string_view help, Plugin& plugin,
+               const RunOptions& options = {});
 
 // CNI code 8 is not in the spec's table; vfplane uses it for "CNI_NETNS is the plugin's own
 // network namespace".
@@ -96,6 +96,7 @@ inline constexpr ErrorCode kCheckMismatch = static_cast<ErrorCode>(100);
 
 // A plugin's logger for one call: stderr, or logFile when given, at logLevel ("panic", "error",
 // "warning", "info", "debug"; sriov-cni's names). Unknown levels and unwritable files are code 7.
-CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin, const NetConf& conf);
+CniExpected<std::shared_ptr<spdlog::logger>> makePluginLogger(std::string_view plugin,
+                                                              const NetConf& conf);
 
 }  // namespace vfplane::cni

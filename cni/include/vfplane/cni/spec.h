@@ -5,12 +5,11 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "vfplane/base/error.h"
 
@@ -30,8 +29,8 @@ enum class ErrorCode : int {
   kDecodeFailure = 6,
   kInvalidConfig = 7,
   kTryAgainLater = 11,
-  kNotAvailable = 50,             // STATUS: the plugin cannot serve ADD now
-  kLimitedConnectivity = 51,      // STATUS
+  kNotAvailable = 50,         // STATUS: the plugin cannot serve ADD now
+  kLimitedConnectivity = 51,  // STATUS
 };
 
 // What a plugin prints on stdout (libcni reads stdout, not stderr) with a non-zero exit.
@@ -42,7 +41,8 @@ struct CniError {
   nlohmann::ordered_json toJson(std::string_view cniVersion) const;
 };
 
-inline std::unexpected<CniError> cniFail(ErrorCode code, std::string msg, std::string details = "") {
+inline std::unexpected<CniError> cniFail(ErrorCode code, std::string msg,
+                                         std::string details = "") {
   return std::unexpected<CniError>(CniError{code, std::move(msg), std::move(details)});
 }
 // Code 5 with the library error's message, prefixed by `what` when given.
@@ -86,8 +86,9 @@ struct Environment {
 };
 
 // Validates what each command needs (ADD/DEL/CHECK: container ID, ifname; ADD/CHECK: netns;
-// GC/STATUS/VERSION: nothing) with code 4 and the variable named; env itself becomes `base`. CNI_ARGS is parsed leniently:
-// "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p" and empty parts are fine.
+// GC/STATUS/VERSION: nothing) with code 4 and the variable named; env itself becomes `base`.
+// CNI_ARGS is parsed leniently: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p" and empty
+// parts are fine.
 CniExpected<Environment> parseEnvironment(const std::map<std::string, std::string>& env);
 // The spec's rules: 1-15 bytes, not "." or "..", no '/', ':' or whitespace.
 std::optional<std::string> ifNameProblem(std::string_view name);
@@ -99,16 +100,16 @@ bool validContainerId(std::string_view id);
 struct Interface {
   std::string name;
   std::string mac;
-  std::optional<int> mtu;           // rendered from 1.1.0
-  std::string sandbox;              // netns path; empty for host interfaces
-  std::string socketPath;           // 1.1.0
-  std::string pciID;                // 1.1.0
+  std::optional<int> mtu;  // rendered from 1.1.0
+  std::string sandbox;     // netns path; empty for host interfaces
+  std::string socketPath;  // 1.1.0
+  std::string pciID;       // 1.1.0
 };
 
 struct IpConfig {
-  std::string address;              // CIDR, "10.1.0.5/24"
-  std::string gateway;              // may be empty
-  std::optional<int> interface;     // index into interfaces
+  std::string address;           // CIDR, "10.1.0.5/24"
+  std::string gateway;           // may be empty
+  std::optional<int> interface;  // index into interfaces
   bool isV6() const { return address.find(':') != std::string::npos; }
 };
 
@@ -123,7 +124,9 @@ struct Dns {
   std::string domain;
   std::vector<std::string> search;
   std::vector<std::string> options;
-  bool empty() const { return nameservers.empty() && domain.empty() && search.empty() && options.empty(); }
+  bool empty() const {
+    return nameservers.empty() && domain.empty() && search.empty() && options.empty();
+  }
 };
 
 struct NetResult {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "vfplane/cni/plugin.h"
-#include "vfplane/sriov/pci_address.h"
 #include "vfplane/netlink/rtnl.h"
+#include "vfplane/sriov/pci_address.h"
 #include "vfplane/sriov/vf_config.h"
 
 namespace vfplane::cni {

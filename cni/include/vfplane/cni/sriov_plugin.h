@@ -63,12 +63,14 @@ class SriovPlugin final : public Plugin {
   // namespaces' links, and checks them against the config; writes nothing. Errors are the ones
   // ADD returns (code 7 for the config or the VF, 4 for a CNI_IFNAME taken in the pod, 11 for a
   // netdev that is not back in the host yet).
-  CniExpected<SriovAddPlan> planAdd(const Request& req, const SriovConfig& cfg, NamespaceClients& ns) const;
+  CniExpected<SriovAddPlan> planAdd(const Request& req, const SriovConfig& cfg,
+                                    NamespaceClients& ns) const;
 
  private:
   // ADD's second half: journal, PF-side attributes, the move, IPAM, with the journal played back
   // on any failure.
-  CniExpected<NetResult> executeAdd(Request& req, SriovAddPlan plan, NamespaceClients& ns, StepClock& clock);
+  CniExpected<NetResult> executeAdd(Request& req, SriovAddPlan plan, NamespaceClients& ns,
+                                    StepClock& clock);
   struct Teardown {
     bool stranded = false;
     std::string reason;
@@ -82,7 +84,8 @@ class SriovPlugin final : public Plugin {
   // Releases what a dead owner left behind on this VF before a new ADD takes it.
   // The per-VF flock, as a CNI error: code 11 on timeout.
   CniExpected<sriov::DeviceLock> lockVf(const sriov::PciAddress& device) const;
-  CniExpected<void> reclaim(const sriov::PciAddress& device, const VfOwner& owner, const Environment& env);
+  CniExpected<void> reclaim(const sriov::PciAddress& device, const VfOwner& owner,
+                            const Environment& env);
 
   SriovPluginOptions options_;
   sriov::Sysfs sysfs_;

@@ -19,7 +19,7 @@ struct FastPathCounters {
   uint64_t puntAction = 0;  // local, unresolved, or an egress the fast path does not serve
   uint64_t puntMalformed = 0;
   uint64_t puntOtherHost = 0;  // not addressed to the ingress port's MAC (or not a port at all)
-  uint64_t puntDropped = 0;  // the exception path was full (DPDK)
+  uint64_t puntDropped = 0;    // the exception path was full (DPDK)
 };
 
 // What became of a received frame.
@@ -34,15 +34,18 @@ struct Verdict {
 // Every slot but rx, in the order a log line reads them.
 inline constexpr std::array<Verdict, 10> kVerdicts = {{
     {"forwarded", "forwarded", Verdict::kForwarded, &FastPathCounters::forwarded},
-    {"tx_dropped", "dropped by a full egress queue", Verdict::kDropped, &FastPathCounters::txDropped},
-    {"other_host", "for other hosts or broadcast", Verdict::kPunted, &FastPathCounters::puntOtherHost},
+    {"tx_dropped", "dropped by a full egress queue", Verdict::kDropped,
+     &FastPathCounters::txDropped},
+    {"other_host", "for other hosts or broadcast", Verdict::kPunted,
+     &FastPathCounters::puntOtherHost},
     {"not_ipv4", "not IPv4", Verdict::kPunted, &FastPathCounters::puntNotIpv4},
     {"ip_options", "options", Verdict::kPunted, &FastPathCounters::puntIpOptions},
     {"ttl", "TTL", Verdict::kPunted, &FastPathCounters::puntTtl},
     {"no_route", "no route", Verdict::kPunted, &FastPathCounters::puntNoRoute},
     {"local_or_unresolved", "local/unresolved", Verdict::kPunted, &FastPathCounters::puntAction},
     {"malformed", "malformed", Verdict::kPunted, &FastPathCounters::puntMalformed},
-    {"punt_dropped", "dropped by a full path to the kernel", Verdict::kDropped, &FastPathCounters::puntDropped},
+    {"punt_dropped", "dropped by a full path to the kernel", Verdict::kDropped,
+     &FastPathCounters::puntDropped},
 }};
 
 // "N in, N forwarded; to the kernel: N for other hosts or broadcast, ...", with the drops after

@@ -29,7 +29,8 @@ struct FibDiff {
   std::vector<Ipv4Prefix> removals;  // sorted
   InstallStats stats;
 };
-FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed, const std::vector<FibEntry>& desired);
+FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed,
+                const std::vector<FibEntry>& desired);
 
 // An interface of the router's network namespace that the fast path serves.
 struct Port {

@@ -14,8 +14,8 @@
 #pragma once
 
 #include <compare>
-#include <expected>
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <optional>
 #include <string>

@@ -42,7 +42,8 @@ class RouterLoop {
   // Subscribes to the kernel's notifications, reads its tables, adds every port to fastPath (with
   // the ifindex and MAC the kernel gives it) and installs the table. fastPath must outlive the
   // loop. Usage errors name a port that does not exist or has no MAC.
-  static Result<std::unique_ptr<RouterLoop>> start(const RouterLoopOptions& options, FastPath& fastPath);
+  static Result<std::unique_ptr<RouterLoop>> start(const RouterLoopOptions& options,
+                                                   FastPath& fastPath);
 
   // Re-reads the kernel tables and installs the difference. From any thread.
   Result<InstallStats> sync();

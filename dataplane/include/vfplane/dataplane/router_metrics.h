@@ -9,9 +9,9 @@
 //   vfplane_<fp>_syncs_total / vfplane_<fp>_sync_errors_total   re-reads of the kernel's tables
 #pragma once
 
-#include <memory>
-
 #include <prometheus/collectable.h>
+
+#include <memory>
 
 #include "vfplane/dataplane/router_loop.h"
 

@@ -3,13 +3,12 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "vfplane/dp/pool.h"
 #include "vfplane/base/error.h"
+#include "vfplane/dp/pool.h"
 
 namespace vfplane::dp {
 
@@ -41,7 +40,7 @@ struct DeviceInfoFile {
 
 struct ContainerAllocation {
   std::map<std::string, std::string> envs;
-  std::vector<DeviceSpecEntry> devices;  // de-duplicated, stable order; empty with CDI
+  std::vector<DeviceSpecEntry> devices;            // de-duplicated, stable order; empty with CDI
   std::map<std::string, std::string> annotations;  // with CDI: the devices, for the runtime
   std::vector<DeviceInfoFile> deviceInfoFiles;
 };
@@ -73,16 +72,19 @@ nlohmann::json cdiSpec(const ResourcePool& pool);
 // Builds one container's answer. Fails naming every ID that is unknown to the pool or that
 // isHealthy rejects, so the kubelet's event says exactly what went wrong.
 template <class HealthFn>
-Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
-                                            HealthFn isHealthy, const std::string& devinfoDir, bool cdi = false);
+Result<ContainerAllocation> allocateDevices(const ResourcePool& pool,
+                                            const std::vector<std::string>& ids, HealthFn isHealthy,
+                                            const std::string& devinfoDir, bool cdi = false);
 
 // The non-template part of allocateDevices, after the IDs were checked.
-ContainerAllocation buildAllocation(const ResourcePool& pool, const std::vector<const PoolDevice*>& devices,
+ContainerAllocation buildAllocation(const ResourcePool& pool,
+                                    const std::vector<const PoolDevice*>& devices,
                                     const std::string& devinfoDir, bool cdi = false);
 
 template <class HealthFn>
-Result<ContainerAllocation> allocateDevices(const ResourcePool& pool, const std::vector<std::string>& ids,
-                                            HealthFn isHealthy, const std::string& devinfoDir, bool cdi) {
+Result<ContainerAllocation> allocateDevices(const ResourcePool& pool,
+                                            const std::vector<std::string>& ids, HealthFn isHealthy,
+                                            const std::string& devinfoDir, bool cdi) {
   std::vector<const PoolDevice*> devices;
   std::string unknown, unhealthy;
   for (const auto& id : ids) {

@@ -20,12 +20,12 @@
 #include <mutex>
 #include <string>
 
+#include "vfplane/base/error.h"
+#include "vfplane/base/fd.h"
 #include "vfplane/dp/config.h"
 #include "vfplane/dp/plugin_server.h"
 #include "vfplane/dp/pool.h"
 #include "vfplane/dp/pool_state.h"
-#include "vfplane/base/error.h"
-#include "vfplane/base/fd.h"
 #include "vfplane/netlink/link_monitor.h"
 #include "vfplane/sriov/sysfs.h"
 

@@ -21,7 +21,7 @@
 namespace grpc {
 class ClientContext;
 class Server;
-}
+}  // namespace grpc
 
 namespace vfplane::dp {
 
@@ -43,12 +43,12 @@ class KubeletSim {
  public:
   struct Options {
     std::string kubeletDir;
-    bool pluginWatcher = false;       // act as the plugin watcher instead of serving kubelet.sock
-    std::string refuseWith;           // non-empty: refuse every registration with this error
+    bool pluginWatcher = false;  // act as the plugin watcher instead of serving kubelet.sock
+    std::string refuseWith;      // non-empty: refuse every registration with this error
   };
 
-  static Result<std::unique_ptr<KubeletSim>> start(Options options,
-                                                   std::function<void(const SimEvent&)> onEvent = {});
+  static Result<std::unique_ptr<KubeletSim>> start(
+      Options options, std::function<void(const SimEvent&)> onEvent = {});
   ~KubeletSim();
 
   // A kubelet restart as plugins see it: kubelet.sock disappears and is created anew (legacy), and

@@ -7,10 +7,10 @@
 //   vfplane_dp_reloads_total / vfplane_dp_reload_errors_total
 #pragma once
 
-#include <memory>
-
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+
+#include <memory>
 
 #include "vfplane/dp/daemon.h"
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "vfplane/dp/kubelet_sim.h"
 #include "vfplane/base/error.h"
+#include "vfplane/dp/kubelet_sim.h"
 
 namespace vfplane::dp {
 

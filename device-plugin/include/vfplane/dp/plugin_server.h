@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "vfplane/dp/pool_state.h"
 #include "vfplane/base/error.h"
+#include "vfplane/dp/pool_state.h"
 
 namespace grpc {
 class Server;
@@ -36,7 +36,8 @@ struct PluginServerOptions {
 // Counters the server reports into (metrics live outside this library).
 struct PluginServerEvents {
   std::function<void(const std::string& resource, bool ok)> onAllocate;
-  std::function<void(const std::string& resource, bool ok, const std::string& error)> onRegistration;
+  std::function<void(const std::string& resource, bool ok, const std::string& error)>
+      onRegistration;
 };
 
 // The legacy mode unless <kubelet-dir>/plugins_registry exists.

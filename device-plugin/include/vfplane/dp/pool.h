@@ -28,11 +28,11 @@ struct PoolDevice {
 
 struct ResourcePool {
   ResourceConfig config;
-  std::string name;  // full resource name, "intel.com/sriov_net_a"
+  std::string name;                 // full resource name, "intel.com/sriov_net_a"
   std::vector<PoolDevice> devices;  // sorted by id
   bool needVhostNet = false;        // any selector set asked for it
   bool isRdma = false;
-  std::string emptyReason;          // set when devices is empty
+  std::string emptyReason;  // set when devices is empty
 
   const PoolDevice* find(std::string_view id) const;
 };

@@ -24,14 +24,15 @@ struct DeviceHealth {
 
 // What makes a device unhealthy, computed from facts without I/O.
 struct HealthFacts {
-  std::set<std::string> presentIds;        // devices sysfs still shows
+  std::set<std::string> presentIds;            // devices sysfs still shows
   std::map<std::string, std::string> drivers;  // current driver per id ("" if unbound)
   std::set<std::string> pfNetdevsWithoutCarrier;
 };
 
 // Unhealthy when the device vanished from sysfs, when its driver moved away from the drivers
 // the pool's selectors name, or when its PF has no carrier.
-DeviceHealth judgeHealth(const ResourcePool& pool, const PoolDevice& device, const HealthFacts& facts);
+DeviceHealth judgeHealth(const ResourcePool& pool, const PoolDevice& device,
+                         const HealthFacts& facts);
 
 struct PoolSnapshot {
   uint64_t version = 0;

@@ -31,7 +31,8 @@ class XdpRouterProgram {
   struct Destroy {
     void operator()(vfp_xdp_router* skel) const;
   };
-  explicit XdpRouterProgram(std::unique_ptr<vfp_xdp_router, Destroy> skel) : skel_(std::move(skel)) {}
+  explicit XdpRouterProgram(std::unique_ptr<vfp_xdp_router, Destroy> skel)
+      : skel_(std::move(skel)) {}
   std::unique_ptr<vfp_xdp_router, Destroy> skel_;
 };
 

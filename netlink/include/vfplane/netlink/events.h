@@ -31,7 +31,7 @@ struct LinkEvent {
 
 // What one drain() read.
 struct EventBatch {
-  size_t notifications = 0;     // of any kind subscribed to
+  size_t notifications = 0;      // of any kind subscribed to
   std::vector<LinkEvent> links;  // link notifications, in the order they came
   // The kernel dropped notifications because the socket was full (ENOBUFS): what the subscriber
   // keeps of the kernel's state must be read again.

@@ -39,7 +39,8 @@ class LinkMonitor {
   Result<std::vector<std::string>> defaultRouteLinks();
 
  private:
-  LinkMonitor(Subscription events, Rtnl queries) : events_(std::move(events)), queries_(std::move(queries)) {}
+  LinkMonitor(Subscription events, Rtnl queries)
+      : events_(std::move(events)), queries_(std::move(queries)) {}
   Subscription events_;
   Rtnl queries_;
 };

@@ -58,7 +58,7 @@ struct LinkInfo {
   std::string name;
   std::string mac;  // "" when the link has no hardware address
   int mtu = 0;
-  unsigned flags = 0;  // IFF_*
+  unsigned flags = 0;    // IFF_*
   bool carrier = false;  // IFLA_CARRIER (the driver's view, also while down); else IFF_LOWER_UP
   std::vector<std::string> altnames;
   std::string alias;         // IFLA_IFALIAS
@@ -103,9 +103,9 @@ struct NextHop {
 struct RouteInfo {
   IpPrefix dst;  // length 0 for a default route
   std::optional<IpPrefix> gateway;
-  int oif = 0;    // 0 for multipath routes and for routes with no device (blackhole, ...)
+  int oif = 0;  // 0 for multipath routes and for routes with no device (blackhole, ...)
   int table = 0;
-  int type = 0;   // RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, ...
+  int type = 0;                   // RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, ...
   std::vector<NextHop> nexthops;  // a multipath route's paths; empty for a single-path route
 
   // Every link the route sends out of: oif, or each path's.
@@ -115,7 +115,7 @@ struct RouteInfo {
 // A neighbour (ARP or NDP) entry.
 struct NeighbourInfo {
   int ifindex = 0;
-  IpPrefix ip;  // a host prefix
+  IpPrefix ip;                    // a host prefix
   std::optional<MacAddress> mac;  // absent while the entry is incomplete
   uint16_t state = 0;             // NUD_* bits
 };
@@ -130,7 +130,8 @@ NlMsg buildGetLinks();  // dump
 // no temporary name, no window for udev to see a half-done rename. The kernel applies `then`
 // (MAC, MTU, up, arp_notify; its name is ignored) in the target namespace within the same
 // request, after the move and the rename, so a plugin pays one round trip and one RTNL lock.
-NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName, const LinkChange& then = {});
+NlMsg buildMoveLink(int ifindex, int netnsFd, std::string_view newName,
+                    const LinkChange& then = {});
 NlMsg buildChangeLink(int ifindex, const LinkChange& change);
 // RTM_NEWLINKPROP / RTM_DELLINKPROP with one IFLA_ALT_IFNAME.
 NlMsg buildAltname(int ifindex, std::string_view altname, bool add);
@@ -145,7 +146,7 @@ NlMsg buildDeleteLink(int ifindex);
 NlMsg buildCreateVeth(std::string_view name, std::string_view peer);
 // A bridge, down. NLM_F_EXCL as above.
 NlMsg buildCreateBridge(std::string_view name);
-NlMsg buildGetRoutes(int family);  // dump
+NlMsg buildGetRoutes(int family);      // dump
 NlMsg buildGetNeighbours(int family);  // dump
 // A unicast route in the main table via oif; gateway may be empty for an on-link route.
 NlMsg buildRoute(const IpPrefix& dst, std::optional<IpPrefix> gateway, int oif, bool add);

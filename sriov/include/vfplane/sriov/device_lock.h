@@ -18,7 +18,8 @@ class DeviceLock {
   static Result<DeviceLock> acquire(const std::filesystem::path& dir, const PciAddress& device,
                                     std::chrono::milliseconds timeout);
   // The same on any lock file (created when missing, mode 0600), e.g. host-local's "lock".
-  static Result<DeviceLock> acquireFile(const std::filesystem::path& path, std::chrono::milliseconds timeout);
+  static Result<DeviceLock> acquireFile(const std::filesystem::path& path,
+                                        std::chrono::milliseconds timeout);
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -26,7 +26,7 @@ inline constexpr int kArpTypeInfiniband = 32;
 
 struct NetInterface {
   std::string name;
-  std::optional<int> arpType;           // net/<if>/type
+  std::optional<int> arpType;            // net/<if>/type
   std::optional<std::string> operstate;  // net/<if>/operstate: "up", "down", "unknown", ...
 };
 
@@ -72,8 +72,8 @@ struct VirtualFunction : PciFunction {
 };
 
 struct PhysicalFunction : PciFunction {
-  std::optional<int> totalVfs;  // sriov_totalvfs
-  std::optional<int> numVfs;    // sriov_numvfs
+  std::optional<int> totalVfs;       // sriov_totalvfs
+  std::optional<int> numVfs;         // sriov_numvfs
   std::vector<VirtualFunction> vfs;  // sorted by index
 };
 
@@ -83,8 +83,8 @@ struct NodeInventory {
   std::vector<PciFunction> nics;      // sorted by address
   // Processing accelerators, shaped the same way. Kept apart because nothing that works on
   // netdevs (carrier, default routes, the CNI) applies to them.
-  std::vector<PhysicalFunction> accelPfs;   // sorted by address
-  std::vector<PciFunction> accelerators;    // without SR-IOV; sorted by address
+  std::vector<PhysicalFunction> accelPfs;  // sorted by address
+  std::vector<PciFunction> accelerators;   // without SR-IOV; sorted by address
   // Problems that belong to no single device (e.g. a VF whose PF is missing).
   std::vector<std::string> warnings;
 

@@ -5,9 +5,8 @@
 // netdev, driver, vendor, device, mode, iommu_group and numa_node. Absent values are null.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "vfplane/sriov/inventory.h"
 

@@ -35,10 +35,10 @@ namespace vfplane::sriov {
 struct SimNodeSpec {
   std::filesystem::path root{};
   int pfs = 2;
-  int vfs = 4;        // per PF; sriov_totalvfs and sriov_numvfs
-  int vfio = 0;       // the last `vfio` VFs of each PF are on vfio-pci
-  int numaNodes = 1;  // PFs are spread over the nodes in contiguous blocks
-  int nics = 0;       // plain (non-SR-IOV) NICs "<nicPrefix><n>"
+  int vfs = 4;           // per PF; sriov_totalvfs and sriov_numvfs
+  int vfio = 0;          // the last `vfio` VFs of each PF are on vfio-pci
+  int numaNodes = 1;     // PFs are spread over the nodes in contiguous blocks
+  int nics = 0;          // plain (non-SR-IOV) NICs "<nicPrefix><n>"
   int accelerators = 0;  // SR-IOV accelerator cards
   int accelVfs = 4;      // VFs per accelerator card, all on vfio-pci
   // virtio-net NICs as a KVM guest has them (1af4:1041 on virtio-pci, netdev enp<bus>s0 under

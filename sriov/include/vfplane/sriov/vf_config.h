@@ -24,7 +24,7 @@ namespace vfplane::sriov {
 enum class VlanProto : uint16_t { k8021Q = 0x8100, k8021AD = 0x88a8 };
 enum class VfLinkState : uint32_t { kAuto = 0, kEnable = 1, kDisable = 2 };  // IFLA_VF_LINK_STATE_*
 
-const char* vlanProtoName(VlanProto p);  // "802.1q", "802.1ad"
+const char* vlanProtoName(VlanProto p);      // "802.1q", "802.1ad"
 const char* vfLinkStateName(VfLinkState s);  // "auto", "enable", "disable"
 
 // What the PF reports for one VF.

@@ -92,7 +92,7 @@ class DpdkRouter final : public FastPath {
   rte_ring* exception_ = nullptr;
   rte_lpm* lpm_ = nullptr;
   std::vector<NextHop> nextHops_;
-  int defaultHop_ = -1;  // the /0 entry's next hop, which rte_lpm cannot hold
+  int defaultHop_ = -1;           // the /0 entry's next hop, which rte_lpm cannot hold
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
   std::vector<std::vector<rte_mbuf*>> txScratch_;  // per egress port, reused by every poll
   FastPathCounters counters_;

@@ -24,7 +24,7 @@ enum class XdpMode {
 class XdpRouter final : public FastPath {
  public:
   struct Options {
-    uint32_t maxEntries = 65536;     // forwarding table size
+    uint32_t maxEntries = 65536;      // forwarding table size
     XdpMode mode = XdpMode::kNative;  // how addPort() attaches
   };
   static Result<XdpRouter> load(const Options& options);
