@@ -257,5 +257,28 @@ TEST_F(SriovPluginTest, AnAddressTheKernelRefusesBringsTheVfHomeAndReleasesIt) {
   EXPECT_EQ(files("attachments"), 0u);
 }
 
+TEST_F(SriovPluginTest, CheckComparesThePodsLinkWithWhatAddLeft) {
+  auto add = request(Command::kAdd, device(0) + R"(,"mtu":9000)");
+  auto result = plugin_->add(add);
+  ASSERT_TRUE(result) << result.error().msg;
+  auto check = request(Command::kCheck, device(0) + R"(,"mtu":9000)");
+  EXPECT_TRUE(plugin_->check(check));
+  // Someone changes the MTU inside the pod: CHECK says what differs.
+  auto inPod = kernel_.find(FakeKernel::kPod, "net1");
+  netlink::LinkChange mtu;
+  mtu.mtu = 1400;
+  auto pod = kernel_.factory()(&*check.netns);
+  ASSERT_TRUE((*pod)->execute(netlink::buildChangeLink(inPod->ifindex, mtu), "mtu"));
+  auto changed = plugin_->check(check);
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code, kCheckMismatch);
+  EXPECT_THAT(changed.error().msg, HasSubstr("MTU 1400, expected 9000"));
+  // And with nothing recorded for the container, CHECK is code 3.
+  auto unknown = request(Command::kCheck, device(0), "ctr9");
+  auto u = plugin_->check(unknown);
+  ASSERT_FALSE(u);
+  EXPECT_EQ(u.error().code, ErrorCode::kUnknownContainer);
+}
+
 }  // namespace
 }  // namespace vfplane::cni
