@@ -62,8 +62,13 @@ std::string buildWorld(World& w) {
                           RING_F_SP_ENQ | RING_F_SC_DEQ);
     *tx = rte_ring_create((std::string("tx_") + name).c_str(), 1024, SOCKET_ID_ANY,
                           RING_F_SP_ENQ | RING_F_SC_DEQ);
-    int id = rte_eth_from_rings((std::string("vfp_") + name).c_str(), rx, 1, tx, 1, SOCKET_ID_ANY);
-    if (*rx == nullptr || *tx == nullptr || id < 0) return "cannot make ring ports";
+    // TX queue 1 is the router's kernel-to-port queue, unused here.
+    rte_ring* spare = rte_ring_create((std::string("txk_") + name).c_str(), 1024, SOCKET_ID_ANY,
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* txs[] = {*tx, spare};
+    int id = rte_eth_from_rings((std::string("vfp_") + name).c_str(), rx, 1, txs, 2, SOCKET_ID_ANY);
+    if (*rx == nullptr || *tx == nullptr || spare == nullptr || id < 0)
+      return "cannot make ring ports";
     *port = static_cast<uint16_t>(id);
   }
   auto router = DpdkRouter::create({.ports = {{"a", w.a}, {"b", w.b}},
@@ -77,15 +82,15 @@ std::string buildWorld(World& w) {
   }
   ForwardingModel m;
   m.setInterface({7, "b", *MacAddress::parse("aa:00:00:00:00:07")});
-  m.setRoute({*Ipv4Prefix::parse("10.1.0.0/24"), std::nullopt, 7});
-  m.setNeighbour({*parseIpv4("10.1.0.7"), 7, *MacAddress::parse("bb:00:00:00:00:07")});
-  m.setNeighbour({*parseIpv4("10.1.0.254"), 7, *MacAddress::parse("bb:00:00:00:02:54")});
+  m.setRoute(Route::onLink(*Prefix::parse("10.1.0.0/24"), 7));
+  m.setNeighbour({*IpAddr::parse("10.1.0.7"), 7, *MacAddress::parse("bb:00:00:00:00:07")});
+  m.setNeighbour({*IpAddr::parse("10.1.0.254"), 7, *MacAddress::parse("bb:00:00:00:02:54")});
   std::mt19937 rng(3);
   while (m.routeCount() < g_routes) {
     int len = 16 + static_cast<int>(rng() % 9);
-    Ipv4 addr = static_cast<Ipv4>(rng()) & (~Ipv4{0} << (32 - len));
-    if ((addr >> 24) == 10) continue;  // keep 10/8 to the probe's route
-    m.setRoute({Ipv4Prefix{addr, len}, *parseIpv4("10.1.0.254"), 7});
+    IpAddr addr = IpAddr::v4(static_cast<uint32_t>(rng()));
+    if (addr.bytes[0] == 10) continue;  // keep 10/8 to the probe's route
+    m.setRoute(Route::via(Prefix::of(addr, len), *IpAddr::parse("10.1.0.254"), 7));
   }
   if (auto ok = w.router->install(m.compile()); !ok) return ok.error().message();
   w.frame = probeFrame();

@@ -4,6 +4,22 @@
 
 namespace vfplane::dataplane {
 
+uint64_t FastPathCounters::*puntCounter(Punt punt) {
+  switch (punt) {
+    case Punt::kNoRoute:
+      return &FastPathCounters::puntNoRoute;
+    case Punt::kLocal:
+      return &FastPathCounters::puntLocal;
+    case Punt::kUnresolved:
+      return &FastPathCounters::puntUnresolved;
+    case Punt::kNotPort:
+      return &FastPathCounters::puntNotPort;
+    case Punt::kReject:
+      return &FastPathCounters::puntReject;
+  }
+  return &FastPathCounters::puntNoRoute;
+}
+
 std::string describeCounters(const FastPathCounters& c) {
   std::string out = fmt::format("{} in", c.rx);
   std::string punts, drops;

@@ -2,10 +2,9 @@
 
 namespace vfplane::dataplane {
 
-FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed,
-                const std::vector<FibEntry>& desired) {
+FibDiff diffFib(const std::map<Prefix, Action>& installed, const Fib& desired) {
   FibDiff diff;
-  std::map<Ipv4Prefix, const Action*> want;
+  std::map<Prefix, const Action*> want;
   for (const auto& e : desired) want[e.prefix] = &e.action;
   for (const auto& [prefix, action] : want) {
     auto it = installed.find(prefix);

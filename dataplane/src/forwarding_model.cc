@@ -1,56 +1,34 @@
 #include "vfplane/dataplane/forwarding_model.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
+#include <numeric>
 
 namespace vfplane::dataplane {
 namespace {
 
-Ipv4 maskOf(int length) { return length == 0 ? 0 : ~Ipv4{0} << (32 - length); }
+uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+// One MurmurHash3 round; the BPF program has the same (ebpf/xdp_router.bpf.c).
+uint32_t mix(uint32_t h, uint32_t k) {
+  k *= 0xcc9e2d51u;
+  k = rotl(k, 15);
+  k *= 0x1b873593u;
+  h ^= k;
+  h = rotl(h, 13);
+  return h * 5 + 0xe6546b64u;
+}
+
+uint32_t finish(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
 
 }  // namespace
-
-Result<Ipv4> parseIpv4(std::string_view text) {
-  in_addr a{};
-  std::string s(text);
-  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) {
-    return fail(fmt::format("\"{}\" is not an IPv4 address", text), EINVAL);
-  }
-  return ntohl(a.s_addr);
-}
-
-std::string ipv4Str(Ipv4 addr) {
-  return fmt::format("{}.{}.{}.{}", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
-                     addr & 0xff);
-}
-
-Result<Ipv4Prefix> Ipv4Prefix::parse(std::string_view text) {
-  size_t slash = text.find('/');
-  auto addr = parseIpv4(text.substr(0, slash));
-  if (!addr) return fail(std::move(addr.error()));
-  int length = 32;
-  if (slash != std::string_view::npos) {
-    std::string_view len = text.substr(slash + 1);
-    auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), length);
-    if (len.empty() || ec != std::errc() || end != len.data() + len.size() || length < 0 ||
-        length > 32) {
-      return fail(fmt::format("\"{}\": prefix length must be 0-32", text), EINVAL);
-    }
-  }
-  if ((*addr & ~maskOf(length)) != 0) {
-    return fail(fmt::format("\"{}\": host bits are set (did you mean {}/{}?)", text,
-                            ipv4Str(*addr & maskOf(length)), length),
-                EINVAL);
-  }
-  return Ipv4Prefix{*addr, length};
-}
-
-bool Ipv4Prefix::contains(Ipv4 ip) const { return (ip & maskOf(length)) == addr; }
-
-std::string Ipv4Prefix::str() const { return fmt::format("{}/{}", ipv4Str(addr), length); }
 
 const char* puntName(Punt punt) {
   switch (punt) {
@@ -60,80 +38,155 @@ const char* puntName(Punt punt) {
       return "local";
     case Punt::kUnresolved:
       return "unresolved";
-    case Punt::kNoInterface:
-      return "no-interface";
+    case Punt::kNotPort:
+      return "not-port";
+    case Punt::kReject:
+      return "reject";
   }
   return "unknown";
+}
+
+uint32_t flowHash(const Flow& flow, uint32_t seed) {
+  // Word by word the smaller first, so swapping source and destination changes nothing.
+  uint32_t h = seed;
+  int words = flow.src.isV4() ? 1 : 4;
+  for (int i = 0; i < words; ++i) {
+    uint32_t a = flow.src.word(i), b = flow.dst.word(i);
+    h = mix(h, std::min(a, b));
+    h = mix(h, std::max(a, b));
+  }
+  uint32_t lo = std::min(flow.sport, flow.dport), hi = std::max(flow.sport, flow.dport);
+  h = mix(h, lo << 16 | hi);
+  h = mix(h, flow.proto);
+  return finish(h);
+}
+
+uint32_t NextHopGroup::totalWeight() const {
+  return std::accumulate(paths.begin(), paths.end(), uint32_t{0},
+                         [](uint32_t sum, const GroupPath& p) { return sum + p.weight; });
+}
+
+const GroupPath& NextHopGroup::pick(uint32_t hash) const {
+  // The hash scaled onto [0, total weight): each path owns a run as long as its weight.
+  uint32_t x = static_cast<uint32_t>((static_cast<uint64_t>(hash) * totalWeight()) >> 32);
+  uint32_t upper = 0;
+  for (const auto& p : paths) {
+    upper += p.weight;
+    if (x < upper) return p;
+  }
+  return paths.back();
+}
+
+Action Action::forward(Adjacency adjacency) {
+  return Action(std::make_shared<const NextHopGroup>(NextHopGroup{{{adjacency, 1}}}));
+}
+
+bool Action::operator==(const Action& o) const {
+  if (forwards() != o.forwards()) return false;
+  if (!forwards()) return punt_ == o.punt_;
+  return group_ == o.group_ || *group_ == *o.group_;
+}
+
+std::string Action::str() const {
+  if (!forwards()) return fmt::format("punt {}", puntName(punt_));
+  return fmt::format("forward {} path{}", group_->paths.size(),
+                     group_->paths.size() == 1 ? "" : "s");
 }
 
 void ForwardingModel::setInterface(Interface iface) {
   interfaces_[iface.ifindex] = std::move(iface);
 }
 void ForwardingModel::removeInterface(int ifindex) { interfaces_.erase(ifindex); }
-void ForwardingModel::setRoute(Route route) { routes_[route.dst] = route; }
-void ForwardingModel::removeRoute(const Ipv4Prefix& dst) { routes_.erase(dst); }
+void ForwardingModel::setRoute(Route route) { routes_[route.dst] = std::move(route); }
+void ForwardingModel::removeRoute(const Prefix& dst) { routes_.erase(dst); }
 void ForwardingModel::setNeighbour(Neighbour n) { neighbours_[{n.ip, n.ifindex}] = n.mac; }
-void ForwardingModel::removeNeighbour(Ipv4 ip, int ifindex) { neighbours_.erase({ip, ifindex}); }
-
-void ForwardingModel::addLocal(Ipv4 ip) {
-  if (std::find(locals_.begin(), locals_.end(), ip) == locals_.end()) locals_.push_back(ip);
+void ForwardingModel::removeNeighbour(const IpAddr& ip, int ifindex) {
+  neighbours_.erase({ip, ifindex});
 }
-void ForwardingModel::removeLocal(Ipv4 ip) { std::erase(locals_, ip); }
+void ForwardingModel::addLocal(const IpAddr& ip) { locals_.insert(ip); }
+void ForwardingModel::removeLocal(const IpAddr& ip) { locals_.erase(ip); }
 
-const Route* ForwardingModel::lookup(Ipv4 ip) const {
-  for (int length = 32; length >= 0; --length) {
-    if (auto it = routes_.find(Ipv4Prefix{ip & maskOf(length), length}); it != routes_.end()) {
-      return &it->second;
-    }
+const Route* ForwardingModel::lookup(const IpAddr& ip) const {
+  for (int length = ip.bits(); length >= 0; --length) {
+    if (auto it = routes_.find(Prefix::of(ip, length)); it != routes_.end()) return &it->second;
   }
   return nullptr;
 }
 
-std::optional<Adjacency> ForwardingModel::adjacency(Ipv4 nextHop, int ifindex) const {
+std::optional<Adjacency> ForwardingModel::adjacency(const IpAddr& nextHop, int ifindex) const {
   auto iface = interfaces_.find(ifindex);
   auto mac = neighbours_.find({nextHop, ifindex});
   if (iface == interfaces_.end() || mac == neighbours_.end()) return std::nullopt;
-  return Adjacency{ifindex, iface->second.mac, mac->second};
+  return Adjacency{ifindex, iface->second.mac, mac->second, iface->second.mtu};
 }
 
-Action ForwardingModel::resolve(Ipv4 ip) const {
-  if (std::find(locals_.begin(), locals_.end(), ip) != locals_.end())
-    return std::unexpected(Punt::kLocal);
-  const Route* route = lookup(ip);
-  if (route == nullptr) return std::unexpected(Punt::kNoRoute);
-  if (!interfaces_.contains(route->ifindex)) return std::unexpected(Punt::kNoInterface);
-  if (auto adj = adjacency(route->gateway.value_or(ip), route->ifindex)) return *adj;
-  return std::unexpected(Punt::kUnresolved);
+// A single on-link path: packets go to the destination's own neighbour entry.
+static bool isConnected(const Route& route) {
+  return route.paths.size() == 1 && !route.paths[0].gateway;
 }
 
-std::vector<FibEntry> ForwardingModel::compile() const {
-  std::map<Ipv4Prefix, FibEntry> table;
-  for (const auto& [prefix, route] : routes_) {
-    Action action = std::unexpected(Punt::kUnresolved);
-    if (!interfaces_.contains(route.ifindex)) {
-      action = std::unexpected(Punt::kNoInterface);
-    } else if (route.gateway) {
-      if (auto adj = adjacency(*route.gateway, route.ifindex)) action = *adj;
-    }
-    table.insert_or_assign(prefix, FibEntry{prefix, action});
+Action ForwardingModel::routeAction(const Route& route,
+                                    std::map<NextHopGroup, GroupRef>& groups) const {
+  if (route.type == RouteType::kReject || route.paths.empty()) return Punt::kReject;
+  if (route.paths.size() > kMaxPaths) return Punt::kNotPort;
+  NextHopGroup group;
+  bool resolved = false;
+  for (const auto& p : route.paths) {
+    if (!interfaces_.contains(p.ifindex)) return Punt::kNotPort;
+    // On-link paths have an adjacency per destination, which a group cannot hold.
+    if (!p.gateway) return Punt::kUnresolved;
+    auto adj = adjacency(*p.gateway, p.ifindex);
+    resolved = resolved || adj.has_value();
+    group.paths.push_back({adj, p.weight});
   }
+  if (!resolved) return Punt::kUnresolved;
+  auto [it, added] = groups.try_emplace(group, nullptr);
+  if (added) it->second = std::make_shared<const NextHopGroup>(std::move(group));
+  return Action(it->second);
+}
+
+Decision ForwardingModel::resolve(const Flow& flow, uint32_t seed) const {
+  if (locals_.contains(flow.dst)) return std::unexpected(Punt::kLocal);
+  const Route* route = lookup(flow.dst);
+  if (route == nullptr) return std::unexpected(Punt::kNoRoute);
+  if (route->type == RouteType::kUnicast && isConnected(*route) &&
+      interfaces_.contains(route->paths[0].ifindex)) {
+    if (auto adj = adjacency(flow.dst, route->paths[0].ifindex)) return *adj;
+    return std::unexpected(Punt::kUnresolved);
+  }
+  std::map<NextHopGroup, GroupRef> scratch;
+  Action action = routeAction(*route, scratch);
+  if (!action.forwards()) return std::unexpected(action.punt());
+  const GroupPath& path = action.group().pick(flowHash(flow, seed));
+  if (!path.adjacency) return std::unexpected(Punt::kUnresolved);
+  return *path.adjacency;
+}
+
+Fib ForwardingModel::compile() const {
+  std::map<NextHopGroup, GroupRef> groups;
+  std::map<Prefix, Action> table;
+  for (const auto& [prefix, route] : routes_)
+    table.insert_or_assign(prefix, routeAction(route, groups));
   for (const auto& [key, mac] : neighbours_) {
-    auto [ip, ifindex] = key;
+    const auto& [ip, ifindex] = key;
     const Route* route = lookup(ip);
     // Only where the neighbour is what the route table leads to: a neighbour entry on another
     // interface, or inside a more specific gateway route, must not shadow that route.
-    if (route == nullptr || route->gateway || route->ifindex != ifindex) continue;
+    if (route == nullptr || route->type != RouteType::kUnicast || !isConnected(*route) ||
+        route->paths[0].ifindex != ifindex) {
+      continue;
+    }
     if (auto adj = adjacency(ip, ifindex)) {
-      table.insert_or_assign(Ipv4Prefix::host(ip), FibEntry{Ipv4Prefix::host(ip), *adj});
+      NextHopGroup g{{{*adj, 1}}};
+      auto [it, added] = groups.try_emplace(g, nullptr);
+      if (added) it->second = std::make_shared<const NextHopGroup>(std::move(g));
+      table.insert_or_assign(Prefix::host(ip), Action(it->second));
     }
   }
-  for (Ipv4 ip : locals_) {
-    table.insert_or_assign(Ipv4Prefix::host(ip),
-                           FibEntry{Ipv4Prefix::host(ip), std::unexpected(Punt::kLocal)});
-  }
-  std::vector<FibEntry> out;
+  for (const auto& ip : locals_) table.insert_or_assign(Prefix::host(ip), Punt::kLocal);
+  Fib out;
   out.reserve(table.size());
-  for (auto& [prefix, e] : table) out.push_back(std::move(e));
+  for (auto& [prefix, action] : table) out.push_back({prefix, std::move(action)});
   return out;
 }
 

@@ -6,19 +6,51 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
-#include <cstring>
+#include <iterator>
+#include <optional>
 
 namespace vfplane::dataplane {
 namespace {
 
-Ipv4 ipv4Of(const netlink::IpPrefix& p) {
-  uint32_t be;
-  std::memcpy(&be, p.addr.data(), 4);
-  return ntohl(be);
+IpAddr addrOf(const netlink::IpPrefix& p) {
+  return IpAddr::fromBytes(p.family == AF_INET ? Family::kIpv4 : Family::kIpv6, p.addr.data());
 }
+
+bool isIp(const netlink::IpPrefix& p) { return p.family == AF_INET || p.family == AF_INET6; }
 
 constexpr uint16_t kUsableStates =
     NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
+
+// The route as the model keeps it; nullopt for what is not a route to a destination.
+std::optional<Route> routeOf(const netlink::RouteInfo& r) {
+  if (!isIp(r.dst)) return std::nullopt;
+  Prefix dst = Prefix::of(addrOf(r.dst), r.dst.length);
+  switch (r.type) {
+    case RTN_UNICAST:
+      break;
+    case RTN_BLACKHOLE:
+    case RTN_UNREACHABLE:
+    case RTN_PROHIBIT:
+    case RTN_THROW:
+      return Route::reject(dst);
+    default:
+      // Local, broadcast, anycast, multicast, NAT: the kernel's own business; a path through no
+      // port keeps the prefix away from the fast path.
+      return Route{dst, {{std::nullopt, 0, 1}}};
+  }
+  Route route{dst, {}};
+  auto gatewayOf = [](const std::optional<netlink::IpPrefix>& gw) -> std::optional<IpAddr> {
+    if (!gw || !isIp(*gw)) return std::nullopt;
+    return addrOf(*gw);
+  };
+  if (r.nexthops.empty()) {
+    route.paths.push_back({gatewayOf(r.gateway), r.oif, 1});
+  } else {
+    for (const auto& nh : r.nexthops)
+      route.paths.push_back({gatewayOf(nh.gateway), nh.oif, static_cast<uint32_t>(nh.weight)});
+  }
+  return route;
+}
 
 }  // namespace
 
@@ -26,15 +58,17 @@ Result<KernelTables> readKernelTables(netlink::Client& rtnl) {
   KernelTables t;
   auto links = rtnl.links();
   if (!links) return fail(std::move(links.error()).withContext("read kernel tables"));
-  auto routes = rtnl.mainRoutes(AF_INET);
-  if (!routes) return fail(std::move(routes.error()).withContext("read kernel tables"));
-  auto neighbours = rtnl.neighbours(AF_INET);
-  if (!neighbours) return fail(std::move(neighbours.error()).withContext("read kernel tables"));
+  t.links = std::move(*links);
+  for (int family : {AF_INET, AF_INET6}) {
+    auto routes = rtnl.mainRoutes(family);
+    if (!routes) return fail(std::move(routes.error()).withContext("read kernel tables"));
+    std::move(routes->begin(), routes->end(), std::back_inserter(t.routes));
+    auto neighbours = rtnl.neighbours(family);
+    if (!neighbours) return fail(std::move(neighbours.error()).withContext("read kernel tables"));
+    std::move(neighbours->begin(), neighbours->end(), std::back_inserter(t.neighbours));
+  }
   auto addresses = rtnl.allAddresses();
   if (!addresses) return fail(std::move(addresses.error()).withContext("read kernel tables"));
-  t.links = std::move(*links);
-  t.routes = std::move(*routes);
-  t.neighbours = std::move(*neighbours);
   t.addresses = std::move(*addresses);
   return t;
 }
@@ -47,7 +81,7 @@ Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<st
     auto mac = MacAddress::parse(l.mac);
     if (!mac)
       return usageError(fmt::format("port {}: has no Ethernet address (\"{}\")", l.name, l.mac));
-    model.setInterface({l.ifindex, l.name, *mac});
+    model.setInterface({l.ifindex, l.name, *mac, l.mtu > 0 ? l.mtu : 1500});
     found.insert(l.name);
   }
   for (const auto& p : ports) {
@@ -55,19 +89,14 @@ Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<st
       return usageError(fmt::format("port {}: no such link in this namespace", p), ENODEV);
   }
   for (const auto& r : tables.routes) {
-    if (r.dst.family != AF_INET) continue;
-    Route route{Ipv4Prefix{ipv4Of(r.dst), r.dst.length}, std::nullopt, r.oif};
-    if (r.gateway) route.gateway = ipv4Of(*r.gateway);
-    // Not ours to forward: the kernel drops, rejects or balances these itself.
-    if (r.type != RTN_UNICAST) route.ifindex = 0;
-    model.setRoute(route);
+    if (auto route = routeOf(r)) model.setRoute(std::move(*route));
   }
   for (const auto& n : tables.neighbours) {
-    if (n.ip.family != AF_INET || !n.mac || (n.state & kUsableStates) == 0) continue;
-    model.setNeighbour({ipv4Of(n.ip), n.ifindex, *n.mac});
+    if (!isIp(n.ip) || !n.mac || (n.state & kUsableStates) == 0) continue;
+    model.setNeighbour({addrOf(n.ip), n.ifindex, *n.mac});
   }
   for (const auto& a : tables.addresses) {
-    if (a.prefix.family == AF_INET) model.addLocal(ipv4Of(a.prefix));
+    if (isIp(a.prefix)) model.addLocal(addrOf(a.prefix));
   }
   return model;
 }

@@ -18,7 +18,6 @@
 
 namespace vfplane::dataplane {
 namespace {
-using dataplane::Ipv4Prefix;
 using test::run;
 
 std::string pidOf(const test::PodNetns& pod) {
@@ -64,11 +63,21 @@ class XdpForwardingTest : public testing::Test {
           inPod(**pod, {"ip", "route", "add", "default", "via", std::string("10.") + n + ".0.1"})
               .exitCode,
           0);
+      // IPv6 beside it, without duplicate address detection so the addresses work at once.
+      std::string net6 = std::string("2001:db8:") + n + "::";
+      ASSERT_EQ(run({"ip", "-6", "addr", "add", net6 + "1/64", "dev", r, "nodad"}).exitCode, 0);
+      ASSERT_EQ(
+          inPod(**pod, {"ip", "-6", "addr", "add", net6 + "2/64", "dev", h, "nodad"}).exitCode, 0);
+      ASSERT_EQ(inPod(**pod, {"ip", "-6", "route", "add", "default", "via", net6 + "1"}).exitCode,
+                0);
     }
     std::ifstream forward("/proc/sys/net/ipv4/ip_forward");
     std::string value;
     forward >> value;
     ASSERT_EQ(value, "0") << "the router's kernel must not forward, or the test proves nothing";
+    std::ifstream forward6("/proc/sys/net/ipv6/conf/all/forwarding");
+    forward6 >> value;
+    ASSERT_EQ(value, "0") << "nor IPv6";
   }
 
   // The link as the namespace at path (or the current one) sees it.
@@ -110,14 +119,16 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
   dataplane::ForwardingModel model;
   auto r1 = link("r1"), r2 = link("r2");
   auto h1 = link("h1", &*pod1_), h2 = link("h2", &*pod2_);
+  auto ip = [](const char* text) { return *IpAddr::parse(text); };
+  auto prefix = [](const char* text) { return *Prefix::parse(text); };
   model.setInterface({r1.ifindex, "r1", *MacAddress::parse(r1.mac)});
   model.setInterface({r2.ifindex, "r2", *MacAddress::parse(r2.mac)});
-  model.setRoute({*Ipv4Prefix::parse("10.1.0.0/24"), std::nullopt, r1.ifindex});
-  model.setRoute({*Ipv4Prefix::parse("10.2.0.0/24"), std::nullopt, r2.ifindex});
-  model.addLocal(*dataplane::parseIpv4("10.1.0.1"));
-  model.addLocal(*dataplane::parseIpv4("10.2.0.1"));
-  model.setNeighbour({*dataplane::parseIpv4("10.1.0.2"), r1.ifindex, *MacAddress::parse(h1.mac)});
-  model.setNeighbour({*dataplane::parseIpv4("10.2.0.2"), r2.ifindex, *MacAddress::parse(h2.mac)});
+  model.setRoute(Route::onLink(prefix("10.1.0.0/24"), r1.ifindex));
+  model.setRoute(Route::onLink(prefix("10.2.0.0/24"), r2.ifindex));
+  model.addLocal(ip("10.1.0.1"));
+  model.addLocal(ip("10.2.0.1"));
+  model.setNeighbour({ip("10.1.0.2"), r1.ifindex, *MacAddress::parse(h1.mac)});
+  model.setNeighbour({ip("10.2.0.2"), r2.ifindex, *MacAddress::parse(h2.mac)});
   ASSERT_TRUE(router_->install(model.compile()));
 
   // Without the fast path the kernel refuses to forward.
@@ -130,12 +141,12 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
   auto c = router_->counters();
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_GE(c->forwarded, 6u) << "3 echo requests one way, 3 replies the other";
-  EXPECT_GE(c->puntOtherHost + c->puntNotIpv4, 1u)
+  EXPECT_GE(c->puntOtherHost + c->puntNotIp, 1u)
       << "ARP for the router's own addresses (broadcast requests, replies to us) goes to the "
          "kernel";
 
   // The route goes away: the fast path punts, the kernel refuses, and the ping fails.
-  model.removeRoute(*Ipv4Prefix::parse("10.2.0.0/24"));
+  model.removeRoute(prefix("10.2.0.0/24"));
   ASSERT_TRUE(router_->install(model.compile()));
   EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0);
 }
@@ -143,7 +154,7 @@ TEST_F(XdpForwardingTest, PingCrossesTheRouterThroughXdpOnly) {
 // The model comes from the router namespace's own tables: the kernel resolved both pods (the
 // router pinged them), and that is all the fast path needs to forward between them.
 TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
-  for (const char* pod : {"10.1.0.2", "10.2.0.2"}) {
+  for (const char* pod : {"10.1.0.2", "10.2.0.2", "2001:db8:1::2", "2001:db8:2::2"}) {
     ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0) << "the router reaches " << pod;
   }
   auto rtnl = netlink::Rtnl::open();
@@ -152,14 +163,18 @@ TEST_F(XdpForwardingTest, KernelTablesDriveTheFastPath) {
   ASSERT_TRUE(tables) << tables.error().message();
   auto model = dataplane::buildModel(*tables, {"r1", "r2"});
   ASSERT_TRUE(model) << model.error().message();
-  EXPECT_EQ(model->resolve(*dataplane::parseIpv4("10.2.0.2"))->dst,
-            *MacAddress::parse(link("h2", &*pod2_).mac));
+  dataplane::Flow toPod2{*IpAddr::parse("10.1.0.2"), *IpAddr::parse("10.2.0.2"), 1};
+  EXPECT_EQ(model->resolve(toPod2, 0)->dst, *MacAddress::parse(link("h2", &*pod2_).mac));
   ASSERT_TRUE(router_->install(model->compile()));
   attachAll();
 
   auto ping = inPod(*pod1_, {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"});
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
   EXPECT_GE(router_->counters()->forwarded, 4u);
+  // IPv6 crosses too; the kernel (forwarding off) would not carry it.
+  auto ping6 = inPod(*pod1_, {"ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "2001:db8:2::2"});
+  EXPECT_EQ(ping6.exitCode, 0) << ping6.out << ping6.err;
+  EXPECT_GE(router_->counters()->forwarded, 8u);
 }
 
 // The daemon follows the kernel by itself: neighbours learned after it started and a route

@@ -30,7 +30,7 @@ class FakeFastPath final : public FastPath {
     if (port.name == refuse_) return fail("port " + port.name + ": refused by the fake", EBUSY);
     return {};
   }
-  Result<InstallStats> install(const std::vector<FibEntry>& fib) override {
+  Result<InstallStats> install(const Fib& fib) override {
     std::lock_guard lock(mu_);
     FibDiff diff = diffFib(table_, fib);
     table_.clear();
@@ -48,7 +48,7 @@ class FakeFastPath final : public FastPath {
   }
 
   // Waits (bounded) until pred holds for the installed table.
-  bool waitFor(const std::function<bool(const std::map<Ipv4Prefix, Action>&)>& pred) {
+  bool waitFor(const std::function<bool(const std::map<Prefix, Action>&)>& pred) {
     std::unique_lock lock(mu_);
     return changed_.wait_for(lock, 10s, [&] { return pred(table_); });
   }
@@ -65,7 +65,7 @@ class FakeFastPath final : public FastPath {
  private:
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::map<Ipv4Prefix, Action> table_;
+  std::map<Prefix, Action> table_;
   std::vector<Port> ports_;
   int installs_ = 0;
   std::string refuse_;
@@ -96,8 +96,8 @@ class RouterLoopTest : public testing::Test {
     auto l = rtnl->link(name);
     return l && *l ? **l : netlink::LinkInfo{};
   }
-  static bool has(const std::map<Ipv4Prefix, Action>& t, const char* prefix) {
-    return t.contains(*Ipv4Prefix::parse(prefix));
+  static bool has(const std::map<Prefix, Action>& t, const char* prefix) {
+    return t.contains(*Prefix::parse(prefix));
   }
 
   static inline std::string skip_;
@@ -127,16 +127,34 @@ TEST_F(RouterLoopTest, FollowsTheKernelThroughNotificationsAlone) {
   std::thread t([&] { (*loop)->run(); });
   ASSERT_EQ(run({"ip", "route", "add", "10.6.0.0/16", "via", "10.5.0.9"}).exitCode, 0);
   EXPECT_TRUE(fast_.waitFor([](const auto& t) {
-    auto it = t.find(*Ipv4Prefix::parse("10.6.0.0/16"));
-    return it != t.end() && !it->second;
+    auto it = t.find(*Prefix::parse("10.6.0.0/16"));
+    return it != t.end() && !it->second.forwards();
   })) << "a new route, punted while its gateway is unresolved";
   ASSERT_EQ(
       run({"ip", "neigh", "add", "10.5.0.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"}).exitCode,
       0);
   EXPECT_TRUE(fast_.waitFor([](const auto& t) {
-    auto it = t.find(*Ipv4Prefix::parse("10.6.0.0/16"));
-    return it != t.end() && it->second && it->second->dst.str() == "02:00:00:00:00:09";
+    auto it = t.find(*Prefix::parse("10.6.0.0/16"));
+    return it != t.end() && it->second.forwards() &&
+           it->second.group().paths[0].adjacency->dst.str() == "02:00:00:00:00:09";
   })) << "forwarded once the kernel knows the gateway's MAC";
+  // IPv6 multipath over two link-local gateways: a group of two, with the kernel's weights.
+  ASSERT_EQ(run({"ip", "-6", "route", "add", "2001:db8:6::/48", "nexthop", "via", "fe80::9", "dev",
+                 "r1", "weight", "1", "nexthop", "via", "fe80::a", "dev", "r1", "weight", "3"})
+                .exitCode,
+            0);
+  for (const char* gw : {"fe80::9", "fe80::a"}) {
+    ASSERT_EQ(
+        run({"ip", "-6", "neigh", "add", gw, "lladdr", "02:00:00:00:00:0a", "dev", "r1"}).exitCode,
+        0);
+  }
+  EXPECT_TRUE(fast_.waitFor([](const auto& t) {
+    auto it = t.find(*Prefix::parse("2001:db8:6::/48"));
+    if (it == t.end() || !it->second.forwards()) return false;
+    const auto& paths = it->second.group().paths;
+    return paths.size() == 2 && paths[0].weight == 1 && paths[1].weight == 3 &&
+           paths[0].adjacency && paths[1].adjacency;
+  })) << "an IPv6 ECMP route, once both gateways are resolved";
   ASSERT_EQ(run({"ip", "route", "del", "10.6.0.0/16"}).exitCode, 0);
   EXPECT_TRUE(fast_.waitFor([](const auto& t) { return !has(t, "10.6.0.0/16"); }));
   (*loop)->stop();

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <utility>
 
 namespace vfplane::dataplane {
 namespace {
@@ -15,19 +17,44 @@ namespace {
 // libbpf returns -errno (and sets errno) on failure.
 Error bpfError(std::string_view what, int rc) { return systemError(what, rc < 0 ? -rc : errno); }
 
-vfp_fib_key keyOf(const Ipv4Prefix& p) {
-  return vfp_fib_key{static_cast<__u32>(p.length), htonl(p.addr)};
+// The slot each verdict counts in, for the punt entries and for reading the counters back.
+constexpr std::pair<vfp_counter, uint64_t FastPathCounters::*> kSlots[] = {
+    {VFP_CNT_RX, &FastPathCounters::rx},
+    {VFP_CNT_FORWARDED, &FastPathCounters::forwarded},
+    {VFP_CNT_OTHER_HOST, &FastPathCounters::puntOtherHost},
+    {VFP_CNT_NOT_IP, &FastPathCounters::puntNotIp},
+    {VFP_CNT_MALFORMED, &FastPathCounters::puntMalformed},
+    {VFP_CNT_SPECIAL, &FastPathCounters::puntSpecial},
+    {VFP_CNT_IP_OPTIONS, &FastPathCounters::puntIpOptions},
+    {VFP_CNT_TTL, &FastPathCounters::puntTtl},
+    {VFP_CNT_NO_ROUTE, &FastPathCounters::puntNoRoute},
+    {VFP_CNT_LOCAL, &FastPathCounters::puntLocal},
+    {VFP_CNT_UNRESOLVED, &FastPathCounters::puntUnresolved},
+    {VFP_CNT_NOT_PORT, &FastPathCounters::puntNotPort},
+    {VFP_CNT_REJECT, &FastPathCounters::puntReject},
+    {VFP_CNT_TOO_BIG, &FastPathCounters::puntTooBig},
+};
+static_assert(std::size(kSlots) == VFP_CNT_MAX);
+
+__u32 slotOf(Punt punt) {
+  for (const auto& [slot, member] : kSlots) {
+    if (member == puntCounter(punt)) return slot;
+  }
+  return VFP_CNT_NO_ROUTE;
 }
 
-vfp_fib_value valueOf(const Action& action) {
-  vfp_fib_value v{};
-  if (action) {
-    v.action = VFP_FIB_FORWARD;
-    v.ifindex = static_cast<__u32>(action->ifindex);
-    std::memcpy(v.smac, action->src.bytes.data(), 6);
-    std::memcpy(v.dmac, action->dst.bytes.data(), 6);
-  } else {
-    v.action = VFP_FIB_PUNT;
+vfp_group groupValue(const NextHopGroup& g) {
+  vfp_group v{};
+  v.paths = static_cast<__u32>(g.paths.size());
+  for (size_t i = 0; i < g.paths.size(); ++i) {
+    v.total += g.paths[i].weight;
+    v.upper[i] = v.total;
+    if (const auto& adj = g.paths[i].adjacency) {
+      v.adj[i].ifindex = static_cast<__u32>(adj->ifindex);
+      v.adj[i].mtu = static_cast<__u32>(adj->mtu);
+      std::memcpy(v.adj[i].smac, adj->src.bytes.data(), 6);
+      std::memcpy(v.adj[i].dmac, adj->dst.bytes.data(), 6);
+    }
   }
   return v;
 }
@@ -38,7 +65,7 @@ XdpRouter::XdpRouter(Options options, ebpf::XdpRouterProgram program)
     : options_(options), program_(std::make_unique<ebpf::XdpRouterProgram>(std::move(program))) {}
 
 Result<XdpRouter> XdpRouter::load(const Options& options) {
-  auto program = ebpf::XdpRouterProgram::load(options.maxEntries);
+  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, options.hashSeed);
   if (!program) return fail(std::move(program.error()));
   return XdpRouter(options, std::move(*program));
 }
@@ -59,11 +86,58 @@ Result<void> XdpRouter::addPort(const Port& port) {
   return {};
 }
 
-Result<InstallStats> XdpRouter::install(const std::vector<FibEntry>& fib) {
+Result<void> XdpRouter::writeEntry(const Prefix& prefix, const Action& action) {
+  vfp_fib_value value{};
+  if (action.forwards()) {
+    value.verdict = VFP_CNT_FORWARDED;
+    value.group = groupIds_.at(action.group());
+  } else {
+    value.verdict = slotOf(action.punt());
+  }
+  int rc;
+  if (prefix.addr.isV4()) {
+    vfp_fib4_key key{static_cast<__u32>(prefix.length), {}};
+    std::memcpy(key.addr, prefix.addr.bytes.data(), 4);
+    rc = bpf_map_update_elem(program_->fib4Fd(), &key, &value, BPF_ANY);
+  } else {
+    vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
+    std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
+    rc = bpf_map_update_elem(program_->fib6Fd(), &key, &value, BPF_ANY);
+  }
+  if (rc != 0) return fail(systemError(fmt::format("install: write {}", prefix.str()), errno));
+  return {};
+}
+
+Result<void> XdpRouter::deleteEntry(const Prefix& prefix) {
+  int rc;
+  if (prefix.addr.isV4()) {
+    vfp_fib4_key key{static_cast<__u32>(prefix.length), {}};
+    std::memcpy(key.addr, prefix.addr.bytes.data(), 4);
+    rc = bpf_map_delete_elem(program_->fib4Fd(), &key);
+  } else {
+    vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
+    std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
+    rc = bpf_map_delete_elem(program_->fib6Fd(), &key);
+  }
+  if (rc != 0 && errno != ENOENT)
+    return fail(systemError(fmt::format("install: delete {}", prefix.str()), errno));
+  return {};
+}
+
+// In the order that keeps every packet on a complete path: egress ports, then new groups, then
+// the entries, then what nothing uses any more. A group is never rewritten: changed content is a
+// new group under a new id.
+Result<InstallStats> XdpRouter::install(const Fib& fib) {
   FibDiff diff = diffFib(installed_, fib);
   std::set<int> egress;
+  std::set<NextHopGroup> wanted;
   for (const auto& e : fib) {
-    if (e.action) egress.insert(e.action->ifindex);
+    if (!e.action.forwards()) continue;
+    if (wanted.insert(e.action.group()).second) {
+      for (const auto& p : e.action.group().paths) {
+        if (p.adjacency) egress.insert(p.adjacency->ifindex);
+      }
+    }
   }
   int txPortsFd = program_->txPortsFd();
   for (int port : egress) {
@@ -74,21 +148,34 @@ Result<InstallStats> XdpRouter::install(const std::vector<FibEntry>& fib) {
     }
     txPorts_.insert(port);
   }
-  int fibFd = program_->fibFd();
-  for (const auto& e : diff.upserts) {
-    vfp_fib_key key = keyOf(e.prefix);
-    vfp_fib_value value = valueOf(e.action);
-    if (bpf_map_update_elem(fibFd, &key, &value, BPF_ANY) != 0) {
-      return fail(systemError(fmt::format("install: write {}", e.prefix.str()), errno));
+  int groupsFd = program_->groupsFd();
+  for (const auto& g : wanted) {
+    if (groupIds_.contains(g)) continue;
+    __u32 id = nextGroupId_++;
+    vfp_group value = groupValue(g);
+    if (bpf_map_update_elem(groupsFd, &id, &value, BPF_NOEXIST) != 0) {
+      return fail(systemError(fmt::format("install: add next-hop group {}", id), errno));
     }
+    groupIds_.emplace(g, id);
+  }
+  for (const auto& e : diff.upserts) {
+    if (auto ok = writeEntry(e.prefix, e.action); !ok) return fail(std::move(ok.error()));
     installed_.insert_or_assign(e.prefix, e.action);
   }
   for (const auto& prefix : diff.removals) {
-    vfp_fib_key key = keyOf(prefix);
-    if (bpf_map_delete_elem(fibFd, &key) != 0 && errno != ENOENT) {
-      return fail(systemError(fmt::format("install: delete {}", prefix.str()), errno));
-    }
+    if (auto ok = deleteEntry(prefix); !ok) return fail(std::move(ok.error()));
     installed_.erase(prefix);
+  }
+  for (auto it = groupIds_.begin(); it != groupIds_.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    __u32 id = it->second;
+    if (bpf_map_delete_elem(groupsFd, &id) != 0 && errno != ENOENT) {
+      return fail(systemError(fmt::format("install: remove next-hop group {}", id), errno));
+    }
+    it = groupIds_.erase(it);
   }
   for (auto it = txPorts_.begin(); it != txPorts_.end();) {
     if (egress.contains(*it)) {
@@ -161,15 +248,7 @@ Result<FastPathCounters> XdpRouter::counters() const {
     for (uint64_t v : values) sums[slot] += v;
   }
   FastPathCounters c;
-  c.rx = sums[VFP_CNT_RX];
-  c.forwarded = sums[VFP_CNT_FORWARDED];
-  c.puntNotIpv4 = sums[VFP_CNT_PUNT_NOT_IPV4];
-  c.puntIpOptions = sums[VFP_CNT_PUNT_IP_OPTIONS];
-  c.puntTtl = sums[VFP_CNT_PUNT_TTL];
-  c.puntNoRoute = sums[VFP_CNT_PUNT_NO_ROUTE];
-  c.puntAction = sums[VFP_CNT_PUNT_ACTION];
-  c.puntMalformed = sums[VFP_CNT_PUNT_MALFORMED];
-  c.puntOtherHost = sums[VFP_CNT_PUNT_OTHER_HOST];
+  for (const auto& [slot, member] : kSlots) c.*member = sums[slot];
   return c;
 }
 

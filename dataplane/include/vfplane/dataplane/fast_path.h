@@ -25,12 +25,11 @@ struct InstallStats {
 // The table entry by entry from what a fast path holds to what it must hold: the same diff for
 // a backend that writes entries one by one (XDP) and one that rebuilds (DPDK) and only reports.
 struct FibDiff {
-  std::vector<FibEntry> upserts;     // added or updated, sorted by prefix
-  std::vector<Ipv4Prefix> removals;  // sorted
+  std::vector<FibEntry> upserts;  // added or updated, sorted by prefix
+  std::vector<Prefix> removals;   // sorted
   InstallStats stats;
 };
-FibDiff diffFib(const std::map<Ipv4Prefix, Action>& installed,
-                const std::vector<FibEntry>& desired);
+FibDiff diffFib(const std::map<Prefix, Action>& installed, const Fib& desired);
 
 // An interface of the router's network namespace that the fast path serves.
 struct Port {
@@ -48,8 +47,9 @@ class FastPath {
   // goes to the kernel. Errors name the port.
   virtual Result<void> addPort(const Port& port) = 0;
   // Makes the table equal to fib (as ForwardingModel::compile() makes it). Packets in flight see
-  // the old or the new entry, never a gap.
-  virtual Result<InstallStats> install(const std::vector<FibEntry>& fib) = 0;
+  // the old or the new entry, never a gap. Groups pick paths by flowHash() under the seed the
+  // backend was created with.
+  virtual Result<InstallStats> install(const Fib& fib) = 0;
   virtual Result<FastPathCounters> counters() const = 0;
   virtual size_t installedEntries() const = 0;
 };

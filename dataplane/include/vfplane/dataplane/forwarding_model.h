@@ -1,67 +1,79 @@
-// The forwarding core's one model of where packets go: interfaces, IPv4 routes, neighbours and
-// the router's own addresses. Both fast paths (XDP and DPDK) are driven by what compile() makes
-// of it, so they forward exactly alike.
+// The forwarding core's one model of where packets go: interfaces, IPv4 and IPv6 routes (with
+// ECMP), neighbours and the router's own addresses. Both fast paths (XDP and DPDK) are driven by
+// what compile() makes of it, and resolve() is the answer both are tested against, packet for
+// packet.
 //
 // A fast path forwards only what it can finish on its own: a destination whose route, next hop
 // and next hop's MAC are all known. Everything else (the router's own addresses, hosts on a
-// connected subnet whose MAC is not yet known, unresolved gateways, TTL expiry) is punted to the
-// kernel, which answers ARP, sends ICMP and resolves neighbours; the fast path picks the result
-// up on the next compile(). compile() therefore emits punt entries too: without them, a host on
-// a connected /24 with no neighbour entry would fall through to a covering /8 route and be sent
-// to the wrong gateway.
+// connected subnet whose MAC is not yet known, unresolved gateways, reject routes) is punted to
+// the kernel, which answers ARP/ND, sends ICMP and resolves neighbours; the fast path picks the
+// result up on the next compile(). compile() therefore emits punt entries too: without them, a
+// host on a connected /24 with no neighbour entry would fall through to a covering /8 route and
+// be sent to the wrong gateway.
 //
-// Not modelled yet: ECMP (one next hop per route), IPv6, VLANs.
+// ECMP: a route with several paths becomes a next-hop group. A flow picks its path by a hash of
+// its addresses, protocol and L4 ports (flowHash) with the kernel's hash-threshold rule over the
+// paths' weights, so one flow always takes one path. The hash is symmetric, as the kernel's is:
+// both directions of a flow hash alike, and so does an ICMP error about it, which the fast path
+// hashes by the packet it quotes (what the kernel's policy 0 does for ICMP errors), so the error
+// travels with the flow's own traffic. A path whose next hop is unresolved stays in its group: the
+// flows that pick it are punted until the kernel has resolved it, and the other flows keep their
+// paths.
 #pragma once
 
 #include <compare>
 #include <cstdint>
 #include <expected>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "vfplane/base/error.h"
+#include "vfplane/dataplane/ip.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dataplane {
 
 using netlink::MacAddress;
 
-// An IPv4 address in host byte order.
-using Ipv4 = uint32_t;
-
-Result<Ipv4> parseIpv4(std::string_view text);
-std::string ipv4Str(Ipv4 addr);
-
-struct Ipv4Prefix {
-  Ipv4 addr = 0;  // host bits are always zero
-  int length = 0;
-
-  // "10.1.0.0/16"; a bare address is a /32. Host bits are an error ("10.1.0.5/16"), since a
-  // route written that way is usually a typo.
-  static Result<Ipv4Prefix> parse(std::string_view text);
-  static Ipv4Prefix host(Ipv4 addr) { return {addr, 32}; }
-  bool contains(Ipv4 ip) const;
-  std::string str() const;
-  auto operator<=>(const Ipv4Prefix&) const = default;
-};
+// The most paths a group holds in a fast path; a route with more is left to the kernel.
+inline constexpr size_t kMaxPaths = 16;
 
 struct Interface {
   int ifindex = 0;
   std::string name;
   MacAddress mac;
+  int mtu = 1500;
+};
+
+struct Path {
+  std::optional<IpAddr> gateway;  // nullopt: on-link (a connected subnet)
+  int ifindex = 0;
+  uint32_t weight = 1;  // the kernel's rtnh_hops + 1
+};
+
+enum class RouteType {
+  kUnicast,
+  kReject,  // blackhole, unreachable, prohibit, throw: the kernel drops or answers
 };
 
 struct Route {
-  Ipv4Prefix dst;
-  std::optional<Ipv4> gateway;  // nullopt: the prefix is on-link (a connected subnet)
-  int ifindex = 0;
+  Prefix dst;
+  std::vector<Path> paths;  // one for a plain route, several for ECMP; none for a reject route
+  RouteType type = RouteType::kUnicast;
+
+  static Route onLink(Prefix dst, int ifindex) { return {dst, {{std::nullopt, ifindex, 1}}}; }
+  static Route via(Prefix dst, IpAddr gateway, int ifindex) {
+    return {dst, {{gateway, ifindex, 1}}};
+  }
+  static Route reject(Prefix dst) { return {dst, {}, RouteType::kReject}; }
 };
 
 struct Neighbour {
-  Ipv4 ip = 0;
+  IpAddr ip;
   int ifindex = 0;
   MacAddress mac;
 };
@@ -71,27 +83,80 @@ struct Adjacency {
   int ifindex = 0;
   MacAddress src;  // the egress interface's MAC
   MacAddress dst;  // the next hop's MAC
-  bool operator==(const Adjacency&) const = default;
+  int mtu = 1500;  // the egress interface's: a larger packet goes to the kernel
+  auto operator<=>(const Adjacency&) const = default;
 };
 
 // Why a destination is not forwarded by the fast path.
 enum class Punt {
-  kNoRoute,      // no route at all: the kernel sends ICMP unreachable (or drops)
-  kLocal,        // one of the router's own addresses
-  kUnresolved,   // the next hop's MAC is unknown: the kernel resolves it
-  kNoInterface,  // the route's interface is not in the model
+  kNoRoute,     // no route at all: the kernel sends ICMP unreachable (or drops)
+  kLocal,       // one of the router's own addresses
+  kUnresolved,  // the next hop's MAC is unknown: the kernel resolves it
+  kNotPort,     // a route through an interface that is not a port (or more than kMaxPaths paths)
+  kReject,      // a blackhole, unreachable or prohibit route
 };
 const char* puntName(Punt punt);
 
-// What the fast path does with a packet: forward it on an adjacency, or punt it and why.
-using Action = std::expected<Adjacency, Punt>;
+// One path of a group: where the flows that pick it go, or nullopt while it is unresolved.
+struct GroupPath {
+  std::optional<Adjacency> adjacency;
+  uint32_t weight = 1;
+  auto operator<=>(const GroupPath&) const = default;
+};
 
-// One entry of the compiled table: a prefix and what to do with packets to it.
+struct NextHopGroup {
+  std::vector<GroupPath> paths;  // 1 to kMaxPaths, in the kernel's order
+
+  // The kernel's hash-threshold rule: the hash's share of the total weight picks the path.
+  const GroupPath& pick(uint32_t hash) const;
+  uint32_t totalWeight() const;
+  auto operator<=>(const NextHopGroup&) const = default;
+};
+using GroupRef = std::shared_ptr<const NextHopGroup>;
+
+// What the fast path does with packets to a prefix: forward them over a group, or punt them.
+// Compared by content, so two compiles of the same model give equal actions.
+class Action {
+ public:
+  Action(Punt punt) : punt_(punt) {}  // NOLINT: implicit, so a Punt reads as an Action
+  Action(GroupRef group) : group_(std::move(group)) {}  // NOLINT
+  static Action forward(Adjacency adjacency);           // a group of one
+
+  bool forwards() const { return group_ != nullptr; }
+  Punt punt() const { return punt_; }
+  const NextHopGroup& group() const { return *group_; }
+  const GroupRef& groupRef() const { return group_; }
+  bool operator==(const Action& o) const;
+  std::string str() const;  // "punt unresolved", "forward 2 paths"
+
+ private:
+  GroupRef group_;
+  Punt punt_ = Punt::kNoRoute;
+};
+
+// One entry of the compiled table.
 struct FibEntry {
-  Ipv4Prefix prefix;
+  Prefix prefix;
   Action action;
   bool operator==(const FibEntry&) const = default;
 };
+// Sorted by prefix (IPv4 first); entries that forward over equal groups share one GroupRef.
+using Fib = std::vector<FibEntry>;
+
+// A packet's flow as the ECMP hash sees it. Ports are 0 for protocols without them and for
+// fragments, which may not carry them (the kernel does the same).
+struct Flow {
+  IpAddr src;
+  IpAddr dst;
+  uint8_t proto = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+};
+// Symmetric in (src, dst) and in (sport, dport). Both fast paths compute exactly this.
+uint32_t flowHash(const Flow& flow, uint32_t seed);
+
+// What the fast path does with one packet.
+using Decision = std::expected<Adjacency, Punt>;
 
 class ForwardingModel {
  public:
@@ -99,35 +164,38 @@ class ForwardingModel {
   void removeInterface(int ifindex);
   // Replaces a route with the same prefix.
   void setRoute(Route route);
-  void removeRoute(const Ipv4Prefix& dst);
+  void removeRoute(const Prefix& dst);
   void setNeighbour(Neighbour n);
-  void removeNeighbour(Ipv4 ip, int ifindex);
-  void addLocal(Ipv4 ip);
-  void removeLocal(Ipv4 ip);
+  void removeNeighbour(const IpAddr& ip, int ifindex);
+  void addLocal(const IpAddr& ip);
+  void removeLocal(const IpAddr& ip);
 
   // The longest-prefix match for ip, or nullptr.
-  const Route* lookup(Ipv4 ip) const;
-  // What the fast path does with a packet to ip.
-  Action resolve(Ipv4 ip) const;
+  const Route* lookup(const IpAddr& ip) const;
+  // What the fast path does with a packet of flow, under the hash seed.
+  Decision resolve(const Flow& flow, uint32_t seed) const;
 
-  // The table both fast paths install, sorted by prefix. Longest-prefix match on it gives the
-  // same answer as resolve() for every address:
-  // - each route: its gateway's adjacency, or a punt (on-link prefixes and unresolved gateways);
-  // - each neighbour whose best route is the on-link route of its interface: a /32 adjacency;
-  // - each local address: a /32 punt.
-  std::vector<FibEntry> compile() const;
+  // The table both fast paths install. Longest-prefix match on it, then the group's pick by
+  // flowHash, gives the same answer as resolve() for every flow:
+  // - each route: a group of its paths, or a punt (on-link prefixes, no path resolved, reject
+  //   routes, routes through other interfaces);
+  // - each neighbour whose best route is the on-link route of its interface: a host entry;
+  // - each local address: a host punt.
+  Fib compile() const;
 
   size_t routeCount() const { return routes_.size(); }
   // By ifindex.
   const std::map<int, Interface>& interfaces() const { return interfaces_; }
 
  private:
-  std::optional<Adjacency> adjacency(Ipv4 nextHop, int ifindex) const;
+  std::optional<Adjacency> adjacency(const IpAddr& nextHop, int ifindex) const;
+  // A route's action; groups are interned in groups so equal ones are shared.
+  Action routeAction(const Route& route, std::map<NextHopGroup, GroupRef>& groups) const;
 
   std::map<int, Interface> interfaces_;
-  std::map<Ipv4Prefix, Route> routes_;
-  std::map<std::pair<Ipv4, int>, MacAddress> neighbours_;  // (ip, ifindex)
-  std::vector<Ipv4> locals_;
+  std::map<Prefix, Route> routes_;
+  std::map<std::pair<IpAddr, int>, MacAddress> neighbours_;  // (ip, ifindex)
+  std::set<IpAddr> locals_;
 };
 
 }  // namespace vfplane::dataplane

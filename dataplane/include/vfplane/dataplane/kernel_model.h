@@ -2,11 +2,14 @@
 // forwards what the kernel would, and the kernel stays the control plane (routing daemons,
 // `ip route`, ARP) that operators already know.
 //
-// ports are the interfaces the fast path serves. Routes through other interfaces (and multipath,
-// blackhole, unreachable and prohibit routes) are kept as punt entries, so that their prefixes
-// shadow covering routes and the kernel decides for them. Every IPv4 address of the namespace is
-// local. Neighbours count once their MAC is known (REACHABLE, STALE, DELAY, PROBE, PERMANENT);
-// note that traffic the fast path forwards does not refresh a STALE entry in the kernel.
+// ports are the interfaces the fast path serves. IPv4 and IPv6 alike: routes through other
+// interfaces, and blackhole, unreachable, prohibit and throw routes, are kept as punt entries, so
+// that their prefixes shadow covering routes and the kernel decides for them; multipath routes
+// (RTA_MULTIPATH, with the kernel's weights) become next-hop groups. Routes that use nexthop
+// objects (`ip route ... nhid N`, as FRR installs them) arrive expanded as long as the kernel's
+// net.ipv4.nexthop_compat_mode is 1, its default. Every address of the namespace is local.
+// Neighbours count once their MAC is known (REACHABLE, STALE, DELAY, PROBE, PERMANENT); note that
+// traffic the fast path forwards does not refresh a STALE entry in the kernel.
 #pragma once
 
 #include <set>
@@ -21,7 +24,7 @@ namespace vfplane::dataplane {
 // The kernel's tables as plain data, so building the model can be tested without a kernel.
 struct KernelTables {
   std::vector<netlink::LinkInfo> links;
-  std::vector<netlink::RouteInfo> routes;  // main table, IPv4, every type
+  std::vector<netlink::RouteInfo> routes;  // main table, IPv4 and IPv6, every type
   std::vector<netlink::NeighbourInfo> neighbours;
   std::vector<netlink::AddressInfo> addresses;
 };

@@ -2,8 +2,9 @@
 // ("vfplane_xdp_...", "vfplane_dpdk_..."):
 //
 //   vfplane_<fp>_packets_total{verdict}   forwarded, or what else became of a frame (kVerdicts):
-//                                         other_host, not_ipv4, ip_options, ttl, no_route,
-//                                         local_or_unresolved, malformed, tx_dropped, punt_dropped
+//                                         other_host, not_ip, malformed, special_address,
+//                                         ip_options, ttl, no_route, local, unresolved, not_port,
+//                                         reject, too_big, tx_dropped, punt_dropped
 //   vfplane_<fp>_received_total           every frame the fast path saw
 //   vfplane_<fp>_table_entries            entries in the forwarding table
 //   vfplane_<fp>_syncs_total / vfplane_<fp>_sync_errors_total   re-reads of the kernel's tables

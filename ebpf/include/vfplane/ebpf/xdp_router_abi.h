@@ -5,42 +5,67 @@
 
 #include <linux/types.h>
 
-/* LPM trie key: the prefix length, then the IPv4 address in network byte order. */
-struct vfp_fib_key {
+/* The most paths of one next-hop group. */
+#define VFP_MAX_PATHS 16
+
+/* LPM trie keys: the prefix length, then the address in network byte order. */
+struct vfp_fib4_key {
 	__u32 prefixlen;
-	__u32 addr;
+	__u8 addr[4];
 };
 
-enum vfp_fib_action {
-	VFP_FIB_PUNT = 0,    /* hand the packet to the kernel (XDP_PASS) */
-	VFP_FIB_FORWARD = 1, /* rewrite the MACs, decrement TTL, redirect to ifindex */
+struct vfp_fib6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
+/* Slots of the per-CPU packet counters, in the order of the fast path's verdicts. */
+enum vfp_counter {
+	VFP_CNT_RX = 0,
+	VFP_CNT_FORWARDED,
+	VFP_CNT_OTHER_HOST,
+	VFP_CNT_NOT_IP,
+	VFP_CNT_MALFORMED,
+	VFP_CNT_SPECIAL,
+	VFP_CNT_IP_OPTIONS,
+	VFP_CNT_TTL,
+	VFP_CNT_NO_ROUTE,
+	VFP_CNT_LOCAL,
+	VFP_CNT_UNRESOLVED,
+	VFP_CNT_NOT_PORT,
+	VFP_CNT_REJECT,
+	VFP_CNT_TOO_BIG,
+	VFP_CNT_MAX,
+};
+
+/* A table entry: forward over a group, or hand the packet to the kernel and count it in the
+ * slot that says why. */
 struct vfp_fib_value {
-	__u32 action;
+	__u32 verdict; /* VFP_CNT_FORWARDED, or the punt's counter slot */
+	__u32 group;   /* a key of the groups map, when forwarding */
+};
+
+/* Where the flows that pick a path go; ifindex 0 while its next hop is unresolved. */
+struct vfp_adjacency {
 	__u32 ifindex;
+	__u32 mtu;
 	__u8 smac[6];
 	__u8 dmac[6];
+};
+
+/* A next-hop group. Path i owns hash shares [upper[i-1], upper[i]) of total: the kernel's
+ * hash-threshold rule over the paths' weights. */
+struct vfp_group {
+	__u32 paths;
+	__u32 total;
+	__u32 upper[VFP_MAX_PATHS];
+	struct vfp_adjacency adj[VFP_MAX_PATHS];
 };
 
 /* An ingress port's own MAC: only frames addressed to it are routed. */
 struct vfp_port {
 	__u8 mac[6];
 	__u16 pad;
-};
-
-/* Slots of the per-CPU packet counters. */
-enum vfp_counter {
-	VFP_CNT_RX = 0,
-	VFP_CNT_FORWARDED,
-	VFP_CNT_PUNT_NOT_IPV4,
-	VFP_CNT_PUNT_IP_OPTIONS,
-	VFP_CNT_PUNT_TTL,
-	VFP_CNT_PUNT_NO_ROUTE,
-	VFP_CNT_PUNT_ACTION,
-	VFP_CNT_PUNT_MALFORMED,
-	VFP_CNT_PUNT_OTHER_HOST,
-	VFP_CNT_MAX,
 };
 
 #endif

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,7 +39,7 @@ struct MacAddress {
   static Result<MacAddress> parse(std::string_view text);
   std::string str() const;  // lower case, ':'
   bool isZero() const;
-  bool operator==(const MacAddress&) const = default;
+  auto operator<=>(const MacAddress&) const = default;
 };
 
 // An address with a prefix length: "10.1.0.5/24", "fd00::5/64". A bare address is a host prefix.

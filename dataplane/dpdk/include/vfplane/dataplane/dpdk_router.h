@@ -1,18 +1,25 @@
-// The DPDK fast path: IPv4 forwarding between DPDK ports from the same compiled table the XDP
-// path installs, so both forward exactly alike.
+// The DPDK fast path: IPv4 and IPv6 forwarding with ECMP between DPDK ports, from the same
+// compiled table the XDP path installs and with the same packet checks (packet.h), so both
+// forward exactly alike.
 //
 // Each DPDK port stands for one interface of the model: addPort() binds the DPDK port of that
 // name to the model interface's ifindex and MAC (in a deployment, the TAP that mirrors the port
-// carries its name in the kernel). A packet is forwarded when
-// its destination has a forwarding entry whose egress interface is one of the ports; everything
-// else is punted, unmodified, to the exception ring, whose owner hands it to the kernel (a TAP or
-// virtio-user port in a deployment; the tests read it directly). The reasons match the XDP path's
+// carries its name in the kernel). A packet is forwarded when its destination has a forwarding
+// entry whose path leaves through one of the ports; everything else is punted, unmodified, to
+// the exception ring, whose owner hands it to the kernel. The reasons match the XDP path's
 // counters one for one.
 //
-// Single-threaded by design for now: poll() and install() run on the same lcore, so a table swap
-// between two polls needs no synchronisation.
+// Threads. Workers (lcores) call poll(w): worker w reads RX queue w of every port and sends on TX
+// queue w, with counters of its own, and never takes a lock or waits. install() runs on the
+// control thread: it builds the new table aside (rte_lpm, rte_lpm6, next-hop groups), swaps one
+// pointer, and frees the old table only after every registered worker has passed a quiescent
+// state (rte_rcu_qsbr), which each reports at the end of every poll. A worker that polls from a
+// thread of its own calls startWorker(w) first and stopWorker(w) when it is done; a single thread
+// that polls and installs in turn needs neither. TX queue `workers` of each port is left for the
+// kernel-to-port direction (see txQueueForKernel()).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,8 +31,8 @@
 #include "vfplane/dataplane/fast_path.h"
 #include "vfplane/dataplane/forwarding_model.h"
 
-struct rte_lpm;
 struct rte_mempool;
+struct rte_rcu_qsbr;
 struct rte_ring;
 struct rte_mbuf;
 
@@ -46,11 +53,15 @@ class DpdkRouter final : public FastPath {
  public:
   struct Options {
     std::vector<DpdkPort> ports;
-    uint32_t maxEntries = 65536;
-    uint32_t mbufs = 8191;
+    uint32_t maxEntries = 65536;  // routes per family
+    uint32_t mbufs = 8191;        // 0: sized from ports, queues and descriptors
+    uint16_t workers = 1;         // RX queues per port, TX queues per port (plus one)
+    uint16_t descriptors = 1024;  // per queue
+    uint32_t hashSeed = 0;        // seeds flowHash() for ECMP
   };
-  // Configures and starts every port (one RX and one TX queue each) with a mempool of its own.
-  // A port receives and punts until addPort() names it.
+  // Configures and starts every port with a mempool of the router's own. A port that cannot
+  // have the queues asked for is a usage error naming it and what it can do. A port receives
+  // and punts until addPort() names it.
   static Result<std::unique_ptr<DpdkRouter>> create(const Options& options);
   ~DpdkRouter() override;
 
@@ -58,23 +69,30 @@ class DpdkRouter final : public FastPath {
   // Binds the DPDK port called port.name to the model interface port.ifindex and its MAC.
   // ENODEV naming it when no DPDK port has that name.
   Result<void> addPort(const Port& port) override;
-  // Replaces the table: a new LPM is built aside and swapped in.
-  Result<InstallStats> install(const std::vector<FibEntry>& fib) override;
-  Result<FastPathCounters> counters() const override { return counters_; }
+  // Builds the new table aside, swaps it in and frees the old one once no worker can hold it.
+  Result<InstallStats> install(const Fib& fib) override;
+  // Summed over the workers.
+  Result<FastPathCounters> counters() const override;
   size_t installedEntries() const override { return installed_.size(); }
-  // One burst from every port, forwarded or punted. Returns the packets received.
-  size_t poll();
+
+  void startWorker(uint16_t worker);
+  void stopWorker(uint16_t worker);
+  // One burst from RX queue `worker` of every port, forwarded or punted. Returns the packets
+  // received.
+  size_t poll(uint16_t worker = 0);
+  // Polls of `worker` that received something, and all its polls.
+  uint64_t busyPolls(uint16_t worker) const;
+  uint64_t polls(uint16_t worker) const;
 
   rte_ring* exceptionRing() const { return exception_; }
   rte_mempool* mempool() const { return pool_; }
+  uint16_t workers() const { return options_.workers; }
+  uint16_t txQueueForKernel() const { return options_.workers; }
+  const std::vector<DpdkPort>& ports() const { return options_.ports; }
 
  private:
-  struct NextHop {
-    bool forward = false;
-    uint16_t port = 0;
-    uint8_t src[6] = {};
-    uint8_t dst[6] = {};
-  };
+  struct Table;
+  struct Worker;
   // A DPDK port and the model interface it stands for, once addPort() has named it.
   struct Bound {
     DpdkPort port;
@@ -82,20 +100,20 @@ class DpdkRouter final : public FastPath {
     MacAddress mac;
   };
   DpdkRouter() = default;
-  void handle(rte_mbuf* m, const Bound& in, std::vector<std::vector<rte_mbuf*>>& out);
-  void punt(rte_mbuf* m, uint64_t& reason);
+  void handle(Worker& w, const Table& t, rte_mbuf* m, const Bound& in);
+  void punt(Worker& w, rte_mbuf* m, uint64_t FastPathCounters::*reason);
+  Result<std::unique_ptr<Table>> build(const Fib& fib);
 
   Options options_;
   std::vector<Bound> ports_;  // in the order of options_.ports
-  std::map<Ipv4Prefix, Action> installed_;
+  std::map<Prefix, Action> installed_;
   rte_mempool* pool_ = nullptr;
   rte_ring* exception_ = nullptr;
-  rte_lpm* lpm_ = nullptr;
-  std::vector<NextHop> nextHops_;
-  int defaultHop_ = -1;           // the /0 entry's next hop, which rte_lpm cannot hold
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::atomic<Table*> table_{nullptr};
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
-  std::vector<std::vector<rte_mbuf*>> txScratch_;  // per egress port, reused by every poll
-  FastPathCounters counters_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint64_t id_ = 0;  // this router among the process's, for DPDK object names
   uint64_t generation_ = 0;
 };
 

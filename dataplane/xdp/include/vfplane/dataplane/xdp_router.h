@@ -24,8 +24,9 @@ enum class XdpMode {
 class XdpRouter final : public FastPath {
  public:
   struct Options {
-    uint32_t maxEntries = 65536;      // forwarding table size
+    uint32_t maxEntries = 65536;      // size of each forwarding table (IPv4, IPv6)
     XdpMode mode = XdpMode::kNative;  // how addPort() attaches
+    uint32_t hashSeed = 0;            // seeds flowHash() for ECMP
   };
   static Result<XdpRouter> load(const Options& options);
 
@@ -37,9 +38,9 @@ class XdpRouter final : public FastPath {
   // setPort(), then attach() in the mode of the options.
   Result<void> addPort(const Port& port) override;
   // Writes only what changed and deletes what is gone, so packets in flight always see either
-  // the old or the new entry, never a gap. Egress ports of forwarding entries are added to the
-  // devmap before the entries that use them.
-  Result<InstallStats> install(const std::vector<FibEntry>& fib) override;
+  // the old or the new entry, never a gap: egress ports and next-hop groups are added before the
+  // entries that use them and removed after the last of those.
+  Result<InstallStats> install(const Fib& fib) override;
   // Packets seen since the program was loaded, summed over CPUs (txDropped and puntDropped stay
   // 0: the kernel drops those itself).
   Result<FastPathCounters> counters() const override;
@@ -58,14 +59,19 @@ class XdpRouter final : public FastPath {
 
   int routerFd() const { return program_->routerFd(); }
   int passFd() const { return program_->passFd(); }
+  int groupsFd() const { return program_->groupsFd(); }
 
  private:
   XdpRouter(Options options, ebpf::XdpRouterProgram program);
   Result<uint32_t> attachProgram(int ifindex, int progFd, XdpMode mode);
+  Result<void> writeEntry(const Prefix& prefix, const Action& action);
+  Result<void> deleteEntry(const Prefix& prefix);
 
   Options options_;
   std::unique_ptr<ebpf::XdpRouterProgram> program_;
-  std::map<Ipv4Prefix, Action> installed_;
+  std::map<Prefix, Action> installed_;
+  std::map<NextHopGroup, uint32_t> groupIds_;  // what the groups map holds
+  uint32_t nextGroupId_ = 1;
   std::set<int> txPorts_;
   std::map<int, uint32_t> attached_;  // ifindex -> XDP flags used
 };
