@@ -62,13 +62,8 @@ std::string buildWorld(World& w) {
                           RING_F_SP_ENQ | RING_F_SC_DEQ);
     *tx = rte_ring_create((std::string("tx_") + name).c_str(), 1024, SOCKET_ID_ANY,
                           RING_F_SP_ENQ | RING_F_SC_DEQ);
-    // TX queue 1 is the router's kernel-to-port queue, unused here.
-    rte_ring* spare = rte_ring_create((std::string("txk_") + name).c_str(), 1024, SOCKET_ID_ANY,
-                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
-    rte_ring* txs[] = {*tx, spare};
-    int id = rte_eth_from_rings((std::string("vfp_") + name).c_str(), rx, 1, txs, 2, SOCKET_ID_ANY);
-    if (*rx == nullptr || *tx == nullptr || spare == nullptr || id < 0)
-      return "cannot make ring ports";
+    int id = rte_eth_from_rings((std::string("vfp_") + name).c_str(), rx, 1, tx, 1, SOCKET_ID_ANY);
+    if (*rx == nullptr || *tx == nullptr || id < 0) return "cannot make ring ports";
     *port = static_cast<uint16_t>(id);
   }
   auto router = DpdkRouter::create({.ports = {{"a", w.a}, {"b", w.b}},

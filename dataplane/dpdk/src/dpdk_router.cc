@@ -133,6 +133,10 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
   r->exception_ = rte_ring_create(fmt::format("vfp_exc_{}", id).c_str(), kRingSize, SOCKET_ID_ANY,
                                   RING_F_SC_DEQ);
   if (r->exception_ == nullptr) return fail(rteError("DPDK router: exception ring"));
+  // The other way: frames from the kernel, which worker 0 transmits on its own queues.
+  r->fromKernel_ = rte_ring_create(fmt::format("vfp_krn_{}", id).c_str(), kRingSize, SOCKET_ID_ANY,
+                                   RING_F_SC_DEQ);
+  if (r->fromKernel_ == nullptr) return fail(rteError("DPDK router: ring from the kernel"));
   size_t qsbrSize = rte_rcu_qsbr_get_memsize(workers);
   r->qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("vfp_qsbr", qsbrSize, RTE_CACHE_LINE_SIZE));
   if (r->qsbr_ == nullptr || rte_rcu_qsbr_init(r->qsbr_, workers) != 0)
@@ -149,12 +153,11 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(p.portId, &info); rc != 0)
       return fail(rcError(what + ": device info", rc));
-    if (info.max_rx_queues < workers || info.max_tx_queues < workers + 1u) {
+    if (info.max_rx_queues < workers || info.max_tx_queues < workers) {
       return usageError(
-          fmt::format("{}: {} workers need {} RX and {} TX queues; the device has {} and {} (for "
+          fmt::format("{}: {} workers need {} RX and TX queues; the device has {} and {} (for "
                       "net_af_packet, add qpairs={})",
-                      what, workers, workers, workers + 1, info.max_rx_queues, info.max_tx_queues,
-                      workers + 1),
+                      what, workers, workers, info.max_rx_queues, info.max_tx_queues, workers),
           EINVAL);
     }
     rte_eth_conf conf{};
@@ -163,14 +166,14 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
       conf.rx_adv_conf.rss_conf.rss_hf =
           (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
-    if (int rc = rte_eth_dev_configure(p.portId, workers, workers + 1, &conf); rc < 0)
+    if (int rc = rte_eth_dev_configure(p.portId, workers, workers, &conf); rc < 0)
       return fail(rcError(what + ": configure", rc));
     int socket = rte_eth_dev_socket_id(p.portId);
     for (uint16_t q = 0; q < workers; ++q) {
       if (int rc = rte_eth_rx_queue_setup(p.portId, q, desc, socket, nullptr, r->pool_); rc < 0)
         return fail(rcError(fmt::format("{}: RX queue {}", what, q), rc));
     }
-    for (uint16_t q = 0; q <= workers; ++q) {
+    for (uint16_t q = 0; q < workers; ++q) {
       if (int rc = rte_eth_tx_queue_setup(p.portId, q, desc, socket, nullptr); rc < 0)
         return fail(rcError(fmt::format("{}: TX queue {}", what, q), rc));
     }
@@ -191,10 +194,11 @@ DpdkRouter::~DpdkRouter() {
     if (portIndexOf_.size() > p.portId && portIndexOf_[p.portId] >= 0) rte_eth_dev_stop(p.portId);
   }
   delete table_.load();
-  if (exception_ != nullptr) {
+  for (rte_ring* ring : {exception_, fromKernel_}) {
+    if (ring == nullptr) continue;
     rte_mbuf* m;
-    while (rte_ring_dequeue(exception_, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
-    rte_ring_free(exception_);
+    while (rte_ring_dequeue(ring, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    rte_ring_free(ring);
   }
   if (qsbr_ != nullptr) rte_free(qsbr_);
   if (pool_ != nullptr) rte_mempool_free(pool_);
@@ -358,10 +362,24 @@ void DpdkRouter::handle(Worker& w, const Table& t, rte_mbuf* m, const Bound& in)
   w.tx[path.portIndex].push_back(m);
 }
 
+bool DpdkRouter::sendFromKernel(rte_mbuf* m, uint16_t portId) {
+  if (portId >= portIndexOf_.size() || portIndexOf_[portId] < 0) return false;
+  m->port = portId;
+  return rte_ring_enqueue(fromKernel_, m) == 0;
+}
+
 size_t DpdkRouter::poll(uint16_t worker) {
   Worker& w = *workers_[worker];
   for (auto& q : w.tx) q.clear();
   size_t received = 0;
+  if (worker == 0) {
+    rte_mbuf* down[kBurst];
+    unsigned n =
+        rte_ring_dequeue_burst(fromKernel_, reinterpret_cast<void**>(down), kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i)
+      w.tx[static_cast<size_t>(portIndexOf_[down[i]->port])].push_back(down[i]);
+    received += n;
+  }
   const Table* t = table_.load(std::memory_order_acquire);
   rte_mbuf* bufs[kBurst];
   for (const auto& p : ports_) {
@@ -369,6 +387,8 @@ size_t DpdkRouter::poll(uint16_t worker) {
     received += n;
     for (uint16_t i = 0; i < n; ++i) {
       if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
+      // Whoever takes a punted frame hands it to the kernel by the port it came in on.
+      bufs[i]->port = p.port.portId;
       if (t == nullptr) {
         ++w.c.rx;
         punt(w, bufs[i], &FastPathCounters::puntNoRoute);

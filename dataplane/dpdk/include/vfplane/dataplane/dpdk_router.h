@@ -55,7 +55,7 @@ class DpdkRouter final : public FastPath {
     std::vector<DpdkPort> ports;
     uint32_t maxEntries = 65536;  // routes per family
     uint32_t mbufs = 8191;        // 0: sized from ports, queues and descriptors
-    uint16_t workers = 1;         // RX queues per port, TX queues per port (plus one)
+    uint16_t workers = 1;         // RX and TX queues per port
     uint16_t descriptors = 1024;  // per queue
     uint32_t hashSeed = 0;        // seeds flowHash() for ECMP
   };
@@ -85,9 +85,11 @@ class DpdkRouter final : public FastPath {
   uint64_t polls(uint16_t worker) const;
 
   rte_ring* exceptionRing() const { return exception_; }
+  // Queues m (a frame the kernel sent) for transmission on portId by worker 0, which owns it from
+  // then on. False when the ring is full or portId is not a port: m is still the caller's.
+  bool sendFromKernel(rte_mbuf* m, uint16_t portId);
   rte_mempool* mempool() const { return pool_; }
   uint16_t workers() const { return options_.workers; }
-  uint16_t txQueueForKernel() const { return options_.workers; }
   const std::vector<DpdkPort>& ports() const { return options_.ports; }
 
  private:
@@ -109,6 +111,7 @@ class DpdkRouter final : public FastPath {
   std::map<Prefix, Action> installed_;
   rte_mempool* pool_ = nullptr;
   rte_ring* exception_ = nullptr;
+  rte_ring* fromKernel_ = nullptr;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::atomic<Table*> table_{nullptr};
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
