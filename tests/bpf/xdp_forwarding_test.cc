@@ -223,48 +223,5 @@ TEST_F(XdpForwardingTest, DaemonFollowsKernelEvents) {
   loop.join();
 }
 
-// The binary as an operator runs it: attached, forwarding, scraped, and detached on SIGTERM.
-TEST_F(XdpForwardingTest, BinaryForwardsServesMetricsAndDetachesOnSigterm) {
-  for (const char* pod : {"10.1.0.2", "10.2.0.2"})
-    ASSERT_EQ(run({"ping", "-c", "1", "-W", "2", pod}).exitCode, 0);
-  int port = test::freePort();
-  pid_t pid = test::spawnProcess({test::builtBinary("VFPLANE_XDP_ROUTER_BIN").string(), "--ports",
-                                  "r1,r2", "--mode", "generic", "--metrics-address",
-                                  "127.0.0.1:" + std::to_string(port)});
-  ASSERT_GT(pid, 0);
-  std::string metrics = test::httpGetUntil(port, "/metrics", "vfplane_xdp_table_entries");
-  auto ping = inPod(*pod1_, {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"});
-  metrics = test::httpGet(port, "/metrics");
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
-  EXPECT_THAT(metrics, testing::HasSubstr("vfplane_xdp_table_entries"));
-  EXPECT_THAT(metrics,
-              testing::ContainsRegex(
-                  R"(vfplane_xdp_packets_total\{verdict="forwarded"\} ([4-9]|[1-9][0-9]+)\s)"));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM is a clean shutdown";
-  EXPECT_THAT(run({"ip", "link", "show", "r1"}).out, testing::Not(testing::HasSubstr("xdp")))
-      << "detached on exit";
-  EXPECT_NE(inPod(*pod1_, {"ping", "-c", "1", "-W", "1", "10.2.0.2"}).exitCode, 0)
-      << "and nothing forwards now";
-}
-
-TEST(XdpRouterCli, BadPortsAndFlagsExitTwoNamingThem) {
-  std::string bin = test::builtBinary("VFPLANE_XDP_ROUTER_BIN").string();
-  auto missing = run({bin});
-  EXPECT_EQ(missing.exitCode, 2);
-  EXPECT_THAT(missing.err + missing.out, testing::HasSubstr("--ports"));
-  auto nosuch = run({bin, "--ports", "nosuch0,lo"});
-  EXPECT_EQ(nosuch.exitCode, 2);
-  EXPECT_THAT(nosuch.err, testing::HasSubstr("port nosuch0: no such link"));
-  auto badInterval = run({bin, "--ports", "lo", "--resync-interval", "soon"});
-  EXPECT_EQ(badInterval.exitCode, 2);
-  EXPECT_THAT(badInterval.err, testing::HasSubstr("--resync-interval soon"));
-  auto help = run({bin, "--help"});
-  EXPECT_EQ(help.exitCode, 0);
-  EXPECT_THAT(help.out, testing::HasSubstr("--stats-interval"));
-}
-
 }  // namespace
 }  // namespace vfplane::dataplane
