@@ -70,6 +70,18 @@ struct {
 	__uint(max_entries, VFP_CNT_MAX);
 } counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vfp_port_counters);
+	__uint(max_entries, VFP_MAX_PORTS);
+} port_counters SEC(".maps");
+
+static __always_inline struct vfp_port_counters *port_count(__u32 slot)
+{
+	return bpf_map_lookup_elem(&port_counters, &slot);
+}
+
 static __always_inline int count(__u32 slot, int verdict)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &slot);
@@ -243,8 +255,9 @@ static __always_inline void flow_v6(struct ipv6hdr *ip6, void *end, struct flow 
 /* The route's verdict, the group's path, the MTU, then the rewrite and the redirect. ip is the
  * IPv4 or IPv6 header; l3len the packet's length. */
 static __always_inline int forward(struct ethhdr *eth, void *ip, void *end, int v6, __u32 l3len,
-				   struct vfp_fib_value *v)
+				   struct vfp_fib_value *v, __u32 in_slot)
 {
+	struct vfp_port_counters *pc;
 	struct vfp_adjacency *adj;
 	struct vfp_group *g;
 	__u32 idx = 0;
@@ -288,6 +301,12 @@ static __always_inline int forward(struct ethhdr *eth, void *ip, void *end, int 
 	__builtin_memcpy(eth->h_dest, adj->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, adj->smac, ETH_ALEN);
 	count(VFP_CNT_FORWARDED, 0);
+	pc = port_count(in_slot);
+	if (pc)
+		pc->forwarded++;
+	pc = port_count(adj->slot);
+	if (pc)
+		pc->tx++;
 	/* install() adds egress ports before the entries that use them, so the devmap has this one.
 	 * Were it missing, the kernel would get the rewritten frame, now for another host, and drop
 	 * it. */
@@ -314,7 +333,7 @@ static __always_inline int special6(const struct in6_addr *addr)
 	return w[2] == 0 && (bpf_ntohl(w[3]) <= 1);
 }
 
-static __always_inline int route4(struct ethhdr *eth, void *end)
+static __always_inline int route4(struct ethhdr *eth, void *end, __u32 in_slot)
 {
 	struct iphdr *ip = (void *)(eth + 1);
 	struct vfp_fib4_key key;
@@ -348,10 +367,10 @@ static __always_inline int route4(struct ethhdr *eth, void *end)
 	v = bpf_map_lookup_elem(&fib4, &key);
 	if (!v)
 		return count(VFP_CNT_NO_ROUTE, XDP_PASS);
-	return forward(eth, ip, end, 0, len, v);
+	return forward(eth, ip, end, 0, len, v, in_slot);
 }
 
-static __always_inline int route6(struct ethhdr *eth, void *end)
+static __always_inline int route6(struct ethhdr *eth, void *end, __u32 in_slot)
 {
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
 	struct vfp_fib6_key key;
@@ -375,7 +394,7 @@ static __always_inline int route6(struct ethhdr *eth, void *end)
 	v = bpf_map_lookup_elem(&fib6, &key);
 	if (!v)
 		return count(VFP_CNT_NO_ROUTE, XDP_PASS);
-	return forward(eth, ip6, end, 1, len, v);
+	return forward(eth, ip6, end, 1, len, v, in_slot);
 }
 
 SEC("xdp")
@@ -384,7 +403,9 @@ int vfp_xdp_router(struct xdp_md *ctx)
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = (void *)(long)ctx->data;
 	__u32 ingress = ctx->ingress_ifindex;
+	struct vfp_port_counters *pc;
 	struct vfp_port *port;
+	__u32 slot;
 
 	count(VFP_CNT_RX, 0);
 	if ((void *)(eth + 1) > end)
@@ -392,12 +413,18 @@ int vfp_xdp_router(struct xdp_md *ctx)
 	/* A router routes only frames addressed to it; the kernel drops the rest (other host) and
 	 * handles broadcast and multicast. */
 	port = bpf_map_lookup_elem(&ports, &ingress);
-	if (!port || !mac_equal(eth->h_dest, port->mac))
+	if (!port)
+		return count(VFP_CNT_OTHER_HOST, XDP_PASS);
+	slot = port->slot;
+	pc = port_count(slot);
+	if (pc)
+		pc->rx++;
+	if (!mac_equal(eth->h_dest, port->mac))
 		return count(VFP_CNT_OTHER_HOST, XDP_PASS);
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		return route4(eth, end);
+		return route4(eth, end, slot);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return route6(eth, end);
+		return route6(eth, end, slot);
 	return count(VFP_CNT_NOT_IP, XDP_PASS);
 }
 

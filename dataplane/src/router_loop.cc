@@ -22,6 +22,14 @@ Result<ForwardingModel> kernelModel(const std::set<std::string>& ports) {
   return buildModel(*tables, ports);
 }
 
+size_t groupsOf(const Fib& fib) {
+  std::set<const NextHopGroup*> groups;
+  for (const auto& e : fib) {
+    if (e.action.forwards()) groups.insert(&e.action.group());
+  }
+  return groups.size();
+}
+
 }  // namespace
 
 RouterLoop::RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events,
@@ -40,7 +48,8 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   if (!events) return fail(std::move(events.error()));
   auto model = kernelModel(options.ports);
   if (!model) return fail(std::move(model.error()));
-  auto stats = fastPath.install(model->compile());
+  Fib fib = model->compile();
+  auto stats = fastPath.install(fib);
   if (!stats) return fail(std::move(stats.error()));
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake.valid()) return fail(systemError("eventfd", errno));
@@ -49,6 +58,9 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   loop->status_.syncs = 1;
   loop->status_.entries = fastPath.installedEntries();
   loop->status_.lastChange = *stats;
+  loop->status_.routes = model->routeCount();
+  loop->status_.neighbours = model->neighbourCount();
+  loop->status_.groups = groupsOf(fib);
   // buildModel() found every port and its MAC; serve exactly those links.
   for (const auto& [ifindex, iface] : model->interfaces()) {
     if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok)
@@ -67,12 +79,16 @@ Result<InstallStats> RouterLoop::sync() {
     ++status_.syncErrors;
     return fail(std::move(model.error()).withContext("sync"));
   }
-  auto stats = fastPath_.install(model->compile());
+  Fib fib = model->compile();
+  auto stats = fastPath_.install(fib);
   if (!stats) {
     ++status_.syncErrors;
     return fail(std::move(stats.error()).withContext("sync"));
   }
   status_.entries = fastPath_.installedEntries();
+  status_.routes = model->routeCount();
+  status_.neighbours = model->neighbourCount();
+  status_.groups = groupsOf(fib);
   if (stats->changed() > 0) status_.lastChange = *stats;
   return stats;
 }
@@ -144,6 +160,16 @@ RouterStatus RouterLoop::status() const {
 Result<FastPathCounters> RouterLoop::counters() const {
   std::lock_guard lock(mu_);
   return fastPath_.counters();
+}
+
+Result<std::vector<PortCounters>> RouterLoop::portCounters() const {
+  std::lock_guard lock(mu_);
+  return fastPath_.portCounters();
+}
+
+std::vector<WorkerPolls> RouterLoop::workerPolls() const {
+  std::lock_guard lock(mu_);
+  return fastPath_.workerPolls();
 }
 
 }  // namespace vfplane::dataplane

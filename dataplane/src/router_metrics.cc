@@ -35,9 +35,48 @@ class RouterMetrics final : public prometheus::Collectable {
       single("received_total", "Frames the fast path saw", prometheus::MetricType::Counter,
              static_cast<double>(c->rx));
     }
+    if (auto ports = loop_.portCounters()) {
+      prometheus::MetricFamily perPort{prefix_ + "port_packets_total",
+                                       "Frames by port: received, of those forwarded, transmitted",
+                                       prometheus::MetricType::Counter,
+                                       {}};
+      for (const auto& p : *ports) {
+        for (auto [direction, value] :
+             {std::pair{"rx", p.rx}, std::pair{"forwarded", p.forwarded}, std::pair{"tx", p.tx}}) {
+          prometheus::ClientMetric m;
+          m.label = {{"port", p.name}, {"direction", direction}};
+          m.counter.value = static_cast<double>(value);
+          perPort.metric.push_back(std::move(m));
+        }
+      }
+      out.push_back(std::move(perPort));
+    }
+    auto polls = loop_.workerPolls();
+    if (!polls.empty()) {
+      prometheus::MetricFamily family{prefix_ + "polls_total",
+                                      "Poll loops per worker: busy (received something) or idle",
+                                      prometheus::MetricType::Counter,
+                                      {}};
+      for (size_t w = 0; w < polls.size(); ++w) {
+        for (auto [state, value] : {std::pair{"busy", polls[w].busy},
+                                    std::pair{"idle", polls[w].polls - polls[w].busy}}) {
+          prometheus::ClientMetric m;
+          m.label = {{"worker", std::to_string(w)}, {"state", state}};
+          m.counter.value = static_cast<double>(value);
+          family.metric.push_back(std::move(m));
+        }
+      }
+      out.push_back(std::move(family));
+    }
     RouterStatus s = loop_.status();
     single("table_entries", "Entries in the forwarding table", prometheus::MetricType::Gauge,
            static_cast<double>(s.entries));
+    single("routes", "Routes in the kernel's tables (main table, both families)",
+           prometheus::MetricType::Gauge, static_cast<double>(s.routes));
+    single("neighbours", "Neighbours with a known MAC", prometheus::MetricType::Gauge,
+           static_cast<double>(s.neighbours));
+    single("next_hop_groups", "Distinct next-hop groups the table forwards over",
+           prometheus::MetricType::Gauge, static_cast<double>(s.groups));
     single("syncs_total", "Re-reads of the kernel's tables", prometheus::MetricType::Counter,
            static_cast<double>(s.syncs));
     single("sync_errors_total", "Re-reads that failed (the previous table stayed)",

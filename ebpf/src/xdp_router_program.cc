@@ -47,5 +47,6 @@ int XdpRouterProgram::groupsFd() const { return bpf_map__fd(skel_->maps.groups);
 int XdpRouterProgram::txPortsFd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int XdpRouterProgram::portsFd() const { return bpf_map__fd(skel_->maps.ports); }
 int XdpRouterProgram::countersFd() const { return bpf_map__fd(skel_->maps.counters); }
+int XdpRouterProgram::portCountersFd() const { return bpf_map__fd(skel_->maps.port_counters); }
 
 }  // namespace vfplane::ebpf

@@ -102,6 +102,18 @@ TEST_F(XdpRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
   }
 }
 
+TEST_F(XdpRouterTest, PortCountersCountReceivedForwardedAndSent) {
+  ASSERT_TRUE(run(frameTo("10.1.0.7").bytes()).forwarded);
+  ASSERT_FALSE(run(frameTo("10.1.0.1").bytes()).forwarded);
+  auto ports = router_->portCounters();
+  ASSERT_TRUE(ports) << ports.error().message();
+  ASSERT_EQ(ports->size(), 1u);
+  EXPECT_EQ((*ports)[0].name, "ifindex 1") << "setPort() alone gives no name";
+  EXPECT_EQ((*ports)[0].rx, 2u);
+  EXPECT_EQ((*ports)[0].forwarded, 1u);
+  EXPECT_EQ((*ports)[0].tx, 1u) << "the one egress port is the ingress one here";
+}
+
 TEST_F(XdpRouterTest, OnlyDeclaredPortsRoute) {
   ASSERT_TRUE(router_->setPort(1, macOf("aa:00:00:00:00:99")));
   auto in = frameTo("10.1.0.7").bytes();

@@ -148,6 +148,23 @@ TEST_F(DpdkRouterTest, ABurstOfMixedFramesIsSortedFrameByFrame) {
   EXPECT_EQ(toKernel, punted);
 }
 
+TEST_F(DpdkRouterTest, PortCountersCountReceivedForwardedAndSent) {
+  auto before = *router_->portCounters();
+  auto [sent, punted] = runAll({frameTo("10.1.0.7").bytes(), frameTo("10.1.0.1").bytes()});
+  ASSERT_EQ(sent.size(), 1u);
+  auto after = *router_->portCounters();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].name, "a");
+  EXPECT_EQ(after[0].rx - before[0].rx, 2u);
+  EXPECT_EQ(after[0].forwarded - before[0].forwarded, 1u);
+  EXPECT_EQ(after[1].tx - before[1].tx, 1u);
+  EXPECT_EQ(after[1].rx - before[1].rx, 0u);
+  auto polls = router_->workerPolls();
+  ASSERT_EQ(polls.size(), 1u);
+  EXPECT_GE(polls[0].polls, polls[0].busy);
+  EXPECT_GT(polls[0].busy, 0u);
+}
+
 TEST_F(DpdkRouterTest, IncrementalChecksumMatchesARecomputationForAnyHeader) {
   std::mt19937 rng(11);
   for (int i = 0; i < 200; ++i) {

@@ -211,10 +211,21 @@ TEST_P(RouterDaemonTest, PingsCrossOverIpv4AndIpv6ThroughTheFastPath) {
   auto v6 = inPod(pods_[0], {"ping", "-6", "-c", "5", "-i", "0.2", "-W", "2", "2001:db8:2::2"});
   EXPECT_EQ(v6.exitCode, 0) << v6.out << v6.err;
   EXPECT_THAT(v6.out, testing::Not(HasSubstr("DUP!")));
+  std::string metrics = httpGet(metricsPort_, "/metrics");
+  EXPECT_THAT(metrics, testing::ContainsRegex(
+                           "_port_packets_total\\{port=\"r2\",direction=\"tx\"\\} [1-9]"));
   auto stats = stop();
   EXPECT_GE(stats["packets"]["forwarded"].get<uint64_t>(), 16u)
       << "10 requests and 10 replies, all but the kernel's first few by the fast path: " << stats;
   EXPECT_EQ(stats["fast_path"], GetParam());
+  EXPECT_GT(stats["ports"]["r1"]["forwarded"].get<uint64_t>(), 0u) << stats;
+  EXPECT_GT(stats["ports"]["r2"]["tx"].get<uint64_t>(), 0u);
+  EXPECT_GE(stats["routes"].get<uint64_t>(), 6u) << "3 connected subnets, both families";
+  EXPECT_GE(stats["neighbours"].get<uint64_t>(), 6u) << "the three pods, both families";
+  if (dpdk()) {
+    ASSERT_EQ(stats["workers"].size(), 1u);
+    EXPECT_GT(stats["workers"][0]["busy"].get<uint64_t>(), 0u);
+  }
 }
 
 TEST_P(RouterDaemonTest, TtlOneIsAnsweredByTheKernelFromTheRoutersAddress) {

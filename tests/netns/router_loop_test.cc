@@ -42,6 +42,9 @@ class FakeFastPath final : public FastPath {
   Result<FastPathCounters> counters() const override {
     return FastPathCounters{.rx = 5, .forwarded = 3};
   }
+  Result<std::vector<PortCounters>> portCounters() const override {
+    return std::vector<PortCounters>{{"r1", 5, 3, 3}};
+  }
   size_t installedEntries() const override {
     std::lock_guard lock(mu_);
     return table_.size();

@@ -82,6 +82,7 @@ struct DpdkRouter::Table {
 
 struct alignas(64) DpdkRouter::Worker {
   FastPathCounters c;
+  std::vector<PortCounters> ports;  // by port index; names left empty
   uint64_t polls = 0;
   uint64_t busyPolls = 0;
   bool registered = false;
@@ -144,7 +145,7 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
   r->portIndexOf_.assign(RTE_MAX_ETHPORTS, -1);
   for (size_t i = 0; i < options.ports.size(); ++i) {
     const DpdkPort& p = options.ports[i];
-    r->ports_.push_back({p, 0, MacAddress{}});
+    r->ports_.push_back({p, 0, MacAddress{}, i});
     std::string what = fmt::format("DPDK port {} ({})", p.name, p.portId);
     if (!rte_eth_dev_is_valid_port(p.portId))
       return usageError(fmt::format("{}: no such port", what), ENODEV);
@@ -183,6 +184,7 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
   for (uint16_t w = 0; w < workers; ++w) {
     auto worker = std::make_unique<Worker>();
     worker->tx.resize(options.ports.size());
+    worker->ports.resize(options.ports.size());
     for (auto& q : worker->tx) q.reserve(static_cast<size_t>(kBurst) * options.ports.size());
     r->workers_.push_back(std::move(worker));
   }
@@ -299,6 +301,25 @@ Result<FastPathCounters> DpdkRouter::counters() const {
   return sum;
 }
 
+Result<std::vector<PortCounters>> DpdkRouter::portCounters() const {
+  std::vector<PortCounters> out;
+  for (const auto& p : ports_) out.push_back({p.port.name});
+  for (const auto& w : workers_) {
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i].rx += w->ports[i].rx;
+      out[i].forwarded += w->ports[i].forwarded;
+      out[i].tx += w->ports[i].tx;
+    }
+  }
+  return out;
+}
+
+std::vector<WorkerPolls> DpdkRouter::workerPolls() const {
+  std::vector<WorkerPolls> out;
+  for (const auto& w : workers_) out.push_back({w->polls, w->busyPolls});
+  return out;
+}
+
 void DpdkRouter::startWorker(uint16_t worker) {
   rte_rcu_qsbr_thread_register(qsbr_, worker);
   rte_rcu_qsbr_thread_online(qsbr_, worker);
@@ -359,6 +380,7 @@ void DpdkRouter::handle(Worker& w, const Table& t, rte_mbuf* m, const Bound& in)
   if (p->l3Length > path.mtu) return punt(w, m, &FastPathCounters::puntTooBig);
   rewrite(frame, path.dst, path.src);
   ++w.c.forwarded;
+  ++w.ports[in.index].forwarded;
   w.tx[path.portIndex].push_back(m);
 }
 
@@ -385,6 +407,7 @@ size_t DpdkRouter::poll(uint16_t worker) {
   for (const auto& p : ports_) {
     uint16_t n = rte_eth_rx_burst(p.port.portId, worker, bufs, kBurst);
     received += n;
+    w.ports[p.index].rx += n;
     for (uint16_t i = 0; i < n; ++i) {
       if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
       // Whoever takes a punted frame hands it to the kernel by the port it came in on.
@@ -402,6 +425,7 @@ size_t DpdkRouter::poll(uint16_t worker) {
     if (q.empty()) continue;
     uint16_t sent = rte_eth_tx_burst(options_.ports[i].portId, worker, q.data(),
                                      static_cast<uint16_t>(q.size()));
+    w.ports[i].tx += sent;
     for (size_t j = sent; j < q.size(); ++j) {
       ++w.c.txDropped;
       rte_pktmbuf_free(q[j]);

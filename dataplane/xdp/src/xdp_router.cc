@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <linux/if_link.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iterator>
@@ -43,7 +44,7 @@ __u32 slotOf(Punt punt) {
   return VFP_CNT_NO_ROUTE;
 }
 
-vfp_group groupValue(const NextHopGroup& g) {
+vfp_group groupValue(const NextHopGroup& g, const std::map<int, uint16_t>& slots) {
   vfp_group v{};
   v.paths = static_cast<__u32>(g.paths.size());
   for (size_t i = 0; i < g.paths.size(); ++i) {
@@ -52,6 +53,8 @@ vfp_group groupValue(const NextHopGroup& g) {
     if (const auto& adj = g.paths[i].adjacency) {
       v.adj[i].ifindex = static_cast<__u32>(adj->ifindex);
       v.adj[i].mtu = static_cast<__u32>(adj->mtu);
+      auto slot = slots.find(adj->ifindex);
+      v.adj[i].slot = slot == slots.end() ? VFP_MAX_PORTS : slot->second;
       std::memcpy(v.adj[i].smac, adj->src.bytes.data(), 6);
       std::memcpy(v.adj[i].dmac, adj->dst.bytes.data(), 6);
     }
@@ -81,6 +84,7 @@ XdpRouter::~XdpRouter() {
 Result<void> XdpRouter::addPort(const Port& port) {
   if (auto ok = setPort(port.ifindex, port.mac); !ok)
     return fail(std::move(ok.error()).withContext("port " + port.name));
+  names_[port.ifindex] = port.name;
   if (auto ok = attach(port.ifindex, options_.mode); !ok)
     return fail(std::move(ok.error()).withContext("port " + port.name));
   return {};
@@ -152,7 +156,7 @@ Result<InstallStats> XdpRouter::install(const Fib& fib) {
   for (const auto& g : wanted) {
     if (groupIds_.contains(g)) continue;
     __u32 id = nextGroupId_++;
-    vfp_group value = groupValue(g);
+    vfp_group value = groupValue(g, slots_);
     if (bpf_map_update_elem(groupsFd, &id, &value, BPF_NOEXIST) != 0) {
       return fail(systemError(fmt::format("install: add next-hop group {}", id), errno));
     }
@@ -195,6 +199,13 @@ Result<void> XdpRouter::setPort(int ifindex, const MacAddress& mac) {
   __u32 key = static_cast<__u32>(ifindex);
   vfp_port value{};
   std::memcpy(value.mac, mac.bytes.data(), 6);
+  auto [slot, added] = slots_.try_emplace(ifindex, static_cast<uint16_t>(slots_.size()));
+  if (slot->second >= VFP_MAX_PORTS) {
+    slots_.erase(slot);
+    return usageError(
+        fmt::format("set XDP port ifindex {}: more than {} ports", ifindex, VFP_MAX_PORTS));
+  }
+  value.slot = slot->second;
   if (bpf_map_update_elem(program_->portsFd(), &key, &value, BPF_ANY) != 0) {
     return fail(systemError(fmt::format("set XDP port ifindex {}", ifindex), errno));
   }
@@ -233,6 +244,31 @@ Result<void> XdpRouter::detach(int ifindex) {
   }
   attached_.erase(it);
   return {};
+}
+
+Result<std::vector<PortCounters>> XdpRouter::portCounters() const {
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return fail(bpfError("read XDP port counters: possible CPUs", cpus));
+  std::vector<vfp_port_counters> values(static_cast<size_t>(cpus));
+  std::vector<std::pair<uint16_t, int>> bySlot;
+  for (const auto& [ifindex, slot] : slots_) bySlot.emplace_back(slot, ifindex);
+  std::sort(bySlot.begin(), bySlot.end());
+  std::vector<PortCounters> out;
+  for (const auto& [slot, ifindex] : bySlot) {
+    __u32 key = slot;
+    if (bpf_map_lookup_elem(program_->portCountersFd(), &key, values.data()) != 0) {
+      return fail(systemError(fmt::format("read XDP port counters of ifindex {}", ifindex), errno));
+    }
+    auto name = names_.find(ifindex);
+    PortCounters p{name != names_.end() ? name->second : fmt::format("ifindex {}", ifindex)};
+    for (const auto& v : values) {
+      p.rx += v.rx;
+      p.forwarded += v.forwarded;
+      p.tx += v.tx;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 Result<FastPathCounters> XdpRouter::counters() const {

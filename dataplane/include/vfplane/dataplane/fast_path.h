@@ -31,6 +31,20 @@ struct FibDiff {
 };
 FibDiff diffFib(const std::map<Prefix, Action>& installed, const Fib& desired);
 
+// Frames per port: received on it, of those forwarded, and transmitted out of it.
+struct PortCounters {
+  std::string name;
+  uint64_t rx = 0;
+  uint64_t forwarded = 0;
+  uint64_t tx = 0;
+};
+
+// A polling worker's loops, and those that received something (DPDK).
+struct WorkerPolls {
+  uint64_t polls = 0;
+  uint64_t busy = 0;
+};
+
 // An interface of the router's network namespace that the fast path serves.
 struct Port {
   int ifindex = 0;   // in the router's namespace: what the model's routes name
@@ -51,6 +65,10 @@ class FastPath {
   // backend was created with.
   virtual Result<InstallStats> install(const Fib& fib) = 0;
   virtual Result<FastPathCounters> counters() const = 0;
+  // By port, in the order addPort() saw them.
+  virtual Result<std::vector<PortCounters>> portCounters() const = 0;
+  // None for a fast path without polling workers.
+  virtual std::vector<WorkerPolls> workerPolls() const { return {}; }
   virtual size_t installedEntries() const = 0;
 };
 

@@ -184,6 +184,7 @@ class ForwardingModel {
   Fib compile() const;
 
   size_t routeCount() const { return routes_.size(); }
+  size_t neighbourCount() const { return neighbours_.size(); }
   // By ifindex.
   const std::map<int, Interface>& interfaces() const { return interfaces_; }
 

@@ -33,7 +33,10 @@ struct RouterLoopOptions {
 struct RouterStatus {
   uint64_t syncs = 0;
   uint64_t syncErrors = 0;
-  size_t entries = 0;
+  size_t entries = 0;     // in the fast path's table
+  size_t routes = 0;      // in the kernel's tables, as the model holds them
+  size_t neighbours = 0;  // with a usable MAC
+  size_t groups = 0;      // distinct next-hop groups the table forwards over
   InstallStats lastChange;
 };
 
@@ -55,6 +58,8 @@ class RouterLoop {
 
   RouterStatus status() const;
   Result<FastPathCounters> counters() const;
+  Result<std::vector<PortCounters>> portCounters() const;
+  std::vector<WorkerPolls> workerPolls() const;
   const FastPath& fastPath() const { return fastPath_; }
 
  private:

@@ -6,7 +6,10 @@
 //                                         ip_options, ttl, no_route, local, unresolved, not_port,
 //                                         reject, too_big, tx_dropped, punt_dropped
 //   vfplane_<fp>_received_total           every frame the fast path saw
+//   vfplane_<fp>_port_packets_total{port,direction}   rx, forwarded, tx per port
+//   vfplane_<fp>_polls_total{worker,state}            busy or idle poll loops (DPDK)
 //   vfplane_<fp>_table_entries            entries in the forwarding table
+//   vfplane_<fp>_routes / _neighbours / _next_hop_groups   what the table was compiled from
 //   vfplane_<fp>_syncs_total / vfplane_<fp>_sync_errors_total   re-reads of the kernel's tables
 #pragma once
 

@@ -5,8 +5,9 @@
 
 #include <linux/types.h>
 
-/* The most paths of one next-hop group. */
+/* The most paths of one next-hop group, and the most ports. */
 #define VFP_MAX_PATHS 16
+#define VFP_MAX_PORTS 64
 
 /* LPM trie keys: the prefix length, then the address in network byte order. */
 struct vfp_fib4_key {
@@ -49,6 +50,7 @@ struct vfp_fib_value {
 struct vfp_adjacency {
 	__u32 ifindex;
 	__u32 mtu;
+	__u32 slot; /* the egress port's slot in port_counters */
 	__u8 smac[6];
 	__u8 dmac[6];
 };
@@ -65,7 +67,14 @@ struct vfp_group {
 /* An ingress port's own MAC: only frames addressed to it are routed. */
 struct vfp_port {
 	__u8 mac[6];
-	__u16 pad;
+	__u16 slot; /* its slot in port_counters, below VFP_MAX_PORTS */
+};
+
+/* Per port, per CPU: frames received, of those forwarded, and transmitted out of it. */
+struct vfp_port_counters {
+	__u64 rx;
+	__u64 forwarded;
+	__u64 tx;
 };
 
 #endif

@@ -21,14 +21,15 @@ class XdpRouterProgram {
   // vfp_fib_value); hashSeed seeds the ECMP flow hash.
   static Result<XdpRouterProgram> load(uint32_t fibEntries, uint32_t hashSeed);
 
-  int routerFd() const;    // the router program
-  int passFd() const;      // the pass-through program, for the far ends of veth links
-  int fib4Fd() const;      // vfp_fib4_key -> vfp_fib_value
-  int fib6Fd() const;      // vfp_fib6_key -> vfp_fib_value
-  int groupsFd() const;    // group id -> vfp_group
-  int txPortsFd() const;   // devmap of egress ifindexes
-  int portsFd() const;     // ingress ifindex -> vfp_port
-  int countersFd() const;  // per-CPU array of VFP_CNT_* slots
+  int routerFd() const;        // the router program
+  int passFd() const;          // the pass-through program, for the far ends of veth links
+  int fib4Fd() const;          // vfp_fib4_key -> vfp_fib_value
+  int fib6Fd() const;          // vfp_fib6_key -> vfp_fib_value
+  int groupsFd() const;        // group id -> vfp_group
+  int txPortsFd() const;       // devmap of egress ifindexes
+  int portsFd() const;         // ingress ifindex -> vfp_port
+  int countersFd() const;      // per-CPU array of VFP_CNT_* slots
+  int portCountersFd() const;  // per-CPU array of vfp_port_counters by port slot
 
  private:
   struct Destroy {

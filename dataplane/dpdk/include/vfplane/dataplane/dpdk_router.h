@@ -73,6 +73,8 @@ class DpdkRouter final : public FastPath {
   Result<InstallStats> install(const Fib& fib) override;
   // Summed over the workers.
   Result<FastPathCounters> counters() const override;
+  Result<std::vector<PortCounters>> portCounters() const override;
+  std::vector<WorkerPolls> workerPolls() const override;
   size_t installedEntries() const override { return installed_.size(); }
 
   void startWorker(uint16_t worker);
@@ -100,6 +102,7 @@ class DpdkRouter final : public FastPath {
     DpdkPort port;
     int ifindex = 0;  // 0 until bound
     MacAddress mac;
+    size_t index = 0;  // in options_.ports
   };
   DpdkRouter() = default;
   void handle(Worker& w, const Table& t, rte_mbuf* m, const Bound& in);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "vfplane/base/error.h"
@@ -44,6 +45,7 @@ class XdpRouter final : public FastPath {
   // Packets seen since the program was loaded, summed over CPUs (txDropped and puntDropped stay
   // 0: the kernel drops those itself).
   Result<FastPathCounters> counters() const override;
+  Result<std::vector<PortCounters>> portCounters() const override;
   size_t installedEntries() const override { return installed_.size(); }
 
   // The two halves of addPort, for tests that run the program without attaching it:
@@ -72,6 +74,8 @@ class XdpRouter final : public FastPath {
   std::map<Prefix, Action> installed_;
   std::map<NextHopGroup, uint32_t> groupIds_;  // what the groups map holds
   uint32_t nextGroupId_ = 1;
+  std::map<int, uint16_t> slots_;     // ifindex -> slot in the port counters
+  std::map<int, std::string> names_;  // ifindex -> the name addPort() gave
   std::set<int> txPorts_;
   std::map<int, uint32_t> attached_;  // ifindex -> XDP flags used
 };
