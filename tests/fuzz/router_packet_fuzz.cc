@@ -30,8 +30,8 @@ const Fib& table() {
     m.setRoute(Route::reject(prefix("10.66.0.0/16")));
     m.setRoute(Route::via(prefix("::/0"), ip("fe80::1"), 1));
     m.setRoute({prefix("2001:db8:e::/48"), {{ip("fe80::11"), 1, 1}, {ip("fe80::12"), 1, 1}}});
-    for (const char* n : {"10.1.0.7", "10.1.0.254", "10.1.0.11", "10.1.0.13", "fe80::1", "fe80::11",
-                          "fe80::12"}) {
+    for (const char* n :
+         {"10.1.0.7", "10.1.0.254", "10.1.0.11", "10.1.0.13", "fe80::1", "fe80::11", "fe80::12"}) {
       m.setNeighbour({ip(n), 1, MacAddress{{0xbb, 0, 0, 0, 0, 7}}});
     }
     m.addLocal(ip("10.1.0.1"));
