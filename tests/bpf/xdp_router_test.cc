@@ -114,6 +114,27 @@ TEST_F(XdpRouterTest, PortCountersCountReceivedForwardedAndSent) {
   EXPECT_EQ((*ports)[0].tx, 1u) << "the one egress port is the ingress one here";
 }
 
+// 1,000,000 IPv4 and 100,000 IPv6 routes in the LPM tries (--max-routes 1100000): every
+// sampled destination goes to its own route's next hop.
+TEST_F(XdpRouterTest, HoldsAMillionIpv4AndAHundredThousandIpv6Routes) {
+  auto big = XdpRouter::load({.maxEntries = 1'100'000, .hashSeed = test::kHashSeed});
+  ASSERT_TRUE(big) << big.error().message();
+  router_.emplace(std::move(*big));
+  ASSERT_TRUE(router_->setPort(1, test::portMac()));
+  auto table = test::bigTable(1, 1'000'000, 100'000);
+  auto ok = router_->install(table.fib);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->added, 1'100'000u);
+  size_t checked = 0;
+  for (const auto& [dst, mac] : table.samples) {
+    auto v = run(frameTo(dst.str().c_str()).bytes());
+    ASSERT_TRUE(v.forwarded) << dst.str();
+    ASSERT_TRUE(std::equal(mac.bytes.begin(), mac.bytes.end(), v.bytes.begin())) << dst.str();
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000u);
+}
+
 TEST_F(XdpRouterTest, OnlyDeclaredPortsRoute) {
   ASSERT_TRUE(router_->setPort(1, macOf("aa:00:00:00:00:99")));
   auto in = frameTo("10.1.0.7").bytes();

@@ -38,7 +38,7 @@ class DpdkRouterTest : public testing::Test, public test::FastPathRunner {
  protected:
   static void SetUpTestSuite() {
     auto ok = initEal({"dpdk_router_test", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-                       "-m", "1024", "-l", "0", "--log-level=error"});
+                       "-m", "2048", "-l", "0", "--log-level=error"});
     if (!ok) {
       skip_ = "DPDK EAL cannot start here: " + ok.error().message();
       return;
@@ -239,7 +239,7 @@ TEST_F(DpdkRouterTest, InstallsWhileAWorkerForwardsLoseNothing) {
     router_->stopWorker(0);
   });
   // Alternate the default gateway's MAC, so every install builds and swaps a new table.
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 50; ++i) {
     model_.setNeighbour({ipOf("10.1.0.254"), kEgressIfindex,
                          MacAddress{{0xbb, 0, 0, 0, 0x0f, static_cast<uint8_t>(i)}}});
     auto ok = router_->install(model_.compile());
@@ -250,6 +250,77 @@ TEST_F(DpdkRouterTest, InstallsWhileAWorkerForwardsLoseNothing) {
   worker.join();
   auto c = *router_->counters();
   EXPECT_GT(injected.load(), 0u);
+  EXPECT_EQ(c.forwarded - before_.forwarded, injected.load()) << "every frame forwarded";
+  EXPECT_EQ(c.rx - before_.rx, injected.load());
+}
+
+// --max-routes 1000000 as the issue asks of a full Internet table, and 100,000 IPv6 routes: every
+// sampled destination goes to its own route's next hop.
+TEST_F(DpdkRouterTest, HoldsAMillionIpv4AndAHundredThousandIpv6Routes) {
+  auto big = test::bigTable(kEgressIfindex, 1'000'000, 100'000);
+  auto ok = router_->install(big.fib);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(router_->installedEntries(), 1'100'000u);
+  std::vector<std::vector<uint8_t>> frames;
+  for (const auto& [dst, mac] : big.samples) frames.push_back(frameTo(dst.str().c_str()).bytes());
+  size_t checked = 0;
+  for (size_t i = 0; i < frames.size(); i += 32) {
+    std::vector<std::vector<uint8_t>> burst(
+        frames.begin() + static_cast<long>(i),
+        frames.begin() + static_cast<long>(std::min(i + 32, frames.size())));
+    auto [sent, punted] = runAll(burst);
+    ASSERT_EQ(sent.size(), burst.size());
+    for (size_t j = 0; j < sent.size(); ++j, ++checked) {
+      const auto& want = big.samples[i + j].second;
+      ASSERT_TRUE(std::equal(want.bytes.begin(), want.bytes.end(), sent[j].begin()))
+          << big.samples[i + j].first.str();
+    }
+  }
+  EXPECT_GT(checked, 1000u);
+}
+
+// The whole million-route table replaced twice (every next hop's MAC changes) while a worker
+// forwards: no frame is lost, punted or sent to a half-built table.
+TEST_F(DpdkRouterTest, ReplacesAMillionRouteTableWithoutAPauseTheCountersSee) {
+  auto first = test::bigTable(kEgressIfindex, 1'000'000, 100'000, 1);
+  auto second = test::bigTable(kEgressIfindex, 1'000'000, 100'000, 2);
+  ASSERT_TRUE(router_->install(first.fib));
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> injected{0};
+  auto frame = frameTo(first.samples[5].first.str().c_str()).bytes();
+  std::thread worker([&] {
+    router_->startWorker(0);
+    rte_mbuf* out;
+    while (!done) {
+      rte_mbuf* m = rte_pktmbuf_alloc(router_->mempool());
+      if (m != nullptr) {
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
+                    frame.size());
+        if (rte_ring_enqueue(a_.rx, m) == 0) {
+          ++injected;
+        } else {
+          rte_pktmbuf_free(m);
+        }
+      }
+      router_->poll();
+      while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
+    }
+    while (router_->poll() > 0) {
+    }
+    while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
+    router_->stopWorker(0);
+  });
+  uint64_t duringBefore = 0;
+  for (const auto* t : {&second, &first}) {
+    duringBefore = injected.load();
+    auto ok = router_->install(t->fib);
+    EXPECT_TRUE(ok) << ok.error().message();
+  }
+  uint64_t duringAfter = injected.load();
+  done = true;
+  worker.join();
+  auto c = *router_->counters();
+  EXPECT_GT(duringAfter, duringBefore) << "the worker forwarded while the last table was built";
   EXPECT_EQ(c.forwarded - before_.forwarded, injected.load()) << "every frame forwarded";
   EXPECT_EQ(c.rx - before_.rx, injected.load());
 }

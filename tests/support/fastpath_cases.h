@@ -338,6 +338,49 @@ inline std::vector<Case> sharedCases() {
   return cases;
 }
 
+// A full-size table built directly (compiling it through a model would take longer than the
+// test): v4 IPv4 /24s from 11.0.0.0 up and v6 IPv6 /40s from 2400::, every entry over one of four
+// single-path groups whose next-hop MACs differ, and a sample of destinations with the MAC each
+// must be sent to.
+struct BigTable {
+  dataplane::Fib fib;
+  std::vector<std::pair<IpAddr, MacAddress>> samples;
+};
+inline BigTable bigTable(int ifindex, uint32_t v4, uint32_t v6, uint8_t macVariant = 0) {
+  BigTable t;
+  std::vector<dataplane::GroupRef> groups;
+  for (uint8_t g = 0; g < 4; ++g) {
+    dataplane::Adjacency adj{ifindex, portMac(), MacAddress{{0xbb, 0xf0, macVariant, 0, 0, g}},
+                             1500};
+    groups.push_back(
+        std::make_shared<const dataplane::NextHopGroup>(dataplane::NextHopGroup{{{adj, 1}}}));
+  }
+  t.fib.reserve(v4 + v6);
+  for (uint32_t i = 0; i < v4; ++i) {
+    IpAddr a = IpAddr::v4(0x0b000000u + (i << 8));
+    t.fib.push_back({Prefix{a, 24}, dataplane::Action(groups[i % 4])});
+    if (i % 997 == 0) {
+      IpAddr host = IpAddr::v4(0x0b000000u + (i << 8) + 77);
+      t.samples.emplace_back(host, groups[i % 4]->paths[0].adjacency->dst);
+    }
+  }
+  for (uint32_t i = 0; i < v6; ++i) {
+    IpAddr a;
+    a.family = dataplane::Family::kIpv6;
+    a.bytes[0] = 0x24;
+    a.bytes[2] = static_cast<uint8_t>(i >> 16);
+    a.bytes[3] = static_cast<uint8_t>(i >> 8);
+    a.bytes[4] = static_cast<uint8_t>(i);
+    t.fib.push_back({Prefix{a, 40}, dataplane::Action(groups[i % 4])});
+    if (i % 499 == 0) {
+      IpAddr host = a;
+      host.bytes[15] = 9;
+      t.samples.emplace_back(host, groups[i % 4]->paths[0].adjacency->dst);
+    }
+  }
+  return t;
+}
+
 // What a fast path did with one frame.
 struct Outcome {
   bool forwarded = false;  // sent out of a port (else: to the kernel)

@@ -11,7 +11,7 @@
 //
 // Threads. Workers (lcores) call poll(w): worker w reads RX queue w of every port and sends on TX
 // queue w, with counters of its own, and never takes a lock or waits. install() runs on the
-// control thread: it builds the new table aside (rte_lpm, rte_lpm6, next-hop groups), swaps one
+// control thread: it builds the new table aside (rte_fib, rte_fib6, next-hop groups), swaps one
 // pointer, and frees the old table only after every registered worker has passed a quiescent
 // state (rte_rcu_qsbr), which each reports at the end of every poll. A worker that polls from a
 // thread of its own calls startWorker(w) first and stopWorker(w) when it is done; a single thread
@@ -105,7 +105,7 @@ class DpdkRouter final : public FastPath {
     size_t index = 0;  // in options_.ports
   };
   DpdkRouter() = default;
-  void handle(Worker& w, const Table& t, rte_mbuf* m, const Bound& in);
+  void handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_t n, const Bound& in);
   void punt(Worker& w, rte_mbuf* m, uint64_t FastPathCounters::*reason);
   Result<std::unique_ptr<Table>> build(const Fib& fib);
 
