@@ -145,6 +145,24 @@ Action ForwardingModel::routeAction(const Route& route,
   return Action(it->second);
 }
 
+std::vector<std::pair<Prefix, std::string>> ForwardingModel::unsupportedRoutes() const {
+  std::vector<std::pair<Prefix, std::string>> out;
+  for (const auto& [prefix, route] : routes_) {
+    if (route.type != RouteType::kUnicast || route.paths.size() < 2) continue;
+    bool viaPorts = std::all_of(route.paths.begin(), route.paths.end(),
+                                [&](const Path& p) { return interfaces_.contains(p.ifindex); });
+    if (!viaPorts) continue;
+    if (route.paths.size() > kMaxPaths) {
+      out.emplace_back(prefix, fmt::format("{} paths, more than the {} a group holds",
+                                           route.paths.size(), kMaxPaths));
+    } else if (std::any_of(route.paths.begin(), route.paths.end(),
+                           [](const Path& p) { return !p.gateway; })) {
+      out.emplace_back(prefix, "a multipath route with an on-link path (no gateway)");
+    }
+  }
+  return out;
+}
+
 Decision ForwardingModel::resolve(const Flow& flow, uint32_t seed) const {
   if (locals_.contains(flow.dst)) return std::unexpected(Punt::kLocal);
   const Route* route = lookup(flow.dst);

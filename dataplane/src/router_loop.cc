@@ -61,6 +61,7 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   loop->status_.routes = model->routeCount();
   loop->status_.neighbours = model->neighbourCount();
   loop->status_.groups = groupsOf(fib);
+  loop->logUnsupported(*model);
   // buildModel() found every port and its MAC; serve exactly those links.
   for (const auto& [ifindex, iface] : model->interfaces()) {
     if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok)
@@ -71,9 +72,23 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   return loop;
 }
 
+void RouterLoop::logUnsupported(const ForwardingModel& model) {
+  std::set<Prefix> now;
+  for (const auto& [prefix, why] : model.unsupportedRoutes()) {
+    now.insert(prefix);
+    if (!unsupported_.contains(prefix))
+      spdlog::warn("route {}: {}; the kernel forwards it, not the fast path", prefix.str(), why);
+  }
+  for (const auto& prefix : unsupported_) {
+    if (!now.contains(prefix)) spdlog::info("route {}: no longer left to the kernel", prefix.str());
+  }
+  unsupported_ = std::move(now);
+}
+
 Result<InstallStats> RouterLoop::sync() {
   auto model = kernelModel(options_.ports);
   std::lock_guard lock(mu_);
+  if (model) logUnsupported(*model);
   ++status_.syncs;
   if (!model) {
     ++status_.syncErrors;

@@ -227,6 +227,21 @@ TEST_F(EcmpTest, APathThroughANonPortLeavesTheRouteToTheKernel) {
   EXPECT_EQ(m_.resolve(flowTo("198.51.100.9"), kSeed).error(), Punt::kNotPort);
 }
 
+TEST_F(EcmpTest, RoutesTheFastPathCannotHoldAreNamedWithWhy) {
+  EXPECT_TRUE(m_.unsupportedRoutes().empty());
+  Route wide{prefix("192.0.2.0/24"), {}};
+  for (int i = 0; i < 17; ++i)
+    wide.paths.push_back({IpAddr::v4(0x0a020000u + static_cast<uint32_t>(i)), 3, 1});
+  m_.setRoute(wide);
+  m_.setRoute({prefix("192.0.3.0/24"), {{ip("10.2.0.1"), 3, 1}, {std::nullopt, 2, 1}}});
+  auto u = m_.unsupportedRoutes();
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_EQ(u[0].first, prefix("192.0.2.0/24"));
+  EXPECT_THAT(u[0].second, HasSubstr("17 paths, more than the 16"));
+  EXPECT_THAT(u[1].second, HasSubstr("on-link"));
+  EXPECT_EQ(m_.resolve(flowTo("192.0.2.1"), kSeed).error(), Punt::kNotPort);
+}
+
 // The longest-prefix match on a compiled table and the group's pick, as the fast paths do it.
 Decision lookupCompiled(const Fib& fib, const Flow& flow) {
   const FibEntry* best = nullptr;

@@ -183,6 +183,10 @@ class ForwardingModel {
   // - each local address: a host punt.
   Fib compile() const;
 
+  // Routes through ports that the fast path cannot hold, with why: more than kMaxPaths paths,
+  // or a multipath route with an on-link path. The kernel forwards them.
+  std::vector<std::pair<Prefix, std::string>> unsupportedRoutes() const;
+
   size_t routeCount() const { return routes_.size(); }
   size_t neighbourCount() const { return neighbours_.size(); }
   // By ifindex.

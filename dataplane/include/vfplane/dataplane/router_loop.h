@@ -65,12 +65,15 @@ class RouterLoop {
  private:
   RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events, Fd wake);
   bool somethingChanged();
+  // One line when a route becomes one the fast path cannot hold, one when it stops being so.
+  void logUnsupported(const ForwardingModel& model);
   void logCounters() const;
 
   RouterLoopOptions options_;
   mutable std::mutex mu_;  // guards fastPath_ and status_
   FastPath& fastPath_;
   RouterStatus status_;
+  std::set<Prefix> unsupported_;
   netlink::Subscription events_;
   Fd wake_;  // eventfd for stop()
   std::atomic<bool> stopping_{false};
