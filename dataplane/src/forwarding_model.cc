@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <numeric>
 
 namespace vfplane::dataplane {
 namespace {
@@ -61,20 +60,11 @@ uint32_t flowHash(const Flow& flow, uint32_t seed) {
   return finish(h);
 }
 
-uint32_t NextHopGroup::totalWeight() const {
-  return std::accumulate(paths.begin(), paths.end(), uint32_t{0},
-                         [](uint32_t sum, const GroupPath& p) { return sum + p.weight; });
-}
-
 const GroupPath& NextHopGroup::pick(uint32_t hash) const {
-  // The hash scaled onto [0, total weight): each path owns a run as long as its weight.
-  uint32_t x = static_cast<uint32_t>((static_cast<uint64_t>(hash) * totalWeight()) >> 32);
-  uint32_t upper = 0;
-  for (const auto& p : paths) {
-    upper += p.weight;
-    if (x < upper) return p;
-  }
-  return paths.back();
+  uint32_t upper[kMaxPaths];
+  uint32_t total = 0, n = static_cast<uint32_t>(std::min(paths.size(), kMaxPaths));
+  for (uint32_t i = 0; i < n; ++i) upper[i] = total += paths[i].weight;
+  return paths[pickIndex(upper, n, total, hash)];
 }
 
 Action Action::forward(Adjacency adjacency) {

@@ -116,6 +116,41 @@ class DpdkRouterTest : public testing::Test, public test::FastPathRunner {
   }
   FastPathCounters counters() override { return *router_->counters(); }
 
+  // Worker 0 on a thread of its own, as an lcore runs it: injects `frame` on port A and polls
+  // until done, dropping what port B sends, then drains and leaves the RCU state.
+  class ForwardingWorker {
+   public:
+    ForwardingWorker(const std::vector<uint8_t>& frame, std::atomic<uint64_t>& injected,
+                     const std::atomic<bool>& done)
+        : thread_([&frame, &injected, &done] {
+            router_->startWorker(0);
+            rte_mbuf* out;
+            while (!done) {
+              if (rte_mbuf* m = rte_pktmbuf_alloc(router_->mempool())) {
+                std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())),
+                            frame.data(), frame.size());
+                if (rte_ring_enqueue(a_.rx, m) == 0) {
+                  ++injected;
+                } else {
+                  rte_pktmbuf_free(m);
+                }
+              }
+              router_->poll();
+              while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0)
+                rte_pktmbuf_free(out);
+            }
+            while (router_->poll() > 0) {
+            }
+            while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0)
+              rte_pktmbuf_free(out);
+            router_->stopWorker(0);
+          }) {}
+    void join() { thread_.join(); }
+
+   private:
+    std::thread thread_;
+  };
+
   static inline std::string skip_;
   static inline RingPort a_, b_;
   static inline std::unique_ptr<DpdkRouter> router_;
@@ -215,29 +250,7 @@ TEST_F(DpdkRouterTest, InstallsWhileAWorkerForwardsLoseNothing) {
   std::atomic<bool> done{false};
   std::atomic<uint64_t> injected{0};
   auto frame = frameTo("198.51.100.20").bytes();
-  std::thread worker([&] {
-    router_->startWorker(0);
-    while (!done) {
-      rte_mbuf* m = rte_pktmbuf_alloc(router_->mempool());
-      if (m != nullptr) {
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
-                    frame.size());
-        if (rte_ring_enqueue(a_.rx, m) == 0) {
-          ++injected;
-        } else {
-          rte_pktmbuf_free(m);
-        }
-      }
-      router_->poll();
-      rte_mbuf* out;
-      while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
-    }
-    while (router_->poll() > 0) {
-    }
-    rte_mbuf* out;
-    while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
-    router_->stopWorker(0);
-  });
+  ForwardingWorker worker(frame, injected, done);
   // Alternate the default gateway's MAC, so every install builds and swaps a new table.
   for (int i = 0; i < 50; ++i) {
     model_.setNeighbour({ipOf("10.1.0.254"), kEgressIfindex,
@@ -288,28 +301,7 @@ TEST_F(DpdkRouterTest, ReplacesAMillionRouteTableWithoutAPauseTheCountersSee) {
   std::atomic<bool> done{false};
   std::atomic<uint64_t> injected{0};
   auto frame = frameTo(first.samples[5].first.str().c_str()).bytes();
-  std::thread worker([&] {
-    router_->startWorker(0);
-    rte_mbuf* out;
-    while (!done) {
-      rte_mbuf* m = rte_pktmbuf_alloc(router_->mempool());
-      if (m != nullptr) {
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
-                    frame.size());
-        if (rte_ring_enqueue(a_.rx, m) == 0) {
-          ++injected;
-        } else {
-          rte_pktmbuf_free(m);
-        }
-      }
-      router_->poll();
-      while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
-    }
-    while (router_->poll() > 0) {
-    }
-    while (rte_ring_dequeue(b_.tx, reinterpret_cast<void**>(&out)) == 0) rte_pktmbuf_free(out);
-    router_->stopWorker(0);
-  });
+  ForwardingWorker worker(frame, injected, done);
   uint64_t duringBefore = 0;
   for (const auto* t : {&second, &first}) {
     duringBefore = injected.load();

@@ -407,10 +407,8 @@ void DpdkRouter::handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_
     auto* frame = rte_pktmbuf_mtod(p.m, uint8_t*);
     uint32_t i = 0;
     if (g.paths > 1) {
-      // NextHopGroup::pick(): the first path whose share the scaled hash falls under.
-      uint64_t hash = flowHash(flowOf(frame, rte_pktmbuf_data_len(p.m)), options_.hashSeed);
-      auto x = static_cast<uint32_t>((hash * g.total) >> 32);
-      while (i + 1 < g.paths && x >= g.upper[i]) ++i;
+      uint32_t hash = flowHash(flowOf(frame, rte_pktmbuf_data_len(p.m)), options_.hashSeed);
+      i = pickIndex(g.upper, g.paths, g.total, hash);
     }
     const Table::Path& path = g.path[i];
     if (!path.resolved) {

@@ -177,7 +177,6 @@ size_t KernelPath::pass() {
     }
     moved += got;
   }
-  ++passes_;
   return moved;
 }
 

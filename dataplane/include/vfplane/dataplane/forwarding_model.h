@@ -97,6 +97,16 @@ enum class Punt {
 };
 const char* puntName(Punt punt);
 
+// The kernel's hash-threshold rule over cumulative weights: the hash scaled onto [0, total) picks
+// the first path whose upper bound it falls under. NextHopGroup::pick() and the DPDK path's
+// flat groups both use it; the BPF program has the same loop.
+inline uint32_t pickIndex(const uint32_t* upper, uint32_t paths, uint32_t total, uint32_t hash) {
+  auto x = static_cast<uint32_t>((static_cast<uint64_t>(hash) * total) >> 32);
+  uint32_t i = 0;
+  while (i + 1 < paths && x >= upper[i]) ++i;
+  return i;
+}
+
 // One path of a group: where the flows that pick it go, or nullopt while it is unresolved.
 struct GroupPath {
   std::optional<Adjacency> adjacency;
@@ -109,7 +119,6 @@ struct NextHopGroup {
 
   // The kernel's hash-threshold rule: the hash's share of the total weight picks the path.
   const GroupPath& pick(uint32_t hash) const;
-  uint32_t totalWeight() const;
   auto operator<=>(const NextHopGroup&) const = default;
 };
 using GroupRef = std::shared_ptr<const NextHopGroup>;

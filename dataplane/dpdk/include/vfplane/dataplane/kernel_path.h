@@ -68,7 +68,6 @@ class KernelPath {
   std::atomic<uint64_t> toKernel_{0}, fromKernel_{0}, dropped_{0};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  uint64_t passes_ = 0;
 };
 
 }  // namespace vfplane::dataplane
