@@ -33,7 +33,7 @@ using namespace vfplane::dataplane;
 
 struct Flags {
   std::string backend;
-  std::vector<std::string> ports, macs, eal;
+  std::vector<std::string> ports, macs, mtus, eal;
   std::string mode = "native", resync = "30s", statsInterval = "60s", statsJson;
   uint32_t maxRoutes = 65536;
   uint16_t lcores = 1;
@@ -76,9 +76,15 @@ int runXdp(DaemonMain& m, const Flags& f, RouterLoopOptions options, uint32_t se
 #ifdef VFPLANE_HAVE_DPDK
 int runDpdk(DaemonMain& m, const Flags& f, const std::vector<PortSpec>& ports,
             RouterLoopOptions options, uint32_t seed) {
-  auto eal = ealArguments("vfplane-router", ports, f.lcores, f.eal);
-  spdlog::info("DPDK EAL: {}", fmt::join(eal, " "));
-  if (auto ok = initEal(eal); !ok) return m.exitWith(ok.error());
+  auto cpus = processCpus();
+  auto eal = ealArguments("vfplane-router", ports, f.lcores, f.eal, cpus);
+  if (!eal) return m.exitWith(eal.error());
+  if (cpus.size() == f.lcores) {
+    spdlog::warn("{} CPUs for {} polling workers: the control plane shares CPU {} with worker 0",
+                 cpus.size(), f.lcores, cpus[0]);
+  }
+  spdlog::info("DPDK EAL: {}", fmt::join(*eal, " "));
+  if (auto ok = initEal(*eal); !ok) return m.exitWith(ok.error());
   int rc;
   {
     std::vector<DpdkPort> dpdkPorts;
@@ -92,7 +98,7 @@ int runDpdk(DaemonMain& m, const Flags& f, const std::vector<PortSpec>& ports,
                               p.name, p.device->name),
                   ENODEV));
       }
-      dpdkPorts.push_back({p.name, id});
+      dpdkPorts.push_back({p.name, id, p.mtu.value_or(0)});
       mirrors.push_back({p.name, id, p.mac});
     }
     auto router = DpdkRouter::create({.ports = dpdkPorts,
@@ -128,7 +134,8 @@ int main(int argc, char** argv) {
       "\n"
       "  vfplane-router --backend xdp --port r1 --port r2 [--mode generic]\n"
       "  vfplane-router --backend dpdk --port r1=0000:03:02.0 --port r2=env:PCIDEVICE_X#2\n"
-      "                 [--mac r1=02:00:00:00:00:01] [--lcores N] [-- EAL arguments]");
+      "                 [--mac r1=02:00:00:00:00:01] [--mtu r1=9000] [--lcores N]\n"
+      "                 [-- EAL arguments]");
   Flags f;
   auto& app = m.app();
   app.add_option("--backend", f.backend, "xdp (no dedicated cores) or dpdk (polling lcores)")
@@ -139,6 +146,9 @@ int main(int argc, char** argv) {
       ->required()
       ->allow_extra_args(false);
   app.add_option("--mac", f.macs, "DPDK: NAME=MAC, the MAC of port NAME and its TAP")
+      ->allow_extra_args(false);
+  app.add_option("--mtu", f.mtus,
+                 "DPDK: NAME=BYTES, the MTU of port NAME and its TAP (default: the device's)")
       ->allow_extra_args(false);
   app.add_option("--mode", f.mode, "XDP: native (in the driver) or generic (any link, slower)")
       ->check(CLI::IsMember({"native", "generic"}))
@@ -167,6 +177,7 @@ int main(int argc, char** argv) {
     return v ? std::optional<std::string>(v) : std::nullopt;
   });
   if (!ports) return m.exitWith(ports.error());
+  if (auto ok = parsePortMtus(*backend, f.mtus, *ports); !ok) return m.exitWith(ok.error());
   if (*backend == Backend::kXdp && !f.eal.empty())
     return m.exitWith(usageError("EAL arguments after -- are for --backend dpdk").error());
   if (auto ok = checkPortsExist(*backend, *ports, nodeProbe()); !ok) return m.exitWith(ok.error());

@@ -3,6 +3,7 @@
 // saying why, where the EAL cannot start.
 #include "vfplane/dataplane/dpdk_router.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rte_eth_ring.h>
@@ -10,6 +11,7 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -332,6 +334,150 @@ TEST_F(DpdkRouterTest, FramesFromTheKernelGoOutOfTheirPortAsTheyCame) {
   rte_mbuf* stray = rte_pktmbuf_alloc(router_->mempool());
   EXPECT_FALSE(router_->sendFromKernel(stray, 99)) << "not a port";
   rte_pktmbuf_free(stray);
+}
+
+// --lcores 2 as the daemon runs it: two worker threads, each on RX queue w of every port and TX
+// queue w, with counters of its own, while the control thread swaps tables under them. Each
+// queue's frames leave on the same worker's TX queue, all of them, and each worker counts its own.
+TEST_F(DpdkRouterTest, TwoWorkersForwardTheirOwnQueuesWhileTablesChange) {
+  constexpr uint16_t kWorkers = 2;
+  constexpr uint64_t kPerWorker = 3000;
+  std::array<rte_ring*, kWorkers> cRx{}, cTx{}, dRx{}, dTx{};
+  for (uint16_t q = 0; q < kWorkers; ++q) {
+    for (auto [rings, tag] :
+         {std::pair{&cRx, "crx"}, {&cTx, "ctx"}, {&dRx, "drx"}, {&dTx, "dtx"}}) {
+      (*rings)[q] = rte_ring_create(fmt::format("{}{}", tag, q).c_str(), 1024, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+      ASSERT_NE((*rings)[q], nullptr);
+    }
+  }
+  int c = rte_eth_from_rings("vfp_c", cRx.data(), kWorkers, cTx.data(), kWorkers, SOCKET_ID_ANY);
+  int d = rte_eth_from_rings("vfp_d", dRx.data(), kWorkers, dTx.data(), kWorkers, SOCKET_ID_ANY);
+  ASSERT_GE(c, 0);
+  ASSERT_GE(d, 0);
+  auto two = DpdkRouter::create(
+      {.ports = {{"c", static_cast<uint16_t>(c)}, {"d", static_cast<uint16_t>(d)}},
+       .maxEntries = 1024,
+       .mbufs = 8191,
+       .workers = kWorkers,
+       .hashSeed = test::kHashSeed});
+  ASSERT_TRUE(two) << two.error().message();
+  DpdkRouter& r = **two;
+  ASSERT_TRUE(r.addPort({kIngressIfindex, "c", test::portMac()}));
+  ASSERT_TRUE(r.addPort({kEgressIfindex, "d", macOf("aa:00:00:00:00:07")}));
+  ASSERT_TRUE(r.install(model_.compile()));
+  auto frame = frameTo("198.51.100.20").bytes();
+  std::array<uint64_t, kWorkers> sentOn{};
+  std::atomic<int> running{kWorkers};
+  std::vector<std::thread> threads;
+  for (uint16_t w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      r.startWorker(w);
+      uint64_t injected = 0, received = 0;
+      rte_mbuf* out;
+      while (received < kPerWorker) {
+        if (injected < kPerWorker) {
+          if (rte_mbuf* m = rte_pktmbuf_alloc(r.mempool())) {
+            std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
+                        frame.size());
+            if (rte_ring_enqueue(cRx[w], m) == 0) {
+              ++injected;
+            } else {
+              rte_pktmbuf_free(m);
+            }
+          }
+        }
+        received += r.poll(w);
+        while (rte_ring_dequeue(dTx[w], reinterpret_cast<void**>(&out)) == 0) {
+          ++sentOn[w];
+          rte_pktmbuf_free(out);
+        }
+      }
+      r.stopWorker(w);
+      --running;
+    });
+  }
+  int installs = 0;
+  while (running > 0 || installs < 5) {
+    model_.setNeighbour({ipOf("10.1.0.254"), kEgressIfindex,
+                         MacAddress{{0xbb, 0, 0, 0, 0x0e, static_cast<uint8_t>(installs)}}});
+    auto ok = r.install(model_.compile());
+    ASSERT_TRUE(ok) << ok.error().message();
+    ++installs;
+  }
+  for (auto& t : threads) t.join();
+  auto polls = r.workerPolls();
+  ASSERT_EQ(polls.size(), kWorkers);
+  for (uint16_t w = 0; w < kWorkers; ++w) {
+    EXPECT_EQ(sentOn[w], kPerWorker) << "worker " << w << " sent its queue's frames on its own";
+    EXPECT_GE(polls[w].busy, 1u) << "worker " << w;
+  }
+  for (auto* ring : cTx) EXPECT_EQ(rte_ring_count(ring), 0u) << "nothing goes back out of port c";
+  auto counters = *r.counters();
+  EXPECT_EQ(counters.rx, kWorkers * kPerWorker);
+  EXPECT_EQ(counters.forwarded, kWorkers * kPerWorker)
+      << "none lost across " << installs << " table swaps";
+  two->reset();
+  for (uint16_t q = 0; q < kWorkers; ++q) {
+    for (auto* rings : {&cRx, &cTx, &dRx, &dTx}) rte_ring_free((*rings)[q]);
+  }
+}
+
+// --mtu: the port runs with it, its buffers hold such a frame, and nothing larger leaves it even
+// where the kernel's interface (the TAP) says more: that goes to the kernel as too_big.
+TEST_F(DpdkRouterTest, APortsMtuIsSetAtStartAndBoundsWhatLeavesIt) {
+  std::array<rte_ring*, 4> rings{};
+  for (size_t i = 0; i < rings.size(); ++i) {
+    rings[i] = rte_ring_create(fmt::format("mtu{}", i).c_str(), 1024, SOCKET_ID_ANY,
+                               RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_NE(rings[i], nullptr);
+  }
+  int e = rte_eth_from_rings("vfp_e", &rings[0], 1, &rings[1], 1, SOCKET_ID_ANY);
+  int f = rte_eth_from_rings("vfp_f", &rings[2], 1, &rings[3], 1, SOCKET_ID_ANY);
+  ASSERT_GE(e, 0);
+  ASSERT_GE(f, 0);
+  {
+    auto tooSmall = DpdkRouter::create({.ports = {{"e", static_cast<uint16_t>(e), 60}}});
+    ASSERT_FALSE(tooSmall);
+    EXPECT_TRUE(tooSmall.error().isUsage());
+    EXPECT_THAT(tooSmall.error().message(),
+                testing::AllOf(testing::HasSubstr("DPDK port e"), testing::HasSubstr("MTU 60")));
+  }
+  auto r = DpdkRouter::create(
+      {.ports = {{"e", static_cast<uint16_t>(e), 9000}, {"f", static_cast<uint16_t>(f), 1400}},
+       .maxEntries = 1024,
+       .mbufs = 4095,
+       .hashSeed = test::kHashSeed});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ((*r)->portMtu(0), 9000);
+  EXPECT_EQ((*r)->portMtu(1), 1400);
+  EXPECT_GE(rte_pktmbuf_data_room_size((*r)->mempool()), RTE_PKTMBUF_HEADROOM + 9000 + 14)
+      << "a 9000-byte packet fits one buffer";
+  ASSERT_TRUE((*r)->addPort({kIngressIfindex, "e", test::portMac()}));
+  ASSERT_TRUE((*r)->addPort({kEgressIfindex, "f", macOf("aa:00:00:00:00:07")}));
+  ASSERT_TRUE((*r)->install(model_.compile())) << "the model's interface says MTU 1500";
+  auto send = [&](size_t l3) {
+    Frame frame = frameTo("10.1.0.7");
+    frame.payload = l3 - 28;
+    auto bytes = frame.bytes();
+    rte_mbuf* m = rte_pktmbuf_alloc((*r)->mempool());
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size())), bytes.data(),
+                bytes.size());
+    EXPECT_EQ(rte_ring_enqueue(rings[0], m), 0);
+    EXPECT_EQ((*r)->poll(), 1u);
+    rte_mbuf* out = nullptr;
+    bool sent = rte_ring_dequeue(rings[3], reinterpret_cast<void**>(&out)) == 0;
+    if (!sent) {
+      EXPECT_EQ(rte_ring_dequeue((*r)->exceptionRing(), reinterpret_cast<void**>(&out)), 0);
+    }
+    rte_pktmbuf_free(out);
+    return sent;
+  };
+  EXPECT_TRUE(send(1400)) << "at the port's MTU";
+  EXPECT_FALSE(send(1401)) << "over the port's MTU, under the interface's";
+  EXPECT_EQ((*r)->counters()->puntTooBig, 1u);
+  r->reset();
+  for (auto* ring : rings) rte_ring_free(ring);
 }
 
 TEST_F(DpdkRouterTest, AddPortNamesAPortThatIsNotThere) {

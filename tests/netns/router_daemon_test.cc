@@ -129,8 +129,9 @@ class RouterDaemonTest : public testing::TestWithParam<std::string> {
   }
 
   // Starts the router and waits until it has installed a table; for DPDK, then puts the
-  // addresses on the TAP mirrors it made (for XDP, on the veths first).
-  void start() {
+  // addresses on the TAP mirrors it made (for XDP, on the veths first). DPDK: `lcores` polling
+  // workers, each port with as many queue pairs.
+  void start(int lcores = 1, const std::vector<std::string>& extra = {}) {
     if (!dpdk()) addAddresses();
     metricsPort_ = freePort();
     std::vector<std::string> argv{builtBinary("VFPLANE_ROUTER_BIN").string(),
@@ -144,9 +145,13 @@ class RouterDaemonTest : public testing::TestWithParam<std::string> {
                                   "0"};
     for (int i = 1; i <= 3; ++i) {
       argv.push_back("--port");
-      argv.push_back(dpdk() ? port(i) + "=net_af_packet" + std::to_string(i) + ",iface=" + veth(i)
+      std::string queues = lcores > 1 ? ",qpairs=" + std::to_string(lcores) : "";
+      argv.push_back(dpdk() ? port(i) + "=net_af_packet" + std::to_string(i) + ",iface=" + veth(i) +
+                                  queues
                             : port(i));
     }
+    if (lcores > 1) argv.insert(argv.end(), {"--lcores", std::to_string(lcores)});
+    argv.insert(argv.end(), extra.begin(), extra.end());
     if (dpdk()) {
       argv.insert(argv.end(), {"--", "--no-huge", "--no-shconf", "-m", "512", "--log-level=error"});
     } else {
@@ -165,6 +170,11 @@ class RouterDaemonTest : public testing::TestWithParam<std::string> {
         ASSERT_EQ(ping.exitCode, 0) << "the router reaches " << ip << ": " << ping.out;
       }
     }
+    // ... and the fast path has their MACs (a sync after the neighbour events; slower when the
+    // control plane shares a CPU with a polling lcore).
+    std::string neighbours = "vfplane_" + GetParam() + "_neighbours";
+    ASSERT_TRUE(eventually([&] { return metric(neighbours) >= 6; }))
+        << "the fast path knows the pods: " << metric(neighbours) << " neighbours";
   }
 
   void addAddresses() {
@@ -262,6 +272,45 @@ TEST_P(RouterDaemonTest, AnEcmpRouteSpreadsFlowsOverBothNextHops) {
   EXPECT_GE(stats["packets"]["forwarded"].get<uint64_t>(), 60u) << stats;
 }
 
+// What only the DPDK backend has: lcores (XDP runs where the NIC's interrupts do) and --mtu (XDP
+// ports are netdevs, whose MTU ip link sets).
+class RouterDaemonDpdkTest : public RouterDaemonTest {};
+
+// --lcores 2 with the lcores placed by the router itself (two CPUs here: the control plane shares
+// the first worker's): af_packet's two queue pairs fan flows out by hash, so both workers
+// forward, each on its own queues.
+TEST_P(RouterDaemonDpdkTest, TwoLcoresBothForwardFlowsOfTheirOwn) {
+  ASSERT_NO_FATAL_FAILURE(start(2));
+  uint64_t before2 = rxPackets(pods_[1], "h2");
+  auto sent = inPod(pods_[0], {"python3", "-c", udpFlows("10.2.0.2", 64)});
+  ASSERT_EQ(sent.exitCode, 0) << sent.err;
+  uint64_t got = 0;
+  EXPECT_TRUE(eventually([&] {
+    got = rxPackets(pods_[1], "h2") - before2;
+    return got >= 64;
+  })) << got;
+  auto stats = stop();
+  ASSERT_EQ(stats["workers"].size(), 2u) << stats;
+  // Worker 1 is busy only when its RX queue held frames; 64 flows all hashed to one queue: 2^-63.
+  EXPECT_GT(stats["workers"][0]["busy"].get<uint64_t>(), 0u) << stats;
+  EXPECT_GT(stats["workers"][1]["busy"].get<uint64_t>(), 0u) << stats;
+  EXPECT_GE(stats["packets"]["forwarded"].get<uint64_t>(), 64u) << stats;
+}
+
+// --mtu: the port and its TAP take it; a packet over it is the kernel's, which says so to the
+// sender (fragmentation needed, with the MTU).
+TEST_P(RouterDaemonDpdkTest, APortsMtuIsItsTapsAndBigPacketsGetFragNeeded) {
+  ASSERT_NO_FATAL_FAILURE(start(1, {"--mtu", "r2=1400"}));
+  EXPECT_THAT(run({"ip", "link", "show", "r2"}).out, HasSubstr("mtu 1400"));
+  auto fits = inPod(pods_[0], {"ping", "-M", "do", "-c", "1", "-W", "2", "-s", "1372", "10.2.0.2"});
+  EXPECT_EQ(fits.exitCode, 0) << "1400 bytes fit: " << fits.out;
+  auto big = inPod(pods_[0], {"ping", "-M", "do", "-c", "1", "-W", "2", "-s", "1373", "10.2.0.2"});
+  EXPECT_NE(big.exitCode, 0);
+  EXPECT_THAT(big.out, HasSubstr("mtu = 1400")) << big.out << big.err;
+  auto stats = stop();
+  EXPECT_GE(stats["packets"]["too_big"].get<uint64_t>(), 1u) << stats;
+}
+
 TEST_P(RouterDaemonTest, RoutesAddedAndDeletedWithIpRouteTakeEffect) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto reach = [&] {
@@ -295,6 +344,8 @@ TEST_P(RouterDaemonTest, SigtermLeavesNothingBehind) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RouterDaemonTest, testing::Values("xdp", "dpdk"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, RouterDaemonDpdkTest, testing::Values("dpdk"),
                          [](const auto& info) { return info.param; });
 
 TEST(RouterCli, BadInputExitsTwoNamingTheFlagOrPort) {

@@ -1,7 +1,9 @@
 #include "vfplane/dataplane/router_command.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,6 +134,32 @@ Result<DpdkDevice> parseDpdkDevice(std::string_view text) {
   return d;
 }
 
+namespace {
+
+// The port and the value of a per-port flag's NAME=VALUE, for the backend that takes the flag.
+Result<std::pair<PortSpec*, std::string_view>> portValue(Backend takes, Backend backend,
+                                                         std::string_view flag,
+                                                         std::string_view arg,
+                                                         std::vector<PortSpec>& ports) {
+  if (backend != takes) {
+    return usageError(
+        fmt::format("{} {}: the XDP backend keeps each netdev's own; {} is for "
+                    "--backend dpdk",
+                    flag, arg, flag));
+  }
+  size_t eq = arg.find('=');
+  std::string_view name = arg.substr(0, eq);
+  auto it =
+      std::find_if(ports.begin(), ports.end(), [&](const PortSpec& s) { return s.name == name; });
+  if (eq == std::string_view::npos || it == ports.end()) {
+    return usageError(fmt::format("{} {}: must be NAME={} for a --port NAME", flag, arg,
+                                  flag == "--mac" ? "MAC" : "BYTES"));
+  }
+  return std::pair{&*it, arg.substr(eq + 1)};
+}
+
+}  // namespace
+
 Result<std::vector<PortSpec>> parsePorts(Backend backend, const std::vector<std::string>& ports,
                                          const std::vector<std::string>& macs,
                                          const Getenv& getenv) {
@@ -172,24 +200,36 @@ Result<std::vector<PortSpec>> parsePorts(Backend backend, const std::vector<std:
     out.push_back(std::move(spec));
   }
   for (const auto& m : macs) {
-    if (backend == Backend::kXdp) {
-      return usageError(fmt::format(
-          "--mac {}: the XDP backend uses each netdev's own MAC; --mac is for --backend dpdk", m));
-    }
-    size_t eq = m.find('=');
-    std::string name = m.substr(0, eq);
-    auto it =
-        std::find_if(out.begin(), out.end(), [&](const PortSpec& s) { return s.name == name; });
-    if (eq == std::string::npos || it == out.end())
-      return usageError(fmt::format("--mac {}: must be NAME=MAC for a --port NAME", m));
-    auto mac = netlink::MacAddress::parse(m.substr(eq + 1));
+    auto port = portValue(Backend::kDpdk, backend, "--mac", m, out);
+    if (!port) return fail(std::move(port.error()));
+    auto& [spec, text] = *port;
+    auto mac = netlink::MacAddress::parse(text);
     if (!mac) return usageError(fmt::format("--mac {}: {}", m, mac.error().message()));
     if ((mac->bytes[0] & 1) != 0 || mac->isZero())
       return usageError(fmt::format("--mac {}: not a unicast address", m));
-    if (it->mac) return usageError(fmt::format("--mac {}: {} has a MAC already", m, name));
-    it->mac = *mac;
+    if (spec->mac) return usageError(fmt::format("--mac {}: {} has a MAC already", m, spec->name));
+    spec->mac = *mac;
   }
   return out;
+}
+
+Result<void> parsePortMtus(Backend backend, const std::vector<std::string>& mtus,
+                           std::vector<PortSpec>& ports) {
+  for (const auto& m : mtus) {
+    auto port = portValue(Backend::kDpdk, backend, "--mtu", m, ports);
+    if (!port) return fail(std::move(port.error()));
+    auto& [spec, text] = *port;
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < kMinMtu ||
+        value > kMaxMtu) {
+      return usageError(fmt::format("--mtu {}: the MTU must be a number of bytes, {} to {}", m,
+                                    kMinMtu, kMaxMtu));
+    }
+    if (spec->mtu) return usageError(fmt::format("--mtu {}: {} has an MTU already", m, spec->name));
+    spec->mtu = static_cast<uint16_t>(value);
+  }
+  return {};
 }
 
 DeviceProbe nodeProbe() {
@@ -232,13 +272,39 @@ Result<void> checkPortsExist(Backend backend, const std::vector<PortSpec>& ports
   return {};
 }
 
-std::vector<std::string> ealArguments(const std::string& argv0, const std::vector<PortSpec>& ports,
-                                      uint16_t workers, const std::vector<std::string>& user) {
+std::vector<int> processCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+Result<std::vector<std::string>> ealArguments(const std::string& argv0,
+                                              const std::vector<PortSpec>& ports, uint16_t workers,
+                                              const std::vector<std::string>& user,
+                                              const std::vector<int>& cpus) {
   std::vector<std::string> args{argv0};
   args.insert(args.end(), user.begin(), user.end());
   if (!hasArg(user, {"-l", "--lcores", "-c"})) {
-    args.push_back("-l");
-    args.push_back(fmt::format("0-{}", workers));
+    if (cpus.size() < workers) {
+      return usageError(
+          fmt::format("--lcores {}: {} polling workers need {} CPUs ({} with one for the control "
+                      "plane); this process may run on {} ({}). Ask for fewer, or place the "
+                      "lcores yourself with --lcores after --",
+                      workers, workers, workers, workers + 1, cpus.size(),
+                      cpus.empty() ? std::string("none") : fmt::format("{}", fmt::join(cpus, ","))),
+          EINVAL);
+    }
+    // The main lcore on the first CPU, unless that leaves a worker without one of its own.
+    size_t first = cpus.size() > workers ? 1 : 0;
+    std::string map = fmt::format("0@{}", cpus[0]);
+    for (uint16_t w = 0; w < workers; ++w) map += fmt::format(",{}@{}", w + 1, cpus[first + w]);
+    args.push_back("--lcores");
+    args.push_back(map);
   }
   if (!hasArg(user, {"--in-memory", "--file-prefix", "--no-shconf", "--no-huge"}))
     args.push_back("--in-memory");

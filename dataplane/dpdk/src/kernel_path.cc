@@ -49,7 +49,12 @@ Result<std::unique_ptr<KernelPath>> KernelPath::create(DpdkRouter& router,
     rte_ether_addr addr{};
     if (s.mac) {
       std::memcpy(addr.addr_bytes, s.mac->bytes.data(), 6);
-      if (int rc = rte_eth_dev_default_mac_addr_set(s.portId, &addr); rc != 0) {
+      if (int rc = rte_eth_dev_default_mac_addr_set(s.portId, &addr); rc == -ENOTSUP) {
+        return usageError(fmt::format("{}: the device does not let its MAC be set (to {}); run "
+                                      "without --mac {}=... to use its own",
+                                      what, s.mac->str(), s.name),
+                          ENOTSUP);
+      } else if (rc != 0) {
         return fail(Error(
             fmt::format("{}: set the port's MAC to {}: {}", what, s.mac->str(), rte_strerror(-rc)),
             -rc));
@@ -57,8 +62,17 @@ Result<std::unique_ptr<KernelPath>> KernelPath::create(DpdkRouter& router,
     }
     if (int rc = rte_eth_macaddr_get(s.portId, &addr); rc != 0)
       return fail(Error(fmt::format("{}: read the port's MAC: {}", what, rte_strerror(-rc)), -rc));
+    bool none = rte_is_zero_ether_addr(&addr);
+    // Some vdevs have none: the TAP gets a random local one, and the port too if it takes it
+    // (frames for it reach the fast path either way: such a port does not filter by MAC).
+    if (none) rte_eth_random_addr(addr.addr_bytes);
     MacAddress mac;
     std::memcpy(mac.bytes.data(), addr.addr_bytes, 6);
+    if (none) {
+      bool taken = rte_eth_dev_default_mac_addr_set(s.portId, &addr) == 0;
+      spdlog::info("port {}: the device has no MAC; the TAP has {}{}", s.name, mac.str(),
+                   taken ? ", and the port too" : "");
+    }
     uint16_t mtu = 1500;
     if (int rc = rte_eth_dev_get_mtu(s.portId, &mtu); rc != 0) mtu = 1500;
     auto fd = openTap(s.name);

@@ -17,9 +17,8 @@ Result<std::unique_ptr<LcoreWorkers>> LcoreWorkers::launch(DpdkRouter& router) {
   if (w->lcores_.size() < router.workers()) {
     return usageError(fmt::format(
         "--lcores {}: the EAL has {} worker lcore{} (the main lcore runs the control plane); "
-        "give it {} with -l 0-{} after --, or ask for fewer",
-        router.workers(), w->lcores_.size(), w->lcores_.size() == 1 ? "" : "s", router.workers(),
-        router.workers()));
+        "give it {} (--lcores 0@CPU,1@CPU,... after --), or ask for fewer",
+        router.workers(), w->lcores_.size(), w->lcores_.size() == 1 ? "" : "s", router.workers()));
   }
   for (uint16_t i = 0; i < router.workers(); ++i) {
     w->jobs_.push_back(std::make_unique<Job>(Job{&router, i, &w->stopping_}));

@@ -7,6 +7,7 @@
 
 namespace vfplane::dataplane {
 namespace {
+using testing::AllOf;
 using testing::ElementsAre;
 using testing::HasSubstr;
 
@@ -85,6 +86,32 @@ TEST(RouterCommand, PortsPerBackend) {
   EXPECT_THAT(errorOf(Backend::kDpdk, {"r1=03:02.0"}, {"r1=zz"}), HasSubstr("--mac r1=zz"));
 }
 
+TEST(RouterCommand, MtusNameADpdkPortAndANumberOfBytes) {
+  auto ports = *parsePorts(Backend::kDpdk, {"r1=03:02.0", "r2=03:02.1"}, {}, envOf({}));
+  ASSERT_TRUE(parsePortMtus(Backend::kDpdk, {"r2=9000"}, ports));
+  EXPECT_FALSE(ports[0].mtu) << "the device's own";
+  EXPECT_EQ(ports[1].mtu, 9000);
+  auto mtuError = [&](Backend b, const std::string& arg) {
+    auto copy = ports;
+    copy[1].mtu.reset();
+    auto ok = parsePortMtus(b, {arg}, copy);
+    EXPECT_FALSE(ok) << arg;
+    if (ok) return std::string();
+    EXPECT_TRUE(ok.error().isUsage());
+    return ok.error().message();
+  };
+  EXPECT_THAT(mtuError(Backend::kDpdk, "r1=67"), HasSubstr("--mtu r1=67: the MTU must be"));
+  EXPECT_THAT(mtuError(Backend::kDpdk, "r1=65518"), HasSubstr("68 to 65517"));
+  EXPECT_THAT(mtuError(Backend::kDpdk, "r1=9k"), HasSubstr("a number of bytes"));
+  EXPECT_THAT(mtuError(Backend::kDpdk, "r1="), HasSubstr("a number of bytes"));
+  EXPECT_THAT(mtuError(Backend::kDpdk, "r3=1500"), HasSubstr("must be NAME=BYTES for a --port"));
+  EXPECT_THAT(mtuError(Backend::kDpdk, "1500"), HasSubstr("must be NAME=BYTES"));
+  EXPECT_THAT(mtuError(Backend::kXdp, "r1=1500"), HasSubstr("--mtu is for --backend dpdk"));
+  auto twice = ports;
+  EXPECT_THAT(parsePortMtus(Backend::kDpdk, {"r1=1500", "r1=1400"}, twice).error().message(),
+              HasSubstr("r1 has an MTU already"));
+}
+
 TEST(RouterCommand, EnvReferencesTakeTheDevicePluginsIds) {
   std::map<std::string, std::string> env{
       {"PCIDEVICE_INTEL_COM_SRIOV_DPDK", "0000:03:02.0,0000:03:02.1"}};
@@ -136,17 +163,36 @@ TEST(RouterCommand, ExistenceChecksNameThePort) {
 TEST(RouterCommand, EalArgumentsAddWhatThePortsNeed) {
   auto ports =
       *parsePorts(Backend::kDpdk, {"r1=03:02.0", "r2=net_af_packet0,iface=v1"}, {}, envOf({}));
-  EXPECT_THAT(ealArguments("vfplane-router", ports, 2, {}),
-              ElementsAre("vfplane-router", "-l", "0-2", "--in-memory", "-a", "0000:03:02.0",
-                          "--vdev", "net_af_packet0,iface=v1"));
+  EXPECT_THAT(*ealArguments("vfplane-router", ports, 2, {}, {4, 5, 6, 7}),
+              ElementsAre("vfplane-router", "--lcores", "0@4,1@5,2@6", "--in-memory", "-a",
+                          "0000:03:02.0", "--vdev", "net_af_packet0,iface=v1"))
+      << "the main lcore and each worker on a CPU of the process's own cpuset";
   auto vdevs = *parsePorts(Backend::kDpdk, {"r2=net_af_packet0,iface=v1"}, {}, envOf({}));
-  EXPECT_THAT(ealArguments("r", vdevs, 1, {"--no-huge", "-m", "512", "-l", "0,3"}),
+  EXPECT_THAT(*ealArguments("r", vdevs, 1, {"--no-huge", "-m", "512", "-l", "0,3"}, {0}),
               ElementsAre("r", "--no-huge", "-m", "512", "-l", "0,3", "--vdev",
                           "net_af_packet0,iface=v1", "--no-pci"))
       << "the user's lcores and memory kept; --in-memory would conflict with --no-huge";
-  EXPECT_THAT(ealArguments("r", vdevs, 1, {"--file-prefix=x", "--lcores=0@0,1@1"}),
+  EXPECT_THAT(*ealArguments("r", vdevs, 1, {"--file-prefix=x", "--lcores=0@0,1@1"}, {0}),
               ElementsAre("r", "--file-prefix=x", "--lcores=0@0,1@1", "--vdev",
                           "net_af_packet0,iface=v1", "--no-pci"));
+}
+
+TEST(RouterCommand, LcoresArePlacedOnTheCpusTheProcessMayUse) {
+  auto vdevs = *parsePorts(Backend::kDpdk, {"r2=net_af_packet0,iface=v1"}, {}, envOf({}));
+  auto lcores = [&](uint16_t workers, const std::vector<int>& cpus) {
+    auto args = ealArguments("r", vdevs, workers, {}, cpus);
+    return args ? (*args)[2] : "error: " + args.error().message();
+  };
+  EXPECT_EQ(lcores(1, {0, 1}), "0@0,1@1");
+  EXPECT_EQ(lcores(2, {2, 9, 11}), "0@2,1@9,2@11") << "CPUs need not be contiguous";
+  EXPECT_EQ(lcores(2, {0, 1}), "0@0,1@0,2@1")
+      << "one CPU short: the control plane shares the first worker's";
+  EXPECT_EQ(lcores(1, {3}), "0@3,1@3");
+  auto tooFew = ealArguments("r", vdevs, 3, {}, {0, 1});
+  ASSERT_FALSE(tooFew);
+  EXPECT_TRUE(tooFew.error().isUsage());
+  EXPECT_THAT(tooFew.error().message(),
+              AllOf(HasSubstr("--lcores 3"), HasSubstr("need 3 CPUs"), HasSubstr("on 2 (0,1)")));
 }
 
 }  // namespace

@@ -31,6 +31,9 @@
 
 namespace vfplane::dataplane {
 
+// The smallest MTU a link may have: what every IPv4 module forwards without fragments (RFC 791).
+inline constexpr unsigned kMinMtu = 68;
+
 inline constexpr size_t kEthHeader = 14;
 
 struct ParsedPacket {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vfplane/base/error.h"
+#include "vfplane/dataplane/packet.h"
 #include "vfplane/netlink/rtnl.h"
 
 namespace vfplane::dataplane {
@@ -36,7 +37,12 @@ struct PortSpec {
   std::string name;                  // the kernel netdev (XDP) or the TAP mirror's name (DPDK)
   std::optional<DpdkDevice> device;  // DPDK only
   std::optional<netlink::MacAddress> mac;  // --mac NAME=MAC (DPDK only)
+  std::optional<uint16_t> mtu;             // --mtu NAME=BYTES (DPDK only)
 };
+
+// The largest MTU: a frame's length must fit the 16 bits DPDK keeps it in. (The smallest is
+// kMinMtu, packet.h.)
+inline constexpr unsigned kMaxMtu = 65535 - 18;
 
 using Getenv = std::function<std::optional<std::string>(const std::string&)>;
 
@@ -48,6 +54,12 @@ using Getenv = std::function<std::optional<std::string>(const std::string&)>;
 Result<std::vector<PortSpec>> parsePorts(Backend backend, const std::vector<std::string>& ports,
                                          const std::vector<std::string>& macs,
                                          const Getenv& getenv);
+
+// --mtu NAME=BYTES for DPDK ports: the port's MTU, and so its TAP mirror's. Usage errors name the
+// flag: another backend, no such port, a number outside kMinMtu..kMaxMtu, a port given twice.
+// Whether the device can take it is DpdkRouter::create()'s to say.
+Result<void> parsePortMtus(Backend backend, const std::vector<std::string>& mtus,
+                           std::vector<PortSpec>& ports);
 
 // What the existence checks ask of the node.
 struct DeviceProbe {
@@ -64,12 +76,22 @@ DeviceProbe nodeProbe();
 Result<void> checkPortsExist(Backend backend, const std::vector<PortSpec>& ports,
                              const DeviceProbe& probe);
 
+// The CPUs this process may run on (its affinity: in a pod, the cpuset the kubelet gave it),
+// ascending.
+std::vector<int> processCpus();
+
 // The EAL's command line: argv0, the user's arguments after `--`, then what the ports need: an
 // allow-list entry per PCI device (or --no-pci when there is none), a --vdev per virtual device,
-// `-l 0-N` for N workers unless the user chose lcores, and --in-memory unless the user chose how
-// the EAL keeps its files (--in-memory, --file-prefix, --no-shconf; --no-huge, which
-// --in-memory conflicts with).
-std::vector<std::string> ealArguments(const std::string& argv0, const std::vector<PortSpec>& ports,
-                                      uint16_t workers, const std::vector<std::string>& user);
+// and --in-memory unless the user chose how the EAL keeps its files (--in-memory, --file-prefix,
+// --no-shconf; --no-huge, which --in-memory conflicts with).
+// Unless the user chose lcores (-l, -c, --lcores), they are placed on `cpus`, the CPUs the
+// process may use: the main lcore (the control plane) on the first and each of the `workers`
+// polling lcores on one of its own after it (`--lcores 0@4,1@5,2@6` for cpus {4,5,6}). With one
+// CPU too few for that, the main lcore shares the first worker's CPU; with fewer still, a usage
+// error names the CPUs there are.
+Result<std::vector<std::string>> ealArguments(const std::string& argv0,
+                                              const std::vector<PortSpec>& ports, uint16_t workers,
+                                              const std::vector<std::string>& user,
+                                              const std::vector<int>& cpus);
 
 }  // namespace vfplane::dataplane

@@ -15,8 +15,8 @@
 // pointer, and frees the old table only after every registered worker has passed a quiescent
 // state (rte_rcu_qsbr), which each reports at the end of every poll. A worker that polls from a
 // thread of its own calls startWorker(w) first and stopWorker(w) when it is done; a single thread
-// that polls and installs in turn needs neither. TX queue `workers` of each port is left for the
-// kernel-to-port direction (see txQueueForKernel()).
+// that polls and installs in turn needs neither. Frames from the kernel (sendFromKernel()) wait in
+// a ring that worker 0 drains onto its own TX queues, so a port needs exactly `workers` queues.
 #pragma once
 
 #include <atomic>
@@ -47,6 +47,7 @@ Result<void> initEal(const std::vector<std::string>& args);
 struct DpdkPort {
   std::string name;  // what addPort() finds it by
   uint16_t portId = 0;
+  uint16_t mtu = 0;  // 0: the device's own
 };
 
 class DpdkRouter final : public FastPath {
@@ -59,9 +60,11 @@ class DpdkRouter final : public FastPath {
     uint16_t descriptors = 1024;  // per queue
     uint32_t hashSeed = 0;        // seeds flowHash() for ECMP
   };
-  // Configures and starts every port with a mempool of the router's own. A port that cannot
-  // have the queues asked for is a usage error naming it and what it can do. A port receives
-  // and punts until addPort() names it.
+  // Configures and starts every port with a mempool of the router's own, whose buffers hold a
+  // frame of the largest MTU. A port that cannot have the queues or the MTU asked for is a usage
+  // error naming it and what it can do. A port receives and punts until addPort() names it. A
+  // packet leaves a port only if it fits the port's MTU, whatever the kernel's tables say (a
+  // TAP's MTU raised past its port's): larger ones are punted as too_big.
   static Result<std::unique_ptr<DpdkRouter>> create(const Options& options);
   ~DpdkRouter() override;
 
@@ -76,6 +79,8 @@ class DpdkRouter final : public FastPath {
   Result<std::vector<PortCounters>> portCounters() const override;
   std::vector<WorkerPolls> workerPolls() const override;
   size_t installedEntries() const override { return installed_.size(); }
+  // The MTU port `index` (in Options::ports) runs with.
+  uint16_t portMtu(size_t index) const { return ports_.at(index).mtu; }
 
   void startWorker(uint16_t worker);
   void stopWorker(uint16_t worker);
@@ -103,6 +108,7 @@ class DpdkRouter final : public FastPath {
     int ifindex = 0;  // 0 until bound
     MacAddress mac;
     size_t index = 0;  // in options_.ports
+    uint16_t mtu = 0;  // the port's, once started
   };
   DpdkRouter() = default;
   void handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_t n, const Bound& in);

@@ -48,9 +48,12 @@ class KernelPath {
   void stop();
   KernelPathStats stats() const;
 
-  // One pass: punted frames up, the kernel's frames down, carrier. Returns frames moved. For
-  // tests that drive it without the thread.
+  // One pass: punted frames up, the kernel's frames down. Returns frames moved. For tests that
+  // drive it without the thread.
   size_t pass();
+  // Sets each TAP's carrier to its port's link state, logging a change. The thread does this
+  // every 200 ms.
+  void syncCarrier();
 
  private:
   struct Tap {
@@ -60,7 +63,6 @@ class KernelPath {
     int carrier = -1;  // as last set
   };
   explicit KernelPath(DpdkRouter& router) : router_(router) {}
-  void syncCarrier();
 
   DpdkRouter& router_;
   std::vector<Tap> taps_;
