@@ -41,6 +41,20 @@ Result<void> writeFileAtomic(const fs::path& path, std::string_view content, mod
   return {};
 }
 
+Result<std::string> readFile(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return fail(systemError(fmt::format("open {}", path.string()), errno));
+  std::string out;
+  char buf[16384];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(systemError(fmt::format("read {}", path.string()), errno));
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
 Result<bool> writeFileIfChanged(const fs::path& path, std::string_view content, mode_t mode) {
   if (Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)); fd.valid()) {
     std::string existing(content.size() + 1, '\0');

@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include "vfplane/base/fd.h"
 
@@ -87,11 +85,9 @@ Result<sriov::VfState> stateFrom(const Json& j) {
 }
 
 Result<Json> readJson(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return fail(systemError(fmt::format("open {}", path.string()), errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = Json::parse(ss.str(), nullptr, false);
+  auto text = readFile(path);
+  if (!text) return fail(std::move(text.error()));
+  auto j = Json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fail(fmt::format("{}: not a JSON object", path.string()), EINVAL);
   return j;

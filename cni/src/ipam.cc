@@ -136,11 +136,9 @@ CniExpected<IpamRange> parseRange(const Json& r, const std::string& field) {
 
 // What a reservation file says: "<id>\r\n<ifname>" (or a bare "<id>" from old host-local).
 std::optional<AttachmentId> readOwner(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  auto text = readFile(file);
+  if (!text) return std::nullopt;
+  std::string s = std::move(*text);
   auto sep = s.find(kLineBreak);
   if (sep == std::string::npos) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();

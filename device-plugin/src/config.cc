@@ -5,10 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "vfplane/base/files.h"
 #include "vfplane/base/json_keys.h"
 
 namespace vfplane::dp {
@@ -429,17 +428,15 @@ Result<DevicePluginConfig> parseConfig(std::string_view text, std::string_view s
 }
 
 Result<DevicePluginConfig> loadConfig(const std::string& path, std::string_view defaultPrefix) {
-  std::ifstream in(path);
-  if (!in) {
+  auto text = readFile(path);
+  if (!text) {
     // A config that is not there is a wrong --config; one that cannot be read is the node's
     // problem.
-    Error e = systemError("read config " + path, errno);
+    Error e = std::move(text.error()).withContext("read config");
     if (e.sysErrno() == ENOENT || e.sysErrno() == ENOTDIR || e.sysErrno() == EISDIR) e.asUsage();
     return fail(std::move(e));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parseConfig(ss.str(), path, defaultPrefix);
+  return parseConfig(*text, path, defaultPrefix);
 }
 
 }  // namespace vfplane::dp

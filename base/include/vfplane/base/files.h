@@ -5,11 +5,15 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include "vfplane/base/error.h"
 
 namespace vfplane {
+
+// The whole file. Errors carry open's or read's errno and name the path.
+Result<std::string> readFile(const std::filesystem::path& path);
 
 // Writes path atomically: a temporary file in the same directory (created if missing), then
 // rename. No fsync: these files guard against a process dying, which the page cache survives.
