@@ -110,6 +110,7 @@ Json toJson(const VfAttachment& a) {
   j["netns"] = a.netns;
   j["cniVersion"] = a.cniVersion;
   j["deviceID"] = a.device.str();
+  if (!a.resourceName.empty()) j["resourceName"] = a.resourceName;
   j["pf"] = a.pf;
   j["vfIndex"] = a.vfIndex;
   j["mode"] = a.dpdk ? "dpdk" : "netdev";
@@ -143,6 +144,7 @@ Result<VfAttachment> attachmentFromJson(const Json& j) {
     auto pci = sriov::PciAddress::parse(j.at("deviceID").get<std::string>());
     if (!pci) return fail(std::move(pci.error()).withContext("deviceID"));
     a.device = *pci;
+    a.resourceName = j.value("resourceName", "");
     a.pf = j.at("pf").get<std::string>();
     a.vfIndex = j.at("vfIndex").get<int>();
     a.dpdk = j.at("mode").get<std::string>() == "dpdk";

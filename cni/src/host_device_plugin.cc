@@ -139,11 +139,14 @@ CniExpected<HostDeviceConfig> parseHostDeviceConfig(const NetConf& conf) {
   auto allowDefaultRoute = keys.boolean("allowDefaultRouteDevice");
   if (!allowDefaultRoute) return std::unexpected(allowDefaultRoute.error());
   c.allowDefaultRouteDevice = allowDefaultRoute->value_or(false);
-  if (!c.pci && c.device.empty() && !c.hwaddr && c.kernelPath.empty()) {
+  auto resource = parseDeviceResource(keys);
+  if (!resource) return std::unexpected(resource.error());
+  c.resource = std::move(*resource);
+  if (!c.pci && c.device.empty() && !c.hwaddr && c.kernelPath.empty() && !c.resource) {
     return keys.invalid(
         "device",
-        "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\" "
-        "or runtimeConfig.deviceID");
+        "name the device with one of \"device\", \"hwaddr\", \"kernelpath\", \"pciBusID\", "
+        "runtimeConfig.deviceID or \"resourceName\"");
   }
   return c;
 }
@@ -223,10 +226,46 @@ CniExpected<HostDevicePlugin::Selected> HostDevicePlugin::select(const HostDevic
   return out;
 }
 
+CniExpected<sriov::PciAddress> HostDevicePlugin::fromResource(const DeviceResource& resource,
+                                                              const Environment& env) const {
+  auto found = resourceDevices(resource, env);
+  if (!found) return std::unexpected(found.error());
+  // Who holds what: the records of attachments whose pods are still there.
+  std::map<std::string, std::string> held;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.stateDir / "host-device", ec)) {
+    auto state = loadState(e.path());
+    if (!state || !*state || (**state).pci.empty()) continue;
+    const HostDeviceState& s = **state;
+    if (s.containerId == env.containerId && s.ifname == env.ifname) continue;  // this one, again
+    if (!netlink::Netns::open(s.netns)) continue;  // a pod gone: its DEL or GC is due
+    held[s.pci] =
+        fmt::format("{} as {} of container {}", s.pci, s.ifname, s.containerId.substr(0, 12));
+  }
+  std::vector<std::string> holders;
+  for (const auto& d : found->devices) {
+    auto it = held.find(d.str());
+    if (it == held.end()) {
+      env.logger().info("resourceName {}: device {} of pod {} (by {}; {} of its {} held already)",
+                        resource.name, d.str(), found->pod.str(), found->source, holders.size(),
+                        found->devices.size());
+      return d;
+    }
+    holders.push_back(it->second);
+  }
+  return allDevicesTaken(*found, holders, resource.name);
+}
+
 CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   const auto& env = req.env;
   auto cfg = parseHostDeviceConfig(req.conf);
   if (!cfg) return std::unexpected(cfg.error());
+  if (!cfg->pci && cfg->device.empty() && !cfg->hwaddr && cfg->kernelPath.empty()) {
+    auto device = fromResource(*cfg->resource, env);
+    if (!device) return std::unexpected(device.error());
+    cfg->pci = *device;
+    cfg->pciKey = "resourceName " + cfg->resource->name;
+  }
   NamespaceClients ns(options_.clients, &*req.netns);
   auto hostClient = ns.host();
   if (!hostClient) return std::unexpected(hostClient.error());

@@ -37,6 +37,9 @@ CniExpected<SriovConfig> parseSriovConfig(const NetConf& conf, const Environment
     if (!pci) return invalid(deviceKey, pci.error().message());
     c.deviceId = *pci;
   }
+  auto resource = parseDeviceResource(keys);
+  if (!resource) return std::unexpected(resource.error());
+  c.resource = std::move(*resource);
 
   auto vlan = keys.integer("vlan", 0, 4094);
   if (!vlan) return std::unexpected(vlan.error());

@@ -88,39 +88,70 @@ CniExpected<NetResult> SriovPlugin::add(Request& req) {
   const Environment& env = req.env;
   auto cfg = parseSriovConfig(req.conf, env);
   if (!cfg) return std::unexpected(cfg.error());
-  if (!cfg->deviceId) {
+  StepClock clock;
+  // The VF: deviceID when the runtime (Multus) names it; else each of the pod's devices of
+  // resourceName in the kubelet's order, until one that no live attachment holds.
+  std::optional<ResourceDevices> fromKubelet;
+  std::vector<sriov::PciAddress> candidates;
+  if (cfg->deviceId) {
+    candidates.push_back(*cfg->deviceId);
+  } else if (cfg->resource) {
+    auto found = resourceDevices(*cfg->resource, env);
+    if (!found) return std::unexpected(found.error());
+    fromKubelet = std::move(*found);
+    candidates = fromKubelet->devices;
+    clock.lap("kubelet");
+  } else {
     return cniFail(
         ErrorCode::kInvalidConfig,
-        "vfplane-sriov config: deviceID is required (Multus sets it from the device plugin's "
-        "allocation; or give deviceID or runtimeConfig.deviceID)");
+        "vfplane-sriov config: no VF named: deviceID is required (Multus sets it from the device "
+        "plugin's allocation), or give resourceName (the NAD's resource, which the plugin then "
+        "asks the kubelet about), deviceID or runtimeConfig.deviceID");
   }
-  const sriov::PciAddress device = *cfg->deviceId;
-  StepClock clock;
   if (const std::string ipamType = req.conf.ipamType();
       !ipamType.empty() && ipamType != "vfplane-ipam") {
     if (auto found = findPlugin(ipamType, env.path); !found) return std::unexpected(found.error());
   }
 
-  auto lock = lockVf(device);
-  if (!lock) return std::unexpected(lock.error());
-  auto owner = store_.owner(device);
-  if (!owner) return ioError(owner.error(), "read owner record");
-  if (*owner) {
-    const VfOwner& o = **owner;
-    if (netlink::Netns::open(o.netns)) {
-      return cniFail(ErrorCode::kTryAgainLater,
-                     fmt::format("VF {} is in use by container {} (interface {} in {})",
-                                 device.str(), o.containerId, o.ifname, o.netns));
+  std::optional<sriov::DeviceLock> lock;
+  std::vector<std::string> holders;
+  for (const auto& candidate : candidates) {
+    auto l = lockVf(candidate);
+    if (!l) return std::unexpected(l.error());
+    auto owner = store_.owner(candidate);
+    if (!owner) return ioError(owner.error(), "read owner record");
+    if (*owner) {
+      const VfOwner& o = **owner;
+      if (netlink::Netns::open(o.netns)) {
+        if (!fromKubelet) {
+          return cniFail(ErrorCode::kTryAgainLater,
+                         fmt::format("VF {} is in use by container {} (interface {} in {})",
+                                     candidate.str(), o.containerId, o.ifname, o.netns));
+        }
+        holders.push_back(fmt::format("{} as {} of container {}", candidate.str(), o.ifname,
+                                      o.containerId.substr(0, 12)));
+        continue;  // the lock goes with l
+      }
+      env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", candidate.str(),
+                        o.containerId, o.netns);
+      if (auto r = reclaim(candidate, o, env); !r) return std::unexpected(r.error());
     }
-    env.logger().info("VF {}: previous owner {} is gone ({}); reclaiming", device.str(),
-                      o.containerId, o.netns);
-    if (auto r = reclaim(device, o, env); !r) return std::unexpected(r.error());
+    cfg->deviceId = candidate;
+    lock.emplace(std::move(*l));
+    break;
+  }
+  if (!lock) return allDevicesTaken(*fromKubelet, holders, cfg->resource->name);
+  if (fromKubelet) {
+    env.logger().info("resourceName {}: VF {} of pod {} (by {}; {} of its {} held already)",
+                      cfg->resource->name, cfg->deviceId->str(), fromKubelet->pod.str(),
+                      fromKubelet->source, holders.size(), fromKubelet->devices.size());
   }
   clock.lap("lock");
 
   NamespaceClients ns(options_.clients, req.netns ? &*req.netns : nullptr);
   auto plan = planAdd(req, *cfg, ns);
   if (!plan) return std::unexpected(plan.error());
+  if (fromKubelet) plan->attachment.resourceName = cfg->resource->name;
   clock.lap("resolve");
   auto result = executeAdd(req, std::move(*plan), ns, clock);
   if (result) env.logger().info("ADD {} {}: done in {}", env.containerId, env.ifname, clock.str());

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cni_test_support.h"
+#include "fake_pod_resources.h"
 #include "test_support.h"
 #include "vfplane/cni/spec.h"
 #include "vfplane/netlink/links.h"
@@ -170,6 +171,35 @@ TEST_F(CniHostDeviceTest, EverySelectorFindsTheDevice) {
     ASSERT_EQ(cni("DEL", conf, pod_->path()).exitCode, 0);
     EXPECT_TRUE(test::linkIn("", nic.netdev));
   }
+}
+
+// resourceName alone: the kubelet's allocation for the pod (a real gRPC PodResources server),
+// one device per attachment in the kubelet's order, and a clear error when they are all taken.
+TEST_F(CniHostDeviceTest, ResourceNameTakesThePodsNextDeviceFromTheKubelet) {
+  test::FakePodResources kubelet(dir_.path() / "kubelet", /*serveGet=*/true);
+  ASSERT_TRUE(kubelet.running());
+  const std::string a = vf(1).address.str(), b = vf(0).address.str();
+  kubelet.setPods({{"default", "p", {{"app", "intel.com/sriov_net_a", {a, b}}}}});
+  std::string conf =
+      config("1.1.0", fmt::format(R"("resourceName":"intel.com/sriov_net_a","kubeletRootDir":"{}")",
+                                  (dir_.path() / "kubelet").string()));
+  auto first = cni("ADD", conf, pod_->path(), "ctr1", "net1");
+  ASSERT_EQ(first.exitCode, 0) << first.out << first.err;
+  EXPECT_TRUE(test::linkIn(pod_->path(), "net1"));
+  EXPECT_FALSE(test::linkIn("", *vf(1).netdev)) << a << " moved into the pod";
+  auto second = cni("ADD", conf, pod_->path(), "ctr1", "net2");
+  ASSERT_EQ(second.exitCode, 0) << second.out << second.err;
+  EXPECT_FALSE(test::linkIn("", *vf(0).netdev)) << b << " moved into the pod";
+  auto third = cni("ADD", conf, pod_->path(), "ctr1", "net3");
+  EXPECT_EQ(third.code(), 7) << third.out;
+  EXPECT_THAT(third.out, HasSubstr("all attached already"));
+  EXPECT_THAT(third.out, HasSubstr(a + " as net1"));
+  for (const char* ifname : {"net1", "net2"})
+    ASSERT_EQ(cni("DEL", conf, pod_->path(), "ctr1", ifname).exitCode, 0);
+  EXPECT_TRUE(test::linkIn("", *vf(0).netdev));
+  EXPECT_TRUE(test::linkIn("", *vf(1).netdev));
+  EXPECT_EQ(records(), 0u);
+  EXPECT_EQ(reservations(), 0u);
 }
 
 TEST_F(CniHostDeviceTest, AUserspaceDriverDeviceIsNotMovedOnlyAddressed) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cni_test_support.h"
+#include "fake_pod_resources.h"
 #include "test_support.h"
 #include "vfplane/cni/exec.h"
 #include "vfplane/netlink/links.h"
@@ -339,6 +340,53 @@ TEST_F(CniSriovTest, TwoAddsRacingForOneVfOneWinsOneGetsCode11) {
                 a.exitCode == 0 ? "ctr-b" : "ctr-a")
                 .exitCode,
             0);
+  EXPECT_EQ(reservations(), 0u);
+}
+
+// resourceName with no deviceID, as without Multus: the plugin asks the kubelet (a real gRPC
+// PodResources server here) which VFs the pod was given and takes them in the kubelet's order,
+// one per attachment; with all of them attached the next ADD is code 7 naming who holds them,
+// and a DEL frees its VF for the next.
+TEST_F(CniSriovTest, ResourceNameTakesThePodsNextVfFromTheKubelet) {
+  test::FakePodResources kubelet(dir_.path() / "kubelet", /*serveGet=*/false);
+  ASSERT_TRUE(kubelet.running());
+  kubelet.setPods({{"default", "p", {{"app", "intel.com/sriov_net_a", {dev(1), dev(0)}}}}});
+  Json conf = Json::parse(config("1.1.0", dev(0)));
+  conf.erase("deviceID");
+  conf["resourceName"] = "intel.com/sriov_net_a";
+  conf["kubeletRootDir"] = (dir_.path() / "kubelet").string();
+  std::string c = conf.dump();
+  auto first = cni("ADD", c, pod_->path(), "ctr1", "net1");
+  ASSERT_EQ(first.exitCode, 0) << first.out << first.err;
+  EXPECT_EQ(first.json()["interfaces"][0]["pciID"], dev(1)) << "the kubelet's first";
+  EXPECT_TRUE(podLink(pod_->path(), "net1"));
+  EXPECT_EQ(journal("ctr1", "net1")["resourceName"], "intel.com/sriov_net_a");
+  auto second = cni("ADD", c, pod_->path(), "ctr1", "net2");
+  ASSERT_EQ(second.exitCode, 0) << second.out << second.err;
+  EXPECT_EQ(second.json()["interfaces"][0]["pciID"], dev(0)) << "the next one not attached";
+  auto third = cni("ADD", c, pod_->path(), "ctr1", "net3");
+  EXPECT_EQ(third.code(), 7) << third.out;
+  EXPECT_THAT(third.out, HasSubstr("pod default/p has 2 devices of intel.com/sriov_net_a"));
+  EXPECT_THAT(third.out, HasSubstr(dev(1) + " as net1"));
+  EXPECT_FALSE(podLink(pod_->path(), "net3"));
+  ASSERT_EQ(cni("DEL", c, pod_->path(), "ctr1", "net1").exitCode, 0);
+  EXPECT_TRUE(hostLink(*vf(1).netdev)) << "home";
+  auto again = cni("ADD", c, pod_->path(), "ctr1", "net3");
+  ASSERT_EQ(again.exitCode, 0) << again.out;
+  EXPECT_EQ(again.json()["interfaces"][0]["pciID"], dev(1));
+  for (const char* ifname : {"net2", "net3"})
+    EXPECT_EQ(cni("DEL", c, pod_->path(), "ctr1", ifname).exitCode, 0);
+  EXPECT_EQ(reservations(), 0u);
+  EXPECT_EQ(files("attachments"), 0u);
+
+  // A pod that requests none, and a call without the pod's name.
+  kubelet.setPods({{"default", "p", {}}});
+  auto none = cni("ADD", c, pod_->path(), "ctr2", "net1");
+  EXPECT_EQ(none.code(), 7);
+  EXPECT_THAT(none.out, HasSubstr("it requests none: add intel.com/sriov_net_a"));
+  auto anonymous = cni("ADD", c, pod_->path(), "ctr2", "net1", {{"CNI_ARGS", "IgnoreUnknown=1"}});
+  EXPECT_EQ(anonymous.code(), 7);
+  EXPECT_THAT(anonymous.out, HasSubstr("no K8S_POD_NAMESPACE or K8S_POD_NAME"));
   EXPECT_EQ(reservations(), 0u);
 }
 

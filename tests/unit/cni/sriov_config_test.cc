@@ -111,6 +111,15 @@ TEST(SriovConfigTest, EveryBadValueIsCode7NamingTheKey) {
       {R"("max_tx_rate":1.5)", "max_tx_rate"},
       {R"("mtu":67)", "mtu"},
       {R"("runtimeConfig":{"mac":"zz"})", "runtimeConfig.mac"},
+      {R"("resourceName":"sriov_net_a")", "resourceName: must be <prefix>/<name>"},
+      {R"("resourceName":"intel.com/")", "resourceName: must be <prefix>/<name>"},
+      {R"("resourceName":"intel.com/a/b")", "resourceName: must be <prefix>/<name>"},
+      {R"("resourceName":"Intel.com/sriov")", "resourceName: the prefix \"Intel.com\""},
+      {R"("resourceName":"intel.com/-sriov")", "resourceName: the name \"-sriov\""},
+      {R"("resourceName":"intel.com/sr iov")", "resourceName: the name \"sr iov\" may hold"},
+      {R"("resourceName":7)", "resourceName"},
+      {R"("resourceName":"intel.com/a","kubeletRootDir":"var/lib/kubelet")", "kubeletRootDir"},
+      {R"("kubeletRootDir":"/var/lib/kubelet")", "kubeletRootDir: is only read with"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.json);
@@ -119,6 +128,24 @@ TEST(SriovConfigTest, EveryBadValueIsCode7NamingTheKey) {
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidConfig);
     EXPECT_THAT(r.error().msg, HasSubstr(c.key));
   }
+}
+
+TEST(SriovConfigTest, ResourceNameAndTheKubeletsRoot) {
+  auto plain = parse(R"("resourceName":"intel.com/sriov_net_a")");
+  ASSERT_TRUE(plain) << plain.error().msg;
+  ASSERT_TRUE(plain->resource);
+  EXPECT_EQ(plain->resource->name, "intel.com/sriov_net_a");
+  EXPECT_EQ(plain->resource->kubelet.socket(), "/var/lib/kubelet/pod-resources/kubelet.sock");
+  EXPECT_FALSE(plain->deviceId) << "the kubelet is asked at ADD, not here";
+  auto moved = parse(
+      R"("resourceName":"openshift.io/dpdk.nics-1","kubeletRootDir":"/var/snap/microk8s/common/var/lib/kubelet")");
+  ASSERT_TRUE(moved) << moved.error().msg;
+  EXPECT_EQ(moved->resource->kubelet.checkpoint(),
+            "/var/snap/microk8s/common/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint");
+  auto both = parse(R"("resourceName":"intel.com/a","deviceID":"0000:3b:02.1")");
+  ASSERT_TRUE(both);
+  EXPECT_TRUE(both->deviceId) << "Multus's deviceID, when it comes, is the VF";
+  EXPECT_FALSE(parse("")->resource);
 }
 
 TEST(SriovConfigTest, BadMacFromCniArgs) {

@@ -32,6 +32,8 @@ struct VfAttachment {
   std::string netns;
   std::string cniVersion;
   sriov::PciAddress device{0, 0, 0, 0};
+  // The resource the VF was chosen from, by the kubelet's allocation ("" when deviceID named it).
+  std::string resourceName;
   std::string pf;  // PF netdev, for PF-side attributes
   int vfIndex = 0;
   bool dpdk = false;  // persisted: DEL must not guess from a driver that may have changed since

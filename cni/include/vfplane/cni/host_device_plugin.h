@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "vfplane/cni/device_resource.h"
 #include "vfplane/cni/plugin.h"
 #include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/pci_address.h"
@@ -32,7 +33,7 @@ namespace vfplane::cni {
 
 struct HostDeviceConfig {
   // Exactly one way of naming the device is used, in this order of precedence:
-  // runtimeConfig.deviceID, pciBusID, device, hwaddr, kernelpath.
+  // runtimeConfig.deviceID, pciBusID, device, hwaddr, kernelpath, resourceName.
   std::optional<sriov::PciAddress> pci;
   std::string pciKey;  // which key gave `pci`, for messages
   std::string device;
@@ -41,6 +42,10 @@ struct HostDeviceConfig {
   // "allowDefaultRouteDevice": move the device even when the host's IPv4 or IPv6 default route
   // leaves by it. Off by default: that device is how the node reaches the network.
   bool allowDefaultRouteDevice = false;
+  // "resourceName" (and "kubeletRootDir"), used when nothing else names the device: the pod's
+  // next device of that resource, by the kubelet's allocation, that no attachment of this plugin
+  // holds.
+  std::optional<DeviceResource> resource;
 };
 
 // Code 7 naming the key: none of the selectors given, a malformed PCI address or MAC, a kernelpath
@@ -66,6 +71,9 @@ class HostDevicePlugin final : public Plugin {
  private:
   struct Selected;
   CniExpected<Selected> select(const HostDeviceConfig& cfg, netlink::Client& host) const;
+  // The pod's next device of the resource that no live attachment of this plugin holds.
+  CniExpected<sriov::PciAddress> fromResource(const DeviceResource& resource,
+                                              const Environment& env) const;
   std::filesystem::path statePath(const std::string& containerId, const std::string& ifname) const;
 
   HostDevicePluginOptions options_;

@@ -1,4 +1,5 @@
-// vfplane-sriov's network config: sriov-cni's keys, unchanged, plus "mtu".
+// vfplane-sriov's network config: sriov-cni's keys, unchanged, plus "mtu", "resourceName" and
+// "kubeletRootDir".
 //
 // Parsing is a pass with no side effects: every value is checked before anything touches the
 // kernel, and an invalid one is code 7 with the key named.
@@ -7,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "vfplane/cni/device_resource.h"
 #include "vfplane/cni/plugin.h"
 #include "vfplane/netlink/rtnl.h"
 #include "vfplane/sriov/pci_address.h"
@@ -18,6 +20,9 @@ struct SriovConfig {
   // From "deviceID" (what Multus sets from the device plugin's allocation), or
   // runtimeConfig.deviceID, which wins when both are given. Through the strict PciAddress parser.
   std::optional<sriov::PciAddress> deviceId;
+  // "resourceName" (and "kubeletRootDir"): without a deviceID, the VF is the pod's next device of
+  // this resource that no attachment holds, as the kubelet allocated them.
+  std::optional<DeviceResource> resource;
   // The PF-side attributes, each set only when the config names it. "mac" lands here (the
   // admin MAC) and also on the netdev.
   sriov::VfSettings vf;
