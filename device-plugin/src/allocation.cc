@@ -1,13 +1,16 @@
 #include "vfplane/dp/allocation.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <set>
 
 namespace vfplane::dp {
+namespace fs = std::filesystem;
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -228,6 +231,42 @@ nlohmann::json cdiSpec(const ResourcePool& pool) {
   return {{"cdiVersion", "0.5.0"}, {"kind", cdiKind(pool)}, {"devices", std::move(devices)}};
 }
 
+namespace {
+
+// The resource name without its prefix's '/', as device-info file names carry it.
+std::string deviceInfoStem(std::string_view resourceName) {
+  std::string stem(resourceName);
+  std::replace(stem.begin(), stem.end(), '/', '-');
+  return stem;
+}
+
+}  // namespace
+
+size_t removeDeviceInfoFiles(const std::string& dir, std::string_view resourceName,
+                             bool prefixOnly) {
+  const std::string start = deviceInfoStem(resourceName) + "-";
+  constexpr std::string_view kEnd = "-device.json";
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.starts_with(start) || !name.ends_with(kEnd)) continue;
+    std::string_view id(name);
+    id.remove_prefix(start.size());
+    id.remove_suffix(kEnd.size());
+    // <stem>-<id>: with the whole name known, the rest must be one device ID (no '-' in a PCI
+    // address); with the prefix only, the resource's name comes first.
+    if (id.empty() || (!prefixOnly && id.find('-') != std::string_view::npos)) continue;
+    std::error_code rm;
+    if (fs::remove(e.path(), rm)) {
+      ++removed;
+    } else if (rm) {
+      spdlog::warn("remove device-info file {}: {}", e.path().string(), rm.message());
+    }
+  }
+  return removed;
+}
+
 ContainerAllocation buildAllocation(const ResourcePool& pool,
                                     const std::vector<const PoolDevice*>& devices,
                                     const std::string& devinfoDir, bool cdi) {
@@ -236,9 +275,7 @@ ContainerAllocation buildAllocation(const ResourcePool& pool,
   std::string ids;
   std::string cdiNames;
   Json info = Json::object();
-  // The resource name without its prefix's '/' is what device-info file names carry.
-  std::string fileStem = pool.name;
-  std::replace(fileStem.begin(), fileStem.end(), '/', '-');
+  std::string fileStem = deviceInfoStem(pool.name);
   for (const auto* d : devices) {
     ids += (ids.empty() ? "" : ",") + d->id;
     if (cdi) {

@@ -31,7 +31,11 @@ Daemon::Daemon(DaemonOptions options, DevicePluginConfig config)
     : options_(std::move(options)), config_(std::move(config)), sysfs_(options_.sysfsRoot) {}
 
 Daemon::~Daemon() {
-  for (auto& [name, server] : servers_) server->stop();
+  for (auto& [name, server] : servers_) {
+    server->stop();
+    if (size_t n = removeDeviceInfoFiles(options_.devinfoDir, name))
+      spdlog::info("{}: removed {} device-info file{}", name, n, n == 1 ? "" : "s");
+  }
 }
 
 Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions options) {
@@ -55,6 +59,19 @@ Result<void> Daemon::start() {
       mode_ == RegistrationMode::kPluginWatcher ? "plugin watcher" : "legacy device-plugins",
       options_.kubeletDir);
   watchPaths();
+  // Device-info files of our prefixes left by an earlier run describe VFs that may be anyone's by
+  // now; Allocate writes a pod's afresh.
+  std::set<std::string> prefixes;
+  for (const auto& r : config_.resources) {
+    std::string full = r.fullName(options_.resourcePrefix);
+    prefixes.insert(full.substr(0, full.find('/')));
+  }
+  for (const auto& prefix : prefixes) {
+    if (size_t n = removeDeviceInfoFiles(options_.devinfoDir, prefix, /*prefixOnly=*/true)) {
+      spdlog::info("removed {} stale device-info file{} of {} in {}", n, n == 1 ? "" : "s", prefix,
+                   options_.devinfoDir);
+    }
+  }
   rescan("start");
   return {};
 }
@@ -165,6 +182,8 @@ void Daemon::applyPlan(PoolPlan plan) {
     }
     spdlog::info("{}: removed from the config; stopping its server", it->first);
     servers_.erase(it->first);
+    if (size_t n = removeDeviceInfoFiles(options_.devinfoDir, it->first))
+      spdlog::info("{}: removed {} device-info file{}", it->first, n, n == 1 ? "" : "s");
     needsRegistration_.erase(it->first);
     it = states_.erase(it);
   }

@@ -192,6 +192,11 @@ TEST_F(DpDaemonTest, ConfigReloadAddsAndRemovesPools) {
   startKubelet();
   startDaemon();
   ASSERT_TRUE(waitDevices("intel.com/sriov_dpdk", 2));
+  auto client = PluginClient::connect(socketOf("intel.com/sriov_dpdk"));
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->allocate({"0000:41:01.3"}));
+  fs::path devinfo = root() / "devinfo/intel.com-sriov_dpdk-0000:41:01.3-device.json";
+  ASSERT_TRUE(fs::exists(devinfo));
   std::atomic<bool> dpdkEnded{false};
   writeConfig(R"({"resourceList": [
     {"resourceName": "sriov_net_a", "selectors": {"pfNames": ["ens1f0"], "drivers": ["iavf"]}},
@@ -200,6 +205,7 @@ TEST_F(DpDaemonTest, ConfigReloadAddsAndRemovesPools) {
   ASSERT_TRUE(waitDevices("intel.com/sriov_net_a", 3)) << "the existing pool shrinks in place";
   EXPECT_EQ(kubelet_->registrations("intel.com/sriov_net_a"), 1);
   EXPECT_FALSE(fs::exists(socketOf("intel.com/sriov_dpdk"))) << "a removed pool stops serving";
+  EXPECT_FALSE(fs::exists(devinfo)) << "and its device-info files go";
   EXPECT_EQ(daemon_->counters().reloads, 1u);
 }
 
@@ -280,6 +286,35 @@ TEST_F(DpDaemonTest, AllocateAnswersAndFiles) {
   ASSERT_FALSE(bad);
   EXPECT_THAT(bad.error().message(), HasSubstr("unknown device IDs: 0000:99:01.0"));
   EXPECT_EQ(daemon_->counters().allocationErrors, 1u);
+}
+
+// Device-info files describe a VF for the pod that got it: a stale one of our prefix from an
+// earlier run is removed at start (somebody else's stays), and a resource's files go when it stops
+// being served, at SIGTERM.
+TEST_F(DpDaemonTest, DeviceInfoFilesGoWhenTheirResourceStops) {
+  fs::create_directories(root() / "devinfo");
+  test::writeFile(root() / "devinfo/intel.com-sriov_net_a-0000:01:01.5-device.json", "{}");
+  test::writeFile(root() / "devinfo/intel.com-gone-0000:01:09.0-device.json", "{}");
+  test::writeFile(root() / "devinfo/other.io-nic-0000:01:01.5-device.json", "{}");
+  test::writeFile(root() / "devinfo/net1-multus.json", "{}");
+  startKubelet();
+  startDaemon();
+  ASSERT_TRUE(waitDevices("intel.com/sriov_dpdk", 2));
+  EXPECT_FALSE(fs::exists(root() / "devinfo/intel.com-sriov_net_a-0000:01:01.5-device.json"));
+  EXPECT_FALSE(fs::exists(root() / "devinfo/intel.com-gone-0000:01:09.0-device.json"))
+      << "our prefix, a resource no longer configured";
+  EXPECT_TRUE(fs::exists(root() / "devinfo/other.io-nic-0000:01:01.5-device.json"));
+  EXPECT_TRUE(fs::exists(root() / "devinfo/net1-multus.json"));
+  auto client = PluginClient::connect(socketOf("intel.com/sriov_dpdk"));
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->allocate({"0000:41:01.3"}));
+  fs::path file = root() / "devinfo/intel.com-sriov_dpdk-0000:41:01.3-device.json";
+  ASSERT_TRUE(fs::exists(file));
+  daemon_->stop();
+  loop_.join();
+  daemon_.reset();  // what SIGTERM leads to in the binary
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(fs::exists(root() / "devinfo/other.io-nic-0000:01:01.5-device.json"));
 }
 
 TEST_F(DpDaemonTest, CdiSpecPerPoolKeptInStepAndAllocateAnnotates) {

@@ -45,6 +45,14 @@ struct ContainerAllocation {
   std::vector<DeviceInfoFile> deviceInfoFiles;
 };
 
+// The device-info files of a resource ("intel.com/sriov_net_a"), or with `prefixOnly` of every
+// resource under its prefix ("intel.com"), that the plugin wrote in `dir`: removed when the
+// resource stops being served (SIGTERM, a reload that drops it) and at start, so no file describes
+// a VF that another pod may get next. Returns how many went; a file that cannot be removed is
+// logged and skipped.
+size_t removeDeviceInfoFiles(const std::string& dir, std::string_view resourceName,
+                             bool prefixOnly = false);
+
 // "PCIDEVICE_" + the resource name upper-cased, with '.', '/' and '-' as '_'.
 std::string resourceEnvName(std::string_view resourceName);
 
