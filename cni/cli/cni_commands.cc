@@ -1,7 +1,10 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,10 +12,13 @@
 #include <memory>
 #include <sstream>
 
+#include "vfplane/base/duration.h"
 #include "vfplane/base/exit_code.h"
 #include "vfplane/cni/cli.h"
 #include "vfplane/cni/exec.h"
+#include "vfplane/cni/install.h"
 #include "vfplane/cni/spec.h"
+#include "vfplane_version.h"
 
 namespace vfplane::cni {
 namespace {
@@ -79,6 +85,52 @@ int runExec(const ExecArgs& a) {
   return out->exitCode < 0 ? kExitFailure : out->exitCode;
 }
 
+struct InstallArgs {
+  std::string from = "/usr/lib/vfplane/cni";
+  std::string to = "/host/opt/cni/bin";
+  std::string watch;
+};
+
+int install(const InstallArgs& a) {
+  auto r = installPlugins(a.from, a.to, kPluginNames, fmt::format("vfplane {}", kVersion));
+  if (!r) {
+    spdlog::error("{}", r.error().message());
+    return r.error().sysErrno() == ENOENT ? kExitUsage : kExitFailure;
+  }
+  spdlog::info("vfplane {} in {}: installed {}; unchanged {}", kVersion, a.to,
+               r->installed.empty() ? "none" : fmt::format("{}", fmt::join(r->installed, ", ")),
+               r->unchanged.empty() ? "none" : fmt::format("{}", fmt::join(r->unchanged, ", ")));
+  return kExitOk;
+}
+
+// Installs, then stays: every interval, puts back what something else changed, until SIGTERM.
+int installAndWatch(const InstallArgs& a, std::chrono::milliseconds every) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  if (int rc = install(a); rc != kExitOk) return rc;
+  timespec wait{static_cast<time_t>(every.count() / 1000),
+                static_cast<long>(every.count() % 1000) * 1000000};
+  while (true) {
+    int sig = sigtimedwait(&stop, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("signal {}: the plugins stay installed", sig);
+      return kExitOk;
+    }
+    auto differ = verifyPlugins(a.from, a.to, kPluginNames);
+    if (!differ) {
+      spdlog::warn("check {}: {}", a.to, differ.error().message());
+      continue;
+    }
+    if (differ->empty()) continue;
+    spdlog::warn("{} in {} changed under us (another release?); installing ours again",
+                 fmt::join(*differ, ", "), a.to);
+    (void)install(a);
+  }
+}
+
 }  // namespace
 
 void addCliCommands(CLI::App& app, int& exitCode) {
@@ -104,6 +156,34 @@ void addCliCommands(CLI::App& app, int& exitCode) {
                    "CNI_PATH (default: $CNI_PATH, else /opt/cni/bin:/usr/lib/cni)")
       ->capture_default_str();
   exec->callback([args, &exitCode] { exitCode = runExec(*args); });
+
+  auto in = std::make_shared<InstallArgs>();
+  auto* inst = cni->add_subcommand(
+      "install",
+      "Install the plugin binaries into a CNI bin dir as the vfplane-cni DaemonSet does: each "
+      "copied under a temporary name and fsync'd, then all renamed into place, so a runtime never "
+      "execs a half-written file or a mix of two releases");
+  inst->add_option("--from", in->from, "Where the image keeps the plugins")->capture_default_str();
+  inst->add_option("--to", in->to,
+                   "The node's CNI bin dir as mounted (/opt/cni/bin; OpenShift /var/lib/cni/bin, "
+                   "MicroShift /run/cni/bin)")
+      ->capture_default_str();
+  inst->add_option("--watch", in->watch,
+                   "Stay, and every this often (30s, 5m) put back a plugin that something else "
+                   "changed; exit 0 at SIGTERM");
+  inst->callback([in, &exitCode] {
+    if (in->watch.empty()) {
+      exitCode = install(*in);
+      return;
+    }
+    auto every = parseDuration(in->watch);
+    if (!every || every->count() <= 0) {
+      spdlog::error("--watch {}: not a duration such as 30s or 5m", in->watch);
+      exitCode = kExitUsage;
+      return;
+    }
+    exitCode = installAndWatch(*in, *every);
+  });
 }
 
 }  // namespace vfplane::cni

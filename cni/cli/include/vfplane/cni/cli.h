@@ -1,4 +1,5 @@
-// The `vfplane cni` operator commands: exec (run a CNI plugin exactly as a runtime does).
+// The `vfplane cni` operator commands: exec (run a CNI plugin exactly as a runtime does) and
+// install (put the plugins into a node's CNI bin dir, atomically, as the DaemonSet does).
 #pragma once
 
 namespace CLI {
