@@ -16,8 +16,12 @@
 #include "vfplane/base/exit_code.h"
 #include "vfplane/cni/cli.h"
 #include "vfplane/cni/exec.h"
+#include "vfplane/cni/host_device_plugin.h"
 #include "vfplane/cni/install.h"
+#include "vfplane/cni/ipam.h"
+#include "vfplane/cni/macvlan_plugin.h"
 #include "vfplane/cni/spec.h"
+#include "vfplane/cni/sriov_config.h"
 #include "vfplane_version.h"
 
 namespace vfplane::cni {
@@ -131,6 +135,60 @@ int installAndWatch(const InstallArgs& a, std::chrono::milliseconds every) {
   }
 }
 
+// Reads a network config as the plugin it names would, without running it: the common keys, the
+// plugin's own and, for vfplane-ipam, the IPAM section. What a NAD's spec.config can be checked
+// with before it is applied.
+int checkConfig(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path);
+    if (!in) {
+      spdlog::error("--config {}: cannot open", path);
+      return kExitUsage;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto conf = parseNetConf(text);
+  if (!conf) {
+    spdlog::error("{}: {} (CNI error code {})", path, conf.error().msg,
+                  static_cast<int>(conf.error().code));
+    return kExitUsage;
+  }
+  Environment env;
+  env.command = Command::kAdd;
+  // The first error of what the config's plugin reads, or none.
+  auto errorOf = [](const auto& parsed) -> std::optional<CniError> {
+    if (parsed) return std::nullopt;
+    return parsed.error();
+  };
+  std::optional<CniError> error;
+  if (conf->type == "vfplane-sriov") {
+    error = errorOf(parseSriovConfig(*conf, env));
+  } else if (conf->type == "vfplane-host-device") {
+    error = errorOf(parseHostDeviceConfig(*conf));
+  } else if (conf->type == "vfplane-macvlan") {
+    error = errorOf(parseMacvlanConfig(*conf, env));
+  } else if (conf->type != "vfplane-ipam") {
+    spdlog::error(
+        "{}: type \"{}\" is not a vfplane plugin (vfplane-sriov, vfplane-host-device, "
+        "vfplane-macvlan, vfplane-ipam)",
+        path, conf->type);
+    return kExitUsage;
+  }
+  if (!error && (conf->type == "vfplane-ipam" || conf->ipamType() == "vfplane-ipam"))
+    error = errorOf(parseIpamConfig(*conf, env));
+  if (error) {
+    spdlog::error("{}: {} (CNI error code {})", path, error->msg, static_cast<int>(error->code));
+    return kExitUsage;
+  }
+  std::printf("%s: %s network \"%s\", cniVersion %s%s\n", path.c_str(), conf->type.c_str(),
+              conf->name.c_str(), conf->cniVersion.c_str(),
+              conf->ipamType().empty() ? "" : (", IPAM " + conf->ipamType()).c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void addCliCommands(CLI::App& app, int& exitCode) {
@@ -156,6 +214,15 @@ void addCliCommands(CLI::App& app, int& exitCode) {
                    "CNI_PATH (default: $CNI_PATH, else /opt/cni/bin:/usr/lib/cni)")
       ->capture_default_str();
   exec->callback([args, &exitCode] { exitCode = runExec(*args); });
+
+  auto checkPath = std::make_shared<std::string>("-");
+  auto* check = cni->add_subcommand(
+      "check-config",
+      "Read a network config (a NAD's spec.config) as the vfplane plugin it names would, without "
+      "running it: exit 0, or 2 naming the key that is wrong");
+  check->add_option("--config", *checkPath, "Network config file; - for stdin")
+      ->capture_default_str();
+  check->callback([checkPath, &exitCode] { exitCode = checkConfig(*checkPath); });
 
   auto in = std::make_shared<InstallArgs>();
   auto* inst = cni->add_subcommand(

@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "vfplane/base/daemon_main.h"
+#include "vfplane/dp/config.h"
 #include "vfplane/dp/daemon.h"
 #include "vfplane/dp/metrics.h"
 
@@ -47,7 +49,19 @@ int main(int argc, char** argv) {
   app.add_option("--cdi-dir", opts.cdiDir,
                  "Where the CDI spec files go (the runtime's dynamic CDI directory)")
       ->capture_default_str();
+  bool checkConfig = false;
+  app.add_flag("--check-config", checkConfig,
+               "Read --config, print each resource's full name and every warning, and exit: 0 if "
+               "it would be served, 2 naming the file, entry and field if not");
   if (auto rc = m.parse(argc, argv)) return *rc;
+  if (checkConfig) {
+    auto config = vfplane::dp::loadConfig(opts.configPath, opts.resourcePrefix);
+    if (!config) return m.exitWith(config.error());
+    for (const auto& w : config->warnings) spdlog::warn("{}", w);
+    for (const auto& r : config->resources)
+      std::printf("%s\n", r.fullName(opts.resourcePrefix).c_str());
+    return 0;
+  }
   auto interval = vfplane::durationFlag("--rescan-interval", rescanInterval);
   if (!interval) return m.exitWith(interval.error());
   opts.rescanInterval = *interval;
