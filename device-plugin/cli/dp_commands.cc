@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "vfplane/dp/cli.h"
 #include "vfplane/dp/kubelet_sim.h"
 #include "vfplane/dp/plugin_client.h"
+#include "vfplane/dp/pod_resources_sim.h"
 
 namespace vfplane::dp {
 namespace {
@@ -55,8 +57,16 @@ int runWatch(const WatchOptions& o) {
     spdlog::error("{}", sim.error().message());
     return kExitFailure;
   }
-  spdlog::info("playing the kubelet in {} ({}); Ctrl-C to stop", o.kubeletDir,
-               o.pluginWatcher ? "plugin watcher" : "serving device-plugins/kubelet.sock");
+  // The PodResources side too, for the CNI's resourceName lookups: the pods `dp allocate --pod`
+  // recorded.
+  auto podResources = PodResourcesSim::start({o.kubeletDir, true});
+  if (!podResources) {
+    spdlog::error("{}", podResources.error().message());
+    return kExitFailure;
+  }
+  spdlog::info("playing the kubelet in {} ({}, PodResources on {}); Ctrl-C to stop", o.kubeletDir,
+               o.pluginWatcher ? "plugin watcher" : "serving device-plugins/kubelet.sock",
+               (*podResources)->socketPath());
   if (o.seconds > 0) {
     timespec ts{static_cast<time_t>(o.seconds),
                 static_cast<long>((o.seconds - static_cast<long>(o.seconds)) * 1e9)};
@@ -100,20 +110,59 @@ void addCliCommands(CLI::App& app, int& exitCode) {
                     "Stop after this long (default: until SIGINT/SIGTERM)");
   watch->callback([w, &exitCode] { exitCode = runWatch(*w); });
 
-  auto socket = std::make_shared<std::string>();
-  auto ids = std::make_shared<std::vector<std::string>>();
+  struct AllocateArgs {
+    std::string socket;
+    std::vector<std::string> ids;
+    std::string pod;  // namespace/name
+    std::string container = "app";
+    std::string resource;
+    std::string kubeletDir = "/var/lib/kubelet";
+  };
+  auto a = std::make_shared<AllocateArgs>();
   auto* allocate = dp->add_subcommand(
       "allocate", "Call Allocate for one container and print the response as JSON");
-  allocate->add_option("--socket", *socket, "The plugin's socket")->required();
-  allocate->add_option("ids", *ids, "Device IDs (PCI addresses)")->required();
-  allocate->callback([socket, ids, &exitCode] {
-    auto client = PluginClient::connect(*socket);
+  allocate->add_option("--socket", a->socket, "The plugin's socket")->required();
+  allocate->add_option("ids", a->ids, "Device IDs (PCI addresses)")->required();
+  allocate->add_option("--pod", a->pod,
+                       "Record the devices as this pod's (namespace/name), for the PodResources "
+                       "that `dp watch` serves to the CNI");
+  allocate->add_option("--container", a->container, "With --pod: the container")
+      ->capture_default_str();
+  allocate->add_option("--resource", a->resource,
+                       "With --pod: the resource (default: from the socket's name)");
+  allocate
+      ->add_option("--kubelet-dir", a->kubeletDir,
+                   "With --pod: the kubelet dir `dp watch` plays in")
+      ->capture_default_str();
+  allocate->callback([a, &exitCode] {
+    size_t slash = a->pod.find('/');
+    if (!a->pod.empty() &&
+        (slash == 0 || slash == std::string::npos || slash + 1 == a->pod.size())) {
+      spdlog::error("--pod {}: must be namespace/name", a->pod);
+      exitCode = kExitUsage;
+      return;
+    }
+    auto client = PluginClient::connect(a->socket);
     if (!client) {
       spdlog::error("{}", client.error().message());
       exitCode = kExitUsage;
       return;
     }
-    exitCode = printAnswer(client->allocate(*ids));
+    auto answer = client->allocate(a->ids);
+    exitCode = printAnswer(answer);
+    if (!answer || a->pod.empty()) return;
+    std::string resource = a->resource;
+    if (resource.empty()) {
+      // <prefix>_<name>.sock: the prefix is a DNS name, so its first '_' is the '/'.
+      resource = std::filesystem::path(a->socket).stem().string();
+      if (size_t u = resource.find('_'); u != std::string::npos) resource[u] = '/';
+    }
+    SimPod pod{
+        a->pod.substr(0, slash), a->pod.substr(slash + 1), {{a->container, resource, a->ids}}};
+    if (auto ok = recordPodDevices(a->kubeletDir, pod); !ok) {
+      spdlog::error("--pod {}: {}", a->pod, ok.error().message());
+      exitCode = kExitFailure;
+    }
   });
 
   auto pSocket = std::make_shared<std::string>();

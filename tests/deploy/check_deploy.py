@@ -53,6 +53,8 @@ for path in files:
         problem(rel, f"does not parse: {e}")
         continue
     for d in docs:
+        if isinstance(d, list):
+            continue  # a JSON 6902 patch an overlay applies
         if not isinstance(d, dict) or "apiVersion" not in d or "kind" not in d:
             problem(rel, "an object without apiVersion or kind")
         elif d["kind"] != "Kustomization" and not d.get("metadata", {}).get("name"):

@@ -1,7 +1,7 @@
 // The CNI's reading of the kubelet's PodResources API and device checkpoint: the hand-written
 // wire decoder against messages that libprotobuf serialized, the nghttp2 gRPC client against a
-// real gRPC server (tests/support/fake_pod_resources), and the lookup with each fallback and each
-// error a user meets.
+// real gRPC server (the in-tree PodResources sim, dp/pod_resources_sim.h), and the lookup with each
+// fallback and each error a user meets.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -10,11 +10,11 @@
 #include <cstring>
 #include <fstream>
 
-#include "fake_pod_resources.h"
 #include "podresources_v1.pb.h"
 #include "test_support.h"
 #include "vfplane/base/fd.h"
 #include "vfplane/cni/pod_resources.h"
+#include "vfplane/dp/pod_resources_sim.h"
 
 namespace vfplane::cni {
 namespace {
@@ -131,7 +131,7 @@ TEST(DeviceCheckpoint, BothFormsOfDeviceIdsAreRead) {
 class PodDevicesTest : public testing::Test {
  protected:
   KubeletPaths paths() const { return {dir_.path()}; }
-  static PodResources web() {
+  static dp::SimPod web() {
     return {"default",
             "web-0",
             {{"app", "intel.com/sriov_net_a", {"0000:03:02.1", "0000:03:02.0"}},
@@ -143,8 +143,9 @@ class PodDevicesTest : public testing::Test {
 };
 
 TEST_F(PodDevicesTest, GetWhereTheKubeletServesIt) {
-  test::FakePodResources kubelet(dir_.path(), /*serveGet=*/true);
-  ASSERT_TRUE(kubelet.running());
+  auto sim = dp::PodResourcesSim::start({(dir_.path()).string(), /*serveGet=*/true});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   kubelet.setPods({web(), {"prod", "db-0", {}}});
   auto d = podDevices(pod_, "intel.com/sriov_net_a", paths(), timeout_);
   ASSERT_TRUE(d) << d.error().msg;
@@ -154,7 +155,9 @@ TEST_F(PodDevicesTest, GetWhereTheKubeletServesIt) {
 }
 
 TEST_F(PodDevicesTest, ListWhereGetIsUnimplementedAsBeforeKubelet127) {
-  test::FakePodResources kubelet(dir_.path(), /*serveGet=*/false);
+  auto sim = dp::PodResourcesSim::start({(dir_.path()).string(), /*serveGet=*/false});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   kubelet.setPods({{"prod", "db-0", {}}, web()});
   auto d = podDevices(pod_, "intel.com/sriov_dpdk", paths(), timeout_);
   ASSERT_TRUE(d) << d.error().msg;
@@ -163,7 +166,9 @@ TEST_F(PodDevicesTest, ListWhereGetIsUnimplementedAsBeforeKubelet127) {
 }
 
 TEST_F(PodDevicesTest, APodWithoutTheResourceIsToldToRequestIt) {
-  test::FakePodResources kubelet(dir_.path(), /*serveGet=*/false);
+  auto sim = dp::PodResourcesSim::start({(dir_.path()).string(), /*serveGet=*/false});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   kubelet.setPods({web()});
   auto d = podDevices(pod_, "intel.com/sriov_net_b", paths(), timeout_);
   ASSERT_FALSE(d);
@@ -175,7 +180,9 @@ TEST_F(PodDevicesTest, APodWithoutTheResourceIsToldToRequestIt) {
 }
 
 TEST_F(PodDevicesTest, APodTheKubeletDoesNotListIsTryAgainLater) {
-  test::FakePodResources kubelet(dir_.path(), /*serveGet=*/true);
+  auto sim = dp::PodResourcesSim::start({(dir_.path()).string(), /*serveGet=*/true});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   kubelet.setPods({});
   auto d = podDevices(pod_, "intel.com/sriov_net_a", paths(), timeout_);
   ASSERT_FALSE(d);

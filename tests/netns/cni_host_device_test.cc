@@ -11,9 +11,9 @@
 #include <set>
 
 #include "cni_test_support.h"
-#include "fake_pod_resources.h"
 #include "test_support.h"
 #include "vfplane/cni/spec.h"
+#include "vfplane/dp/pod_resources_sim.h"
 #include "vfplane/netlink/links.h"
 #include "vfplane/netlink/netns.h"
 #include "vfplane/netlink/rtnl.h"
@@ -176,8 +176,9 @@ TEST_F(CniHostDeviceTest, EverySelectorFindsTheDevice) {
 // resourceName alone: the kubelet's allocation for the pod (a real gRPC PodResources server),
 // one device per attachment in the kubelet's order, and a clear error when they are all taken.
 TEST_F(CniHostDeviceTest, ResourceNameTakesThePodsNextDeviceFromTheKubelet) {
-  test::FakePodResources kubelet(dir_.path() / "kubelet", /*serveGet=*/true);
-  ASSERT_TRUE(kubelet.running());
+  auto sim = dp::PodResourcesSim::start({(dir_.path() / "kubelet").string(), /*serveGet=*/true});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   const std::string a = vf(1).address.str(), b = vf(0).address.str();
   kubelet.setPods({{"default", "p", {{"app", "intel.com/sriov_net_a", {a, b}}}}});
   std::string conf =

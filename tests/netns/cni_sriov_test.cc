@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "cni_test_support.h"
-#include "fake_pod_resources.h"
 #include "test_support.h"
 #include "vfplane/cni/exec.h"
+#include "vfplane/dp/pod_resources_sim.h"
 #include "vfplane/netlink/links.h"
 #include "vfplane/netlink/netns.h"
 #include "vfplane/netlink/rtnl.h"
@@ -348,8 +348,9 @@ TEST_F(CniSriovTest, TwoAddsRacingForOneVfOneWinsOneGetsCode11) {
 // one per attachment; with all of them attached the next ADD is code 7 naming who holds them,
 // and a DEL frees its VF for the next.
 TEST_F(CniSriovTest, ResourceNameTakesThePodsNextVfFromTheKubelet) {
-  test::FakePodResources kubelet(dir_.path() / "kubelet", /*serveGet=*/false);
-  ASSERT_TRUE(kubelet.running());
+  auto sim = dp::PodResourcesSim::start({(dir_.path() / "kubelet").string(), /*serveGet=*/false});
+  ASSERT_TRUE(sim) << sim.error().message();
+  dp::PodResourcesSim& kubelet = **sim;
   kubelet.setPods({{"default", "p", {{"app", "intel.com/sriov_net_a", {dev(1), dev(0)}}}}});
   Json conf = Json::parse(config("1.1.0", dev(0)));
   conf.erase("deviceID");
