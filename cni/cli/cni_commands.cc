@@ -10,6 +10,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "vfplane/base/duration.h"
@@ -47,18 +48,22 @@ std::vector<std::string> splitPath(const std::string& p) {
   return out;
 }
 
-int runExec(const ExecArgs& a) {
-  std::string config;
-  if (a.config == "-") {
-    config.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(a.config);
-    if (!in) {
-      spdlog::error("--config {}: cannot open", a.config);
-      return kExitUsage;
-    }
-    config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// --config's text: the file, or stdin for "-". nullopt (logged) when the file cannot be opened.
+std::optional<std::string> readConfig(const std::string& path) {
+  if (path == "-")
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  std::ifstream in(path);
+  if (!in) {
+    spdlog::error("--config {}: cannot open", path);
+    return std::nullopt;
   }
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int runExec(const ExecArgs& a) {
+  auto read = readConfig(a.config);
+  if (!read) return kExitUsage;
+  const std::string& config = *read;
   auto command = parseCommand(a.command);
   if (!command) {
     spdlog::error("--command {}: not one of ADD, DEL, CHECK, GC, STATUS, VERSION", a.command);
@@ -139,18 +144,9 @@ int installAndWatch(const InstallArgs& a, std::chrono::milliseconds every) {
 // plugin's own and, for vfplane-ipam, the IPAM section. What a NAD's spec.config can be checked
 // with before it is applied.
 int checkConfig(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(path);
-    if (!in) {
-      spdlog::error("--config {}: cannot open", path);
-      return kExitUsage;
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  auto conf = parseNetConf(text);
+  auto text = readConfig(path);
+  if (!text) return kExitUsage;
+  auto conf = parseNetConf(*text);
   if (!conf) {
     spdlog::error("{}: {} (CNI error code {})", path, conf.error().msg,
                   static_cast<int>(conf.error().code));
