@@ -3,8 +3,12 @@
 # kubernetes source package and cached), Debian's containerd and runc, on a simulated --veth
 # SR-IOV node, all inside a network namespace of this test's own. Standalone kubelet: static pods
 # from a manifest dir, no API server, which is all the device plugin, PodResources and the CNI
-# need. Covered:
-#   - vfplane-device-plugin registers, and registers again after a kubelet restart;
+# need. vfplane runs as a cluster runs it: deploy/ rendered by `kubectl kustomize`, its DaemonSets
+# as static pods (tests/e2e/static_pods.py: ConfigMaps as files, hostPaths moved into this test's
+# dirs), on the image scripts/image builds from this build dir. Covered:
+#   - the vfplane-cni pod installs the plugins into the CNI bin dir the runtime uses;
+#   - the vfplane-device-plugin pod registers (plugin watcher), answers /healthz, and registers
+#     again after a kubelet restart;
 #   - a pod requesting intel.com/sriov_net_a runs with its PCIDEVICE_* env;
 #   - its network is vfplane-sriov with resourceName and no deviceID: it gets exactly the VF the
 #     kubelet allocated (asked through PodResources List), as eth0, with an address;
@@ -25,12 +29,13 @@ say() { echo "e2e: $*"; }
 skip() { echo "SKIP: $*"; exit 77; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (containerd, runc, the kubelet)"
-for t in containerd runc ctr buildah gcc busybox unshare; do
+for t in containerd runc ctr buildah gcc busybox unshare kubectl; do
   command -v "$t" >/dev/null || skip "$t is missing (scripts/setup installs it)"
 done
 [ -x /usr/lib/go-1.19/bin/go ] || skip "Go 1.19 is missing (golang-1.19-go; scripts/setup installs it)"
-# Kubelet 1.20 keeps the device-plugin socket in /var/lib/kubelet/device-plugins whatever its
-# --root-dir: a node with a kubelet of its own cannot run this.
+# The kubelet's root dir is the real /var/lib/kubelet, where deploy/ mounts it from (kubelet 1.20
+# keeps the device-plugin socket there whatever its --root-dir anyway): a node with a kubelet of
+# its own cannot run this.
 [ -e /var/lib/kubelet ] && skip "/var/lib/kubelet exists: this machine runs a kubelet of its own"
 
 # ---- the kubelet, built once ------------------------------------------------------------------
@@ -69,7 +74,8 @@ fi
 
 # ---- a node of our own ------------------------------------------------------------------------
 # The rest runs in a network namespace of its own (the node's "host" network), so nothing of it
-# touches this machine's links; /var/lib/kubelet is the one path outside $T, removed at the end.
+# touches this machine's links; /var/lib/kubelet and the kubelet's pod logs are the only paths
+# outside $T, removed at the end.
 if [ -z "${VFPLANE_E2E_IN_NETNS:-}" ]; then
   exec unshare --net env VFPLANE_E2E_IN_NETNS=1 "$0" "$@"
 fi
@@ -80,6 +86,11 @@ failures=0
 passes=0
 cleanup() {
   set +e
+  # The kubelet first (it would restart what is killed), then every container, then containerd.
+  [ -n "${kubelet_pid:-}" ] && kill "$kubelet_pid" 2>/dev/null && wait "$kubelet_pid" 2>/dev/null
+  for task in $(ctr --address "$T/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
+    ctr --address "$T/containerd.sock" -n k8s.io tasks kill -a -s SIGKILL "$task" >/dev/null 2>&1
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   sleep 1
   pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $T/" 2>/dev/null
@@ -88,7 +99,8 @@ cleanup() {
   for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-'); do ip netns del "$n"; done
   "$build/tools/vfplane/vfplane" sim destroy --root "$T/sim" >/dev/null 2>&1
   # The kubelet's fixed paths: its pods' logs and their links.
-  rm -rf /var/log/pods/default_vfpod-vfplane-e2e_* /var/log/pods/default_mvpod-vfplane-e2e_*
+  rm -rf /var/log/pods/default_vfpod-vfplane-e2e_* /var/log/pods/default_mvpod-vfplane-e2e_* \
+    /var/log/pods/vfplane_vfplane-*-vfplane-e2e_*
   find /var/log/containers -name '*vfplane-e2e*' -delete 2>/dev/null
   rm -rf /var/lib/kubelet "$T"
 }
@@ -104,10 +116,9 @@ until_true() {  # until_true SECONDS COMMAND...: polls every 0.5 s, true once CO
 
 say "simulated node: 1 PF, 4 VFs (veth)"
 "$build/tools/vfplane/vfplane" sim create --root "$T/sim" --pfs 1 --vfs 4 --veth >/dev/null
-mkdir -p "$T/cni-bin" "$T/cni-conf" "$T/manifests" "$T/kubelet" "$T/images"
-cp "$build"/cni/vfplane-sriov "$build"/cni/vfplane-macvlan "$build"/cni/vfplane-ipam "$T/cni-bin/"
-# containerd sets up every sandbox's lo with the reference loopback plugin (Debian's
-# containernetworking-plugins).
+mkdir -p "$T/cni-bin" "$T/cni-conf" "$T/manifests" "$T/images"
+# vfplane's plugins come from the vfplane-cni pod; containerd sets up every sandbox's lo with the
+# reference loopback plugin (Debian's containernetworking-plugins).
 [ -x /usr/lib/cni/loopback ] || skip "/usr/lib/cni/loopback is missing (containernetworking-plugins)"
 cp /usr/lib/cni/loopback "$T/cni-bin/"
 # The node's uplink: the macvlan pod's master, and the default route the kubelet wants for the
@@ -160,16 +171,22 @@ for img in pause busybox; do
   "${bah[@]}" push --quiet "$tag" "oci-archive:$T/images/$img.tar:$tag"
   ctr --address "$T/containerd.sock" -n k8s.io images import "$T/images/$img.tar" >/dev/null
 done
+say "image: scripts/image from this build"
+VFPLANE_BUILD_DIR=$build "$root/scripts/image" --no-build --storage "$T/vstore" \
+  --output "$T/images/vfplane.tar" | sed 's/^/e2e:   /'
+ctr --address "$T/containerd.sock" -n k8s.io images import "$T/images/vfplane.tar" >/dev/null
 
-say "vfplane-device-plugin (legacy registration: kubelet 1.20's socket is in /var/lib/kubelet)"
-mkdir -p /var/lib/kubelet/device-plugins
-echo '{"resourceList":[{"resourceName":"sriov_net_a","selectors":{"drivers":["iavf"]}}]}' > "$T/dp.json"
-"$build/device-plugin/vfplane-device-plugin" --config "$T/dp.json" --sysfs-root "$T/sim" \
-  --kubelet-dir /var/lib/kubelet --devinfo-dir "$T/devinfo" --rescan-interval 5s > "$T/dp.log" 2>&1 &
-pids+=($!)
+say "deploy/: kubectl kustomize, its DaemonSets as static pods"
+# The node's paths the manifests mount, moved into $T: the simulated node's sysfs for /sys, our
+# own device-info, CDI and CNI bin dirs. The kubelet's own dirs stay where deploy/ expects them.
+kubectl kustomize "$root/deploy" > "$T/deploy.yaml" 2> "$T/kustomize.err" || {
+  say "kubectl kustomize deploy/ failed:"; cat "$T/kustomize.err"; exit 1; }
+python3 "$root/tests/e2e/static_pods.py" "$T/deploy.yaml" "$T/manifests" "$T/configmaps" \
+  --host-path /var/lib/kubelet=/var/lib/kubelet --host-path "/sys=$T/sim/sys" \
+  --host-path "/var/run=$T/run" --host-path "/opt/cni/bin=$T/cni-bin" | sed 's/^/e2e:   static pod /'
 
 start_kubelet() {
-  "$kubelet" --pod-manifest-path="$T/manifests" --root-dir="$T/kubelet" \
+  "$kubelet" --pod-manifest-path="$T/manifests" --root-dir=/var/lib/kubelet \
     --container-runtime=remote --container-runtime-endpoint="unix://$T/containerd.sock" \
     --cgroup-driver=cgroupfs --cgroups-per-qos=false --enforce-node-allocatable= \
     --fail-swap-on=false --hostname-override=vfplane-e2e --file-check-frequency=1s \
@@ -178,14 +195,24 @@ start_kubelet() {
   kubelet_pid=$!
   pids+=("$kubelet_pid")
 }
+dplog() { cat /var/log/pods/vfplane_vfplane-device-plugin-vfplane-e2e_*/device-plugin/*.log 2>/dev/null; }
 registered_at_least() {
   local n
-  n=$(grep -c "registered with the kubelet" "$T/dp.log" 2>/dev/null)
+  n=$(dplog | grep -c "intel.com/sriov_net_a: registered with the kubelet")
   [ "${n:-0}" -ge "$1" ]
+}
+installed() {
+  [ -f "$T/cni-bin/vfplane-cni.version" ] && for p in vfplane-sriov vfplane-host-device vfplane-macvlan vfplane-ipam; do
+    [ -x "$T/cni-bin/$p" ] || return 1; done
+}
+healthy() {
+  python3 -c 'import sys, urllib.request; sys.exit(urllib.request.urlopen("http://127.0.0.1:9105/healthz", timeout=2).status != 200)' 2>/dev/null
 }
 say "kubelet v1.20.2, standalone"
 start_kubelet
-check "the device plugin registers with the kubelet" until_true 60 registered_at_least 1
+check "the vfplane-cni pod installs the plugins into the runtime's CNI bin dir" until_true 120 installed
+check "the vfplane-device-plugin pod registers with the kubelet" until_true 90 registered_at_least 1
+check "and answers /healthz on its metrics port" until_true 30 healthy
 kill "$kubelet_pid"; wait "$kubelet_pid" 2>/dev/null || true
 start_kubelet
 check "the device plugin registers again after a kubelet restart" until_true 60 registered_at_least 2
@@ -195,7 +222,7 @@ check "the device plugin registers again after a kubelet restart" until_true 60 
 set +e +o pipefail
 cat > "$T/cni-conf/10-sriov.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "sriov-net-a", "plugins": [
-  {"type": "vfplane-sriov", "resourceName": "intel.com/sriov_net_a", "kubeletRootDir": "$T/kubelet",
+  {"type": "vfplane-sriov", "resourceName": "intel.com/sriov_net_a",
    "ipam": {"type": "vfplane-ipam", "subnet": "10.78.0.0/24", "dataDir": "$T/ipam"}}]}
 EOF
 cat > "$T/manifests/vfpod.yaml" <<'EOF'
@@ -222,12 +249,14 @@ attached=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["devi
 home=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hostName"])' "$(journal)" 2>/dev/null || true)
 say "  the kubelet allocated ${allocated:-nothing}; the CNI attached ${attached:-nothing} (resourceName, no deviceID)"
 check "the CNI attached exactly the VF the kubelet allocated" test -n "$allocated" -a "$allocated" = "$attached"
+check "the device plugin wrote that VF's device-info file" sh -c "grep -qs '\"$allocated\"' '$T'/run/k8s.cni.cncf.io/devinfo/dp/*.json"
 sandbox_ns() { for n in $(ip netns list | awk '{print $1}' | grep '^cni-'); do ip -n "$n" -br addr show eth0 2>/dev/null | grep -q "$1" && echo "$n"; done; }
 has_sandbox() { [ -n "$(sandbox_ns "$1")" ]; }
 check "eth0 in the pod has an address of the network" until_true 10 has_sandbox 10.78.0.
+link_exists() { ip link show "$1" >/dev/null 2>&1; }
 check "the VF's netdev left the host" sh -c "! ip link show '$home' >/dev/null 2>&1"
 rm "$T/manifests/vfpod.yaml"
-check "deleting the pod sends the VF home under its name" until_true 90 ip link show "$home"
+check "deleting the pod sends the VF home under its name" until_true 90 link_exists "$home"
 check "and removes the journal" until_true 30 no_journal
 check "and releases the address" until_true 30 sh -c "! ls '$T/ipam/sriov-net-a' | grep -q '^10\\.'"
 
@@ -258,7 +287,7 @@ check "deleting it releases the address" until_true 90 sh -c "! ls '$T/ipam/lan'
 
 echo "e2e: $passes passed, $failures failed"
 if [ "$failures" -gt 0 ]; then
-  echo "--- device plugin log (tail)"; tail -5 "$T/dp.log"
+  echo "--- device plugin log (tail)"; dplog | tail -5
   echo "--- kubelet errors (tail)"; grep -E '^E' "$T/kubelet.log" | tail -5 | cut -c1-400
   echo "--- pod logs"; ls -R /var/log/pods 2>&1 | head -20
   exit 1
