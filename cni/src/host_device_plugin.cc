@@ -15,6 +15,7 @@
 #include "vfplane/cni/ip_config.h"
 #include "vfplane/cni/ipam.h"
 #include "vfplane/cni/netdev_move.h"
+#include "vfplane/sriov/device_lock.h"
 #include "vfplane/sriov/inventory.h"
 
 namespace vfplane::cni {
@@ -260,7 +261,22 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   const auto& env = req.env;
   auto cfg = parseHostDeviceConfig(req.conf);
   if (!cfg) return std::unexpected(cfg.error());
+  // By resourceName, the choice and the record that claims it are one step under a node-wide
+  // lock: two ADDs of one pod (or of two pods holding the same device by mistake) never pick the
+  // same device. The record is written before the move, so the lock goes once it is.
+  std::optional<sriov::DeviceLock> choiceLock;
   if (!cfg->pci && cfg->device.empty() && !cfg->hwaddr && cfg->kernelPath.empty()) {
+    std::error_code mk;
+    fs::create_directories(options_.stateDir / "locks", mk);
+    auto lock = sriov::DeviceLock::acquireFile(
+        options_.stateDir / "locks" / "host-device-choice.lock", options_.choiceLockTimeout);
+    if (!lock) {
+      return cniFail(
+          lock.error().sysErrno() == ETIMEDOUT ? ErrorCode::kTryAgainLater : ErrorCode::kIoFailure,
+          fmt::format("{}: resourceName {}: {}", kPlugin, cfg->resource->name,
+                      lock.error().message()));
+    }
+    choiceLock.emplace(std::move(*lock));
     auto device = fromResource(*cfg->resource, env);
     if (!device) return std::unexpected(device.error());
     cfg->pci = *device;
@@ -314,6 +330,7 @@ CniExpected<NetResult> HostDevicePlugin::add(Request& req) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (auto w = writeFileAtomic(path, state.toJson().dump()); !w) return ioError(w.error());
+  choiceLock.reset();
 
   std::optional<LinkInfo> moved;
   if (!dpdk) {

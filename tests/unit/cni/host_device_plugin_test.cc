@@ -13,6 +13,7 @@
 #include "cni_test_support.h"
 #include "fake_kernel.h"
 #include "test_support.h"
+#include "vfplane/sriov/device_lock.h"
 
 namespace vfplane::cni {
 namespace {
@@ -59,6 +60,29 @@ TEST_F(HostDevicePluginTest, MovesInWithItsNameInTheAliasAndComesHomeByIt) {
   auto home = kernel_.find(FakeKernel::kHost, "eno1");
   ASSERT_TRUE(home);
   EXPECT_EQ(home->alias, "");
+}
+
+// Choosing by resourceName is one step with writing the record that claims the choice, under a
+// node-wide lock: while another ADD holds it, this one waits, and then gives up with code 11
+// naming the lock, having touched nothing.
+TEST_F(HostDevicePluginTest, AChoiceByResourceNameWaitsForAnotherAndThenTriesAgainLater) {
+  HostDevicePlugin plugin(
+      HostDevicePluginOptions{.sysfsRoot = dir_.path(),
+                              .stateDir = dir_.path() / "state",
+                              .clients = kernel_.factory(),
+                              .choiceLockTimeout = std::chrono::milliseconds(20)});
+  fs::create_directories(dir_.path() / "state/locks");
+  auto held = sriov::DeviceLock::acquireFile(dir_.path() / "state/locks/host-device-choice.lock",
+                                             std::chrono::milliseconds(0));
+  ASSERT_TRUE(held) << held.error().message();
+  auto add = request(Command::kAdd, R"(,"resourceName":"intel.com/sriov_net_a")");
+  auto r = plugin.add(add);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTryAgainLater);
+  EXPECT_THAT(r.error().msg, HasSubstr("resourceName intel.com/sriov_net_a"));
+  EXPECT_THAT(r.error().msg, HasSubstr("host-device-choice.lock is still locked"));
+  EXPECT_TRUE(kernel_.find(FakeKernel::kHost, "eno1"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "state/host-device"));
 }
 
 TEST_F(HostDevicePluginTest, ATakenHomeNameGivesTheSharedFallbackName) {

@@ -19,6 +19,7 @@
 // (both use netdev_move.h). A missing device or netns is success.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -56,6 +57,8 @@ struct HostDevicePluginOptions {
   std::filesystem::path sysfsRoot = "/";
   std::filesystem::path stateDir = "/var/lib/cni/vfplane";
   netlink::ClientFactory clients = netlink::kernelClients();
+  // How long an ADD by resourceName waits for another one's choice (then code 11).
+  std::chrono::milliseconds choiceLockTimeout{10000};
 };
 
 class HostDevicePlugin final : public Plugin {
