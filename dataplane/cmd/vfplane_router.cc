@@ -35,7 +35,7 @@ struct Flags {
   std::string backend;
   std::vector<std::string> ports, macs, mtus, eal;
   std::string mode = "native", resync = "30s", statsInterval = "60s", statsJson;
-  uint32_t maxRoutes = 65536;
+  uint32_t maxRoutes = 65536, mbufs = 0;
   uint16_t lcores = 1;
 };
 
@@ -103,7 +103,7 @@ int runDpdk(DaemonMain& m, const Flags& f, const std::vector<PortSpec>& ports,
     }
     auto router = DpdkRouter::create({.ports = dpdkPorts,
                                       .maxEntries = f.maxRoutes,
-                                      .mbufs = 0,
+                                      .mbufs = f.mbufs,
                                       .workers = f.lcores,
                                       .hashSeed = seed});
     if (!router) return m.exitWith(router.error());
@@ -160,6 +160,10 @@ int main(int argc, char** argv) {
                  "Routes per family the tables hold (1000000 for a full Internet table)")
       ->check(CLI::Range(16u, 1u << 24))
       ->capture_default_str();
+  app.add_option("--mbufs", f.mbufs,
+                 "DPDK: packet buffers in the pool (default: enough for every queue full); a "
+                 "net_pcap port with infinite_rx keeps its whole pcap in it")
+      ->check(CLI::Range(1024u, 1u << 24));
   app.add_option("--resync-interval", f.resync,
                  "Full re-read of the kernel tables, besides the rtnetlink events")
       ->capture_default_str();

@@ -300,14 +300,17 @@ Result<std::unique_ptr<DpdkRouter::Table>> DpdkRouter::build(const Fib& fib) {
     return static_cast<uint32_t>(std::min<size_t>(need + 256, 1u << 22));
   };
   uint32_t groups4 = tbl8Of(tbl8v4), groups6 = tbl8Of(tbl8v6);
+  // DPDK fails a table it cannot allocate with ENOMEM, ENOENT or EINVAL depending on the part
+  // (RIB pool, first level, 8-bit groups): whatever it says, say what the table needs.
   auto cannot = [&](std::string_view family, uint32_t groups) {
-    if (rte_errno != ENOMEM)
-      return fail(rteError(fmt::format("DPDK router: create the {} table", family)));
+    int err = rte_errno;
     size_t mb = (((1ul << 24) + groups * 256ul) * 4) >> 20;
-    return fail(Error(fmt::format("DPDK router: create the {} table ({} MB): {}; the EAL's memory "
-                                  "(-m, or hugepages) must hold two, while one replaces the other",
-                                  family, mb, rte_strerror(rte_errno)),
-                      rte_errno));
+    return fail(Error(fmt::format("DPDK router: create the {} table ({} MB for {} 8-bit groups, "
+                                  "which rte_fib reserves for the worst case of every route "
+                                  "longer than /24): {}; the EAL's memory (-m, or hugepages) "
+                                  "must hold two, while one replaces the other",
+                                  family, mb, groups, rte_strerror(err)),
+                      err));
   };
   rte_fib_conf c4{};
   c4.type = RTE_FIB_DIR24_8;
