@@ -15,7 +15,8 @@ Debian's dpdk-doc sources with a patch applied here (see patch_l3fwd). Writes
 DIR/router-<date>.json and .md (and PNG plots when matplotlib is there); prints the table.
 --quick runs one frame size and the small tables once, for a few seconds: it checks that every
 row runs and that the loss check works, and asserts no timing. Exit 0, 1 naming what failed, 77
-when the machine cannot run it (not root, a tool missing).
+when the machine cannot run it (not root, a tool missing). VFPLANE_BENCH_KEEP_LOGS=DIR copies
+each forwarder's log there (the run's own dir is removed at the end).
 """
 import argparse
 import datetime
@@ -190,9 +191,8 @@ def forwarding(tele, port_out, proc, what, timeout=300):
         if proc.poll() is not None:
             raise RowError(f"{what} exited {proc.returncode} before it forwarded anything")
         if time.monotonic() > end:
-            return False
+            raise RowError(f"{what} forwarded nothing in {timeout} s")
         time.sleep(0.1)
-    return True
 
 
 def measure(tele, port_in, port_out, seconds, tsc_hz):
@@ -606,7 +606,7 @@ def main():
         for fam in families:
             for n in route_counts:
                 routes = routes_of(fam, n)
-                dsts = destinations(routes, min(a.destinations, max(n, a.destinations)))
+                dsts = destinations(routes, a.destinations)
                 for size in frames:
                     size = max(size, MIN_FRAME[fam])
                     pcap = os.path.join(tmp, f"in-v{fam}-{size}.pcap")
