@@ -20,13 +20,40 @@
 /* Set by the loader before the program is loaded. */
 const volatile __u32 hash_seed = 0;
 
+/* IPv4: DIR-24-8 (see xdp_router_abi.h). Array lookups are inlined by the verifier: one or two
+ * loads, where an LPM trie walks a node per prefix bit that differs. An array element takes 8
+ * bytes whatever its size, so each holds two entries, and the mapped memory is a plain __u32
+ * array for the writer. */
+struct vfp_dir_pair {
+	__u32 e[2];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct vfp_fib4_key);
-	__type(value, struct vfp_fib_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-} fib4 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vfp_dir_pair);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VFP_TBL24_ENTRIES / 2);
+} tbl24 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vfp_dir_pair);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 128); /* groups of 256 entries, sized by the loader */
+} tbl8 SEC(".maps");
+
+/* Entry i of a DIR-24-8 array, or 0 (invalid) past its end. */
+static __always_inline __u32 dir_entry(void *map, __u32 i)
+{
+	__u32 key = i >> 1;
+	struct vfp_dir_pair *p = bpf_map_lookup_elem(map, &key);
+
+	if (!p)
+		return 0;
+	return *(volatile __u32 *)&p->e[i & 1];
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -336,9 +363,8 @@ static __always_inline int special6(const struct in6_addr *addr)
 static __always_inline int route4(struct ethhdr *eth, void *end, __u32 in_slot)
 {
 	struct iphdr *ip = (void *)(eth + 1);
-	struct vfp_fib4_key key;
-	struct vfp_fib_value *v;
-	__u32 sum = 0, len;
+	struct vfp_fib_value v;
+	__u32 sum = 0, len, dst, x;
 	__u16 *w;
 
 	if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
@@ -362,12 +388,15 @@ static __always_inline int route4(struct ethhdr *eth, void *end, __u32 in_slot)
 	if (ip->ttl <= 1)
 		return count(VFP_CNT_TTL, XDP_PASS);
 
-	key.prefixlen = 32;
-	__builtin_memcpy(key.addr, &ip->daddr, 4);
-	v = bpf_map_lookup_elem(&fib4, &key);
-	if (!v)
+	dst = bpf_ntohl(ip->daddr);
+	x = dir_entry(&tbl24, dst >> 8);
+	if (x & VFP_DIR_EXT)
+		x = dir_entry(&tbl8, (x & VFP_DIR_VALUE_MASK) << 8 | (dst & 0xff));
+	if (!(x & VFP_DIR_VALID))
 		return count(VFP_CNT_NO_ROUTE, XDP_PASS);
-	return forward(eth, ip, end, 0, len, v, in_slot);
+	v.verdict = (x & VFP_DIR_VALUE_MASK) >> VFP_V4_VERDICT_SHIFT;
+	v.group = x & VFP_V4_GROUP_MASK;
+	return forward(eth, ip, end, 0, len, &v, in_slot);
 }
 
 static __always_inline int route6(struct ethhdr *eth, void *end, __u32 in_slot)

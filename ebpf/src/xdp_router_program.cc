@@ -3,6 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cerrno>
 
 // The generated skeleton is C; its embedded object bytes trip warnings meant for our own code.
@@ -18,30 +21,60 @@ namespace {
 // libbpf returns -errno (and sets errno) on failure.
 Error bpfError(std::string_view what, int rc) { return systemError(what, rc < 0 ? -rc : errno); }
 
+// The whole of an mmapable array map of vfp_dir_pair (8-byte elements, as the kernel lays out
+// every array), as the __u32 entries it holds, shared with the program.
+Result<std::span<uint32_t>> mapWords(bpf_map* map, std::string_view what) {
+  size_t words = size_t{bpf_map__max_entries(map)} * 2;
+  size_t bytes = words * sizeof(uint32_t);
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  bytes = (bytes + page - 1) / page * page;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+  if (p == MAP_FAILED) {
+    return fail(systemError(std::string("load XDP router: mmap ") + std::string(what), errno));
+  }
+  return std::span<uint32_t>(static_cast<uint32_t*>(p), words);
+}
+
 }  // namespace
+
+XdpRouterProgram::Mapping& XdpRouterProgram::Mapping::operator=(Mapping&& o) noexcept {
+  if (this != &o) {
+    if (words.data()) ::munmap(words.data(), words.size_bytes());
+    words = std::exchange(o.words, {});
+  }
+  return *this;
+}
+
+XdpRouterProgram::Mapping::~Mapping() {
+  if (words.data()) ::munmap(words.data(), words.size_bytes());
+}
 
 void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const {
   vfp_xdp_router__destroy(skel);
 }
 
-Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fibEntries, uint32_t hashSeed) {
+Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fib6Entries, uint32_t tbl8Groups,
+                                                 uint32_t hashSeed) {
   std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());
   if (!skel) return fail(systemError("load XDP router: open skeleton", errno));
-  for (bpf_map* map : {skel->maps.fib4, skel->maps.fib6}) {
-    if (int rc = bpf_map__set_max_entries(map, fibEntries); rc != 0) {
-      return fail(bpfError("load XDP router: size the forwarding tables", rc));
-    }
-  }
+  if (int rc = bpf_map__set_max_entries(skel->maps.fib6, fib6Entries); rc != 0)
+    return fail(bpfError("load XDP router: size the IPv6 table", rc));
+  if (int rc = bpf_map__set_max_entries(skel->maps.tbl8, tbl8Groups * 128); rc != 0)
+    return fail(bpfError("load XDP router: size the IPv4 table's groups", rc));
   skel->rodata->hash_seed = hashSeed;
   if (int rc = vfp_xdp_router__load(skel.get()); rc != 0) {
     return fail(bpfError("load XDP router: bpf_object__load", rc));
   }
-  return XdpRouterProgram(std::move(skel));
+  auto tbl24 = mapWords(skel->maps.tbl24, "tbl24");
+  if (!tbl24) return fail(std::move(tbl24.error()));
+  Mapping m24(*tbl24);
+  auto tbl8 = mapWords(skel->maps.tbl8, "tbl8");
+  if (!tbl8) return fail(std::move(tbl8.error()));
+  return XdpRouterProgram(std::move(skel), std::move(m24), Mapping(*tbl8));
 }
 
 int XdpRouterProgram::routerFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_router); }
 int XdpRouterProgram::passFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_pass); }
-int XdpRouterProgram::fib4Fd() const { return bpf_map__fd(skel_->maps.fib4); }
 int XdpRouterProgram::fib6Fd() const { return bpf_map__fd(skel_->maps.fib6); }
 int XdpRouterProgram::groupsFd() const { return bpf_map__fd(skel_->maps.groups); }
 int XdpRouterProgram::txPortsFd() const { return bpf_map__fd(skel_->maps.tx_ports); }

@@ -114,7 +114,7 @@ TEST_F(XdpRouterTest, PortCountersCountReceivedForwardedAndSent) {
   EXPECT_EQ((*ports)[0].tx, 1u) << "the one egress port is the ingress one here";
 }
 
-// 1,000,000 IPv4 and 100,000 IPv6 routes in the LPM tries (--max-routes 1100000): every
+// 1,000,000 IPv4 routes in DIR-24-8 and 100,000 IPv6 in the LPM trie (--max-routes 1100000): every
 // sampled destination goes to its own route's next hop.
 TEST_F(XdpRouterTest, HoldsAMillionIpv4AndAHundredThousandIpv6Routes) {
   auto big = XdpRouter::load({.maxEntries = 1'100'000, .hashSeed = test::kHashSeed});

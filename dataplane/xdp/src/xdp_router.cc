@@ -64,11 +64,19 @@ vfp_group groupValue(const NextHopGroup& g, const std::map<int, uint16_t>& slots
 
 }  // namespace
 
+static_assert(Dir24_8::kValid == VFP_DIR_VALID && Dir24_8::kExt == VFP_DIR_EXT &&
+              Dir24_8::kValueMask == VFP_DIR_VALUE_MASK &&
+              Dir24_8::kTbl24Entries == VFP_TBL24_ENTRIES);
+static_assert(VFP_CNT_MAX <= (VFP_DIR_VALUE_MASK >> VFP_V4_VERDICT_SHIFT) + 1);
+
 XdpRouter::XdpRouter(Options options, ebpf::XdpRouterProgram program)
-    : options_(options), program_(std::make_unique<ebpf::XdpRouterProgram>(std::move(program))) {}
+    : options_(options),
+      program_(std::make_unique<ebpf::XdpRouterProgram>(std::move(program))),
+      fib4_(std::make_unique<Dir24_8>(program_->tbl24(), program_->tbl8())) {}
 
 Result<XdpRouter> XdpRouter::load(const Options& options) {
-  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, options.hashSeed);
+  uint32_t groups = std::clamp<uint32_t>(options.maxEntries / 8, 1024, 65536);
+  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, groups, options.hashSeed);
   if (!program) return fail(std::move(program.error()));
   return XdpRouter(options, std::move(*program));
 }
@@ -98,34 +106,36 @@ Result<void> XdpRouter::writeEntry(const Prefix& prefix, const Action& action) {
   } else {
     value.verdict = slotOf(action.punt());
   }
-  int rc;
   if (prefix.addr.isV4()) {
-    vfp_fib4_key key{static_cast<__u32>(prefix.length), {}};
-    std::memcpy(key.addr, prefix.addr.bytes.data(), 4);
-    rc = bpf_map_update_elem(program_->fib4Fd(), &key, &value, BPF_ANY);
-  } else {
-    vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
-    std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
-    rc = bpf_map_update_elem(program_->fib6Fd(), &key, &value, BPF_ANY);
+    auto ok = fib4_->add(prefix.addr.word(0), prefix.length,
+                         value.verdict << VFP_V4_VERDICT_SHIFT | value.group);
+    if (!ok) return fail(std::move(ok.error()).withContext("install: write " + prefix.str()));
+    return {};
   }
-  if (rc != 0) return fail(systemError(fmt::format("install: write {}", prefix.str()), errno));
+  vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
+  std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
+  if (bpf_map_update_elem(program_->fib6Fd(), &key, &value, BPF_ANY) != 0)
+    return fail(systemError(fmt::format("install: write {}", prefix.str()), errno));
   return {};
 }
 
 Result<void> XdpRouter::deleteEntry(const Prefix& prefix) {
-  int rc;
   if (prefix.addr.isV4()) {
-    vfp_fib4_key key{static_cast<__u32>(prefix.length), {}};
-    std::memcpy(key.addr, prefix.addr.bytes.data(), 4);
-    rc = bpf_map_delete_elem(program_->fib4Fd(), &key);
-  } else {
-    vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
-    std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
-    rc = bpf_map_delete_elem(program_->fib6Fd(), &key);
+    fib4_->remove(prefix.addr.word(0), prefix.length);
+    return {};
   }
-  if (rc != 0 && errno != ENOENT)
+  vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
+  std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
+  if (bpf_map_delete_elem(program_->fib6Fd(), &key) != 0 && errno != ENOENT)
     return fail(systemError(fmt::format("install: delete {}", prefix.str()), errno));
   return {};
+}
+
+uint32_t XdpRouter::newGroupId() {
+  if (nextGroupId_ <= VFP_V4_GROUP_MASK || freedGroupIds_.empty()) return nextGroupId_++;
+  uint32_t id = freedGroupIds_.front();
+  freedGroupIds_.pop_front();
+  return id;
 }
 
 // In the order that keeps every packet on a complete path: egress ports, then new groups, then
@@ -155,7 +165,10 @@ Result<InstallStats> XdpRouter::install(const Fib& fib) {
   int groupsFd = program_->groupsFd();
   for (const auto& g : wanted) {
     if (groupIds_.contains(g)) continue;
-    __u32 id = nextGroupId_++;
+    if (nextGroupId_ > VFP_V4_GROUP_MASK && freedGroupIds_.empty()) {
+      return fail(fmt::format("install: more than {} next-hop groups", VFP_V4_GROUP_MASK), ENOSPC);
+    }
+    __u32 id = newGroupId();
     vfp_group value = groupValue(g, slots_);
     if (bpf_map_update_elem(groupsFd, &id, &value, BPF_NOEXIST) != 0) {
       return fail(systemError(fmt::format("install: add next-hop group {}", id), errno));
@@ -179,6 +192,7 @@ Result<InstallStats> XdpRouter::install(const Fib& fib) {
     if (bpf_map_delete_elem(groupsFd, &id) != 0 && errno != ENOENT) {
       return fail(systemError(fmt::format("install: remove next-hop group {}", id), errno));
     }
+    freedGroupIds_.push_back(id);
     it = groupIds_.erase(it);
   }
   for (auto it = txPorts_.begin(); it != txPorts_.end();) {

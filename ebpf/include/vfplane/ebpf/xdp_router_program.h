@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <utility>
 
 #include "vfplane/base/error.h"
 #include "vfplane/ebpf/xdp_router_abi.h"
@@ -17,13 +19,18 @@ namespace vfplane::ebpf {
 
 class XdpRouterProgram {
  public:
-  // fibEntries sizes each forwarding table (LPM tries of vfp_fib4_key and vfp_fib6_key ->
-  // vfp_fib_value); hashSeed seeds the ECMP flow hash.
-  static Result<XdpRouterProgram> load(uint32_t fibEntries, uint32_t hashSeed);
+  // fib6Entries sizes the IPv6 table (an LPM trie of vfp_fib6_key -> vfp_fib_value);
+  // tbl8Groups the IPv4 table's groups for prefixes longer than /24; hashSeed seeds the ECMP
+  // flow hash. The IPv4 table's two arrays come mapped into this process, zeroed.
+  static Result<XdpRouterProgram> load(uint32_t fib6Entries, uint32_t tbl8Groups,
+                                       uint32_t hashSeed);
+  XdpRouterProgram(XdpRouterProgram&&) noexcept = default;
+  XdpRouterProgram& operator=(XdpRouterProgram&&) noexcept = default;
 
   int routerFd() const;        // the router program
   int passFd() const;          // the pass-through program, for the far ends of veth links
-  int fib4Fd() const;          // vfp_fib4_key -> vfp_fib_value
+  std::span<uint32_t> tbl24() const { return tbl24_.words; }  // VFP_TBL24_ENTRIES entries
+  std::span<uint32_t> tbl8() const { return tbl8_.words; }    // tbl8Groups x 256 entries
   int fib6Fd() const;          // vfp_fib6_key -> vfp_fib_value
   int groupsFd() const;        // group id -> vfp_group
   int txPortsFd() const;       // devmap of egress ifindexes
@@ -35,9 +42,20 @@ class XdpRouterProgram {
   struct Destroy {
     void operator()(vfp_xdp_router* skel) const;
   };
-  explicit XdpRouterProgram(std::unique_ptr<vfp_xdp_router, Destroy> skel)
-      : skel_(std::move(skel)) {}
+  // An mmapped BPF array, unmapped with its owner.
+  struct Mapping {
+    std::span<uint32_t> words;
+    Mapping() = default;
+    explicit Mapping(std::span<uint32_t> w) : words(w) {}
+    Mapping(Mapping&& o) noexcept : words(std::exchange(o.words, {})) {}
+    Mapping& operator=(Mapping&& o) noexcept;
+    ~Mapping();
+  };
+  XdpRouterProgram(std::unique_ptr<vfp_xdp_router, Destroy> skel, Mapping tbl24, Mapping tbl8)
+      : skel_(std::move(skel)), tbl24_(std::move(tbl24)), tbl8_(std::move(tbl8)) {}
+  // Unmapped before the skeleton closes the maps: members go in reverse order.
   std::unique_ptr<vfp_xdp_router, Destroy> skel_;
+  Mapping tbl24_, tbl8_;
 };
 
 }  // namespace vfplane::ebpf

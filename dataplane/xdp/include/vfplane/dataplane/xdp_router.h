@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "vfplane/base/error.h"
+#include "vfplane/dataplane/dir24_8.h"
 #include "vfplane/dataplane/fast_path.h"
 #include "vfplane/ebpf/xdp_router_program.h"
 
@@ -25,7 +27,9 @@ enum class XdpMode {
 class XdpRouter final : public FastPath {
  public:
   struct Options {
-    uint32_t maxEntries = 65536;      // size of each forwarding table (IPv4, IPv6)
+    // Routes per family: the IPv6 trie's size, and the IPv4 table's groups for prefixes longer
+    // than /24 (one per /24 that holds any: maxEntries / 8 of them, 1024 to 65536).
+    uint32_t maxEntries = 65536;
     XdpMode mode = XdpMode::kNative;  // how addPort() attaches
     uint32_t hashSeed = 0;            // seeds flowHash() for ECMP
   };
@@ -68,12 +72,17 @@ class XdpRouter final : public FastPath {
   Result<uint32_t> attachProgram(int ifindex, int progFd, XdpMode mode);
   Result<void> writeEntry(const Prefix& prefix, const Action& action);
   Result<void> deleteEntry(const Prefix& prefix);
+  uint32_t newGroupId();
 
   Options options_;
   std::unique_ptr<ebpf::XdpRouterProgram> program_;
+  std::unique_ptr<Dir24_8> fib4_;  // over the program's mapped IPv4 arrays
   std::map<Prefix, Action> installed_;
   std::map<NextHopGroup, uint32_t> groupIds_;  // what the groups map holds
+  // Group ids fit the IPv4 entry's 20 bits: fresh ones first, then the longest freed, so an id
+  // comes back only after a million others, long after any packet that read it is gone.
   uint32_t nextGroupId_ = 1;
+  std::deque<uint32_t> freedGroupIds_;
   std::map<int, uint16_t> slots_;     // ifindex -> slot in the port counters
   std::map<int, std::string> names_;  // ifindex -> the name addPort() gave
   std::set<int> txPorts_;
