@@ -38,8 +38,8 @@ import tempfile
 
 import router_bench_dpdk as dpdk
 import router_bench_xdp as xdp
-from router_bench_common import (MIN_FRAME, RowError, cpus, destinations, routes_of, say, skip,
-                                 traffic, tsc_hz)
+from router_bench_common import (MIN_FRAME, Churn, RowError, cpus, destinations, routes_of, say,
+                                 skip, traffic, tsc_hz)
 
 
 def header(ctx):
@@ -70,9 +70,10 @@ def markdown(head, rows):
            f"{head['kernel']}, DPDK {head['dpdk']}, commit {head['commit']}. Medians of "
            f"{head['repetitions']} runs of {head['seconds']} s. {head['note']}.", ""]
     key = lambda r: (r["family"], r["frame_bytes"], r["routes"])
-    ok = [r for r in rows if "error" not in r]
+    ok = [r for r in rows if "error" not in r and not r["churn"]]
     by = {(r["backend"], r["system"]) + key(r): r for r in ok}
-    dp = [r for r in rows if r["backend"] == "dpdk"]
+    steady = [r for r in rows if not r["churn"]]
+    dp = [r for r in steady if r["backend"] == "dpdk"]
     if dp:
         out += [f"## DPDK: {head['pmd']}, one forwarding lcore", "",
                 "| family | frame B | routes | system | Mpps | cycles/pkt | vs l3fwd (cycles) | "
@@ -88,7 +89,7 @@ def markdown(head, rows):
                        f"{ratio(r['cycles_per_packet'], base and base['cycles_per_packet'])} | "
                        f"{r['loss']} | {', '.join(str(x) for x in r['runs_mpps'])} |")
         out.append("")
-    xd = [r for r in rows if r["backend"] == "xdp"]
+    xd = [r for r in steady if r["backend"] == "xdp"]
     if xd:
         out += [f"## XDP: {head['xdp_chain']}", "",
                 "Rates at the sink. \"vs\" columns: packet rate over the bpf_fib_lookup router's "
@@ -112,6 +113,27 @@ def markdown(head, rows):
                 f"{ratio(r['cycles_per_packet'], floor and floor['cycles_per_packet'])} | "
                 f"{r.get('program_ns', '')} | {ratio(r.get('program_ns'), r.get('pass_ns'), 1)} | "
                 f"{r['loss']} | {', '.join(str(x) for x in r['runs_mpps'])} |")
+        out.append("")
+    ch = [r for r in rows if r["churn"]]
+    if ch:
+        out += ["## Under route churn", "",
+                "The same traffic while route changes go through the kernel (each of the row's "
+                "routes in turn to the other next hop), against the steady rate of the same run.",
+                "",
+                "| backend | family | frame B | routes | system | Mpps | steady Mpps | of steady | "
+                "changes/s | router syncs | loss | runs (Mpps) |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in ch:
+            lead = (f"| {r['backend']} | IPv{r['family']} | {r['frame_bytes']} | {r['routes']} | "
+                    f"{r['system']} |")
+            if "error" in r:
+                out.append(f"{lead} did not run: {r['error'][:200]} |" + " |" * 6)
+                continue
+            base = by.get((r["backend"], r["system"]) + key(r))
+            out.append(f"{lead} {r['mpps']} | {base['mpps'] if base else ''} | "
+                       f"{ratio(r['mpps'], base and base['mpps'])} | {r.get('churn_rate', '')} | "
+                       f"{r.get('router_syncs', '')} | {r['loss']} | "
+                       f"{', '.join(str(x) for x in r['runs_mpps'])} |")
         out.append("")
     return "\n".join(out)
 
@@ -141,7 +163,7 @@ def plots(out_base, rows):
     for backend in ("dpdk", "xdp"):
         for fam in (4, 6):
             fr = [r for r in rows if r["family"] == fam and r["backend"] == backend
-                  and "error" not in r]
+                  and "error" not in r and not r["churn"]]
             if not fr:
                 continue
             small = min(r["routes"] for r in fr)
@@ -170,10 +192,11 @@ class Report:
         self.base, self.head, self.quick = base, head, quick
         self.rows, self.problems, self.warnings = [], [], []
 
-    def add(self, backend, fam, size, n, ndst, lcores, system, runs, error):
-        what = f"{backend} {system} IPv{fam} {size} B {n} routes"
+    def add(self, backend, fam, size, n, ndst, lcores, system, runs, error, churn=False):
+        what = (f"{backend} {system} IPv{fam} {size} B {n} routes" +
+                (" under route churn" if churn else ""))
         common = {"system": system, "backend": backend, "family": fam, "frame_bytes": size,
-                  "routes": n, "destinations": ndst, "lcores": lcores}
+                  "routes": n, "destinations": ndst, "lcores": lcores, "churn": churn}
         if error:
             self.problems.append(f"{what}: {error}")
             self.rows.append(dict(common, error=error))
@@ -185,9 +208,9 @@ class Report:
         received = sum(r["received"] for r in runs)
         loss = sum(r["lost"] for r in runs)
         row = dict(common, mpps=med, cycles_per_packet=best["cycles_per_packet"], sent=sent,
-                   received=received, loss=loss, churn=False,
-                   runs_mpps=[r["mpps"] for r in runs])
-        for extra in ("kernel_ns_per_packet", "program_ns", "pass_ns"):
+                   received=received, loss=loss, runs_mpps=[r["mpps"] for r in runs])
+        for extra in ("kernel_ns_per_packet", "program_ns", "pass_ns", "churn_rate",
+                      "router_syncs"):
             if extra in best:
                 row[extra] = statistics.median(r[extra] for r in runs)
         self.rows.append(row)
@@ -234,6 +257,16 @@ def dpdk_rows(ctx, report, fam, n, routes, dsts, frames):
         for system in systems:
             report.add("dpdk", fam, size, n, len(dsts), 1, system, runs[system],
                        errors.get(system))
+        if ctx.churn and size == frames[0]:
+            # vfplane follows the kernel's routes; l3fwd's are fixed at start.
+            runs, error = [], None
+            for _ in range(ctx.repetitions):
+                try:
+                    runs.append(dpdk.run_vfplane(ctx, pcap, routes, churn=True))
+                except RowError as e:
+                    error = str(e)
+                    break
+            report.add("dpdk", fam, size, n, len(dsts), 1, "vfplane", runs, error, churn=True)
         report.write()
 
 
@@ -243,6 +276,7 @@ def xdp_rows(ctx, report, fam, n, routes, dsts, frames):
         pcaps[size] = os.path.join(ctx.tmp, f"xdp-v{fam}-{size}.pcap")
         traffic(pcaps[size], fam, size, dsts)
     runs = {(s, size): [] for s in xdp.SYSTEMS for size in frames}
+    churned = {s: [] for s in xdp.CHURN_SYSTEMS}
     errors = {}
     chain = xdp.Chain(ctx, routes)
     say(f"xdp IPv{fam} {n} routes: chain up, routes in the kernel in {chain.route_seconds:.1f} s")
@@ -256,6 +290,17 @@ def xdp_rows(ctx, report, fam, n, routes, dsts, frames):
                     system = xdp.System(chain, name, ctx.tmp)
                     for size in frames:
                         runs[(name, size)].append(xdp.measure(ctx, system, pcaps[size]))
+                    if ctx.churn and name in churned:
+                        syncs = system.metrics.get("syncs_total") if system.metrics else None
+                        changes = Churn(xdp.NS_ROUTER, routes, chain.via, ctx.churn)
+                        try:
+                            r = xdp.measure(ctx, system, pcaps[frames[0]], cost=False)
+                        finally:
+                            rate = changes.stop()
+                        r["churn_rate"] = round(rate)
+                        if syncs is not None:
+                            r["router_syncs"] = (system.metrics.get("syncs_total") or 0) - syncs
+                        churned[name].append(r)
                 except RowError as e:
                     errors[name] = str(e)
                 finally:
@@ -267,6 +312,10 @@ def xdp_rows(ctx, report, fam, n, routes, dsts, frames):
         for name in xdp.SYSTEMS:
             report.add("xdp", fam, size, n, len(dsts), 1, name, runs[(name, size)],
                        errors.get(name))
+    for name, rs in churned.items():
+        if ctx.churn:
+            report.add("xdp", fam, frames[0], n, len(dsts), 1, name, rs, errors.get(name),
+                       churn=True)
     report.write()
 
 
@@ -329,6 +378,8 @@ def main():
     ap.add_argument("--families", default="4,6")
     ap.add_argument("--frames", default="64,128,256,512,1024,1518")
     ap.add_argument("--routes", default="1,10000,1000000")
+    ap.add_argument("--churn", type=int, default=1000, metavar="PER_SECOND",
+                    help="route changes per second for the churn rows (0: no churn rows)")
     a = ap.parse_args()
 
     if os.geteuid() != 0:
@@ -352,6 +403,7 @@ def main():
     ctx.tsc_hz, ctx.tsc_source = tsc_hz()
     ctx.chain_cpu = cpus()[-1]
     ctx.repetitions, ctx.seconds, ctx.warmup = a.repetitions, a.seconds, 1.0
+    ctx.churn = a.churn
     families = [int(x) for x in a.families.split(",")]
     frames = [int(x) for x in a.frames.split(",")]
     route_counts = [int(x) for x in a.routes.split(",")]
@@ -362,7 +414,9 @@ def main():
         ctx.l3fwd = dpdk.build_l3fwd(a.cache)
     out_dir = a.out or os.path.join(ctx.root, "bench", "results")
     os.makedirs(out_dir, exist_ok=True)
-    stamp = datetime.date.today().isoformat() + ("-quick" if a.quick else "")
+    # One file per day and kind of run: the quick run, or the backends it measured.
+    stamp = datetime.date.today().isoformat() + ("-quick" if a.quick else "") + (
+        "" if a.quick or len(ctx.backends) == 2 else "-" + ctx.backends[0])
     report = Report(os.path.join(out_dir, f"router-{stamp}"), header(ctx), a.quick)
     with tempfile.TemporaryDirectory(prefix="vfplane-router-bench.") as tmp:
         ctx.tmp = tmp

@@ -6,6 +6,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 PORT_IN_MAC = "02:70:63:61:70:00"  # net_pcap0's own MAC ("pcap", 0), which it will not change
@@ -172,9 +173,72 @@ def router_addresses(ns, fam, next_hop_mac):
         cmds = ["addr add 2001:2::1/48 dev r1 nodad", "addr add 2001:db8:1::1/64 dev r2 nodad"]
         via = "2001:db8:1::2"
     cmds = ["link set r1 up", "link set r2 up"] + cmds + [
-        f"neigh replace {via} lladdr {next_hop_mac} dev r2 nud permanent"]
+        f"neigh replace {hop} lladdr {next_hop_mac} dev r2 nud permanent"
+        for hop in (via, CHURN_VIA[fam])]
     sh("ip", "-n", ns, "-batch", "-", input="\n".join(cmds) + "\n")
     return via
+
+
+# The second next hop churn moves routes to and back (same MAC: traffic flows either way).
+CHURN_VIA = {4: "10.1.0.3", 6: "2001:db8:1::3"}
+
+
+class Churn:
+    """Route changes through the kernel at `rate` per second while it runs: each of the row's
+    routes in turn moves to the other next hop (`ip route replace` lines fed to one
+    `ip -batch -`, a hundredth of a second's worth at a time)."""
+
+    def __init__(self, ns, routes, via, rate=1000):
+        self.ns, self.routes, self.rate = ns, routes, rate
+        self.hops = (CHURN_VIA[routes[0].version], via)
+        self.changes = 0
+        self.stopping = threading.Event()
+        self.proc = subprocess.Popen(["ip", "-n", ns, "-force", "-batch", "-"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.started = time.monotonic()
+        self.thread.start()
+
+    def run(self):
+        tick = 0.01
+        start = time.monotonic()
+        i = 0
+        while not self.stopping.is_set():
+            due = int((time.monotonic() - start) * self.rate)
+            lines = []
+            while self.changes + len(lines) < due:
+                n = self.changes + len(lines)
+                net = self.routes[n % len(self.routes)]
+                hop = self.hops[(n // len(self.routes)) % 2]
+                lines.append(f"route replace {net} via {hop} dev r2\n")
+            if lines:
+                try:
+                    self.proc.stdin.write("".join(lines))
+                    self.proc.stdin.flush()
+                except (BrokenPipeError, OSError):
+                    return
+                self.changes += len(lines)
+            i += 1
+            self.stopping.wait(max(0.0, start + i * tick - time.monotonic()))
+
+    def stop(self):
+        """Stops, puts every route back on its first next hop, and returns the changes made per
+        second."""
+        self.stopping.set()
+        self.thread.join()
+        seconds = time.monotonic() - self.started
+        try:
+            self.proc.stdin.write("".join(f"route replace {net} via {self.hops[1]} dev r2\n"
+                                          for net in self.routes[:min(self.changes,
+                                                                      len(self.routes))]))
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        err = self.proc.stderr.read()
+        if self.proc.wait() != 0:
+            raise RowError(f"the churn's ip -batch failed: {err.strip()[-300:]}")
+        return self.changes / seconds
 
 
 def add_routes(ns, routes, via):

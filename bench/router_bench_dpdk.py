@@ -9,8 +9,8 @@ import socket
 import subprocess
 import time
 
-from router_bench_common import (NEXT_HOP_MAC, RouterMetrics, RowError, add_routes, cpus, fail,
-                                 router_addresses, say, sh, skip)
+from router_bench_common import (NEXT_HOP_MAC, Churn, RouterMetrics, RowError, add_routes, cpus,
+                                 fail, router_addresses, say, sh, skip)
 
 
 # ---- DPDK telemetry ----------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def run_l3fwd(ctx, pcap, routes):
         r.stop()
 
 
-def run_vfplane(ctx, pcap, routes):
+def run_vfplane(ctx, pcap, routes, churn=False):
     ns = "vfb-router"
     subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     sh("ip", "netns", "add", ns)
@@ -265,7 +265,17 @@ def run_vfplane(ctx, pcap, routes):
         add_routes(ns, routes, via)
         m.routes_at_least(before + len(routes))
         time.sleep(ctx.warmup)
-        return measure(tele, 0, 1, ctx.seconds, ctx.tsc_hz)
+        if not churn:
+            return measure(tele, 0, 1, ctx.seconds, ctx.tsc_hz)
+        changes = Churn(ns, routes, via, ctx.churn)
+        syncs = m.get("syncs_total")
+        try:
+            row = measure(tele, 0, 1, ctx.seconds, ctx.tsc_hz)
+        finally:
+            row_rate = changes.stop()
+        row["churn_rate"] = round(row_rate)
+        row["router_syncs"] = (m.get("syncs_total") or 0) - (syncs or 0)
+        return row
     finally:
         if r:
             r.stop()

@@ -33,6 +33,7 @@ R1_MAC = PORT_IN_MAC  # the frames are addressed to it, as for net_pcap0 in the 
 R2_MAC = "02:00:00:00:00:21"
 SINK_MAC = "02:00:00:00:00:20"
 SYSTEMS = ("vfplane", "bpf_fib_lookup", "kernel", "redirect floor")
+CHURN_SYSTEMS = ("vfplane", "bpf_fib_lookup", "kernel")  # those that follow the kernel's routes
 SENT_TTL = 64  # what router_bench_common.frame writes
 # Frames a measurement cannot see as lost: the two veth rings (256 each) and a batch in flight.
 UNSEEN = 2 * 256 + 1024
@@ -138,7 +139,7 @@ class System:
                            capture_output=True)
 
 
-def measure(ctx, system, pcap):
+def measure(ctx, system, pcap, cost=True):
     """One window of the system on pcap's frames, and its program's own cost."""
     chain = system.chain
     before = system.forwarded_in_xdp()
@@ -168,7 +169,7 @@ def measure(ctx, system, pcap):
                            f"{received} that arrived: the kernel carried the rest")
         if system.name == "bpf_fib_lookup" and before - after > UNSEEN:
             raise RowError(f"bpf_fib_lookup left {before - after:.0f} frames to the kernel")
-    if system.name != "kernel":
+    if cost and system.name != "kernel":
         cost = chain.chain_tool(NS_ROUTER, "cost", "--dev", "r1", "--pcap", pcap,
                                 "--expect", "redirect")
         row["program_ns"] = round(cost["ns_per_packet"], 1)
