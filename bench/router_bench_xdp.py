@@ -53,6 +53,10 @@ class Chain:
         ns_del(NS_GEN, NS_ROUTER, NS_SINK)
         for n in (NS_GEN, NS_ROUTER, NS_SINK):
             sh("ip", "netns", "add", n)
+            # IPv6 link-local addresses settle at once, not after DAD: their notifications
+            # would reach the router mid-measurement, and an address change re-reads its tables.
+            for conf in ("all", "default"):
+                sh("ip", "netns", "exec", n, "sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0")
             sh("ip", "-n", n, "link", "set", "lo", "up")
         sh("ip", "-n", NS_GEN, "link", "add", "g0", "address", SRC_MAC, "type", "veth", "peer",
            "name", "r1", "netns", NS_ROUTER, "address", R1_MAC)

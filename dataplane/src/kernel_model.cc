@@ -21,6 +21,10 @@ bool isIp(const netlink::IpPrefix& p) { return p.family == AF_INET || p.family =
 constexpr uint16_t kUsableStates =
     NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT;
 
+bool usable(const netlink::NeighbourInfo& n) {
+  return isIp(n.ip) && n.mac && (n.state & kUsableStates) != 0;
+}
+
 // The route as the model keeps it; nullopt for what is not a route to a destination.
 std::optional<Route> routeOf(const netlink::RouteInfo& r) {
   if (!isIp(r.dst)) return std::nullopt;
@@ -92,13 +96,57 @@ Result<ForwardingModel> buildModel(const KernelTables& tables, const std::set<st
     if (auto route = routeOf(r)) model.setRoute(std::move(*route));
   }
   for (const auto& n : tables.neighbours) {
-    if (!isIp(n.ip) || !n.mac || (n.state & kUsableStates) == 0) continue;
-    model.setNeighbour({addrOf(n.ip), n.ifindex, *n.mac});
+    if (usable(n)) model.setNeighbour({addrOf(n.ip), n.ifindex, *n.mac});
   }
   for (const auto& a : tables.addresses) {
     if (isIp(a.prefix)) model.addLocal(addrOf(a.prefix));
   }
   return model;
+}
+
+void applyNeighbourEvents(ForwardingModel& model,
+                          const std::vector<netlink::NeighbourEvent>& events) {
+  for (const auto& e : events) {
+    const auto& n = e.neighbour;
+    if (!isIp(n.ip)) continue;
+    if (!e.removed && usable(n)) {
+      model.setNeighbour({addrOf(n.ip), n.ifindex, *n.mac});
+    } else {
+      model.removeNeighbour(addrOf(n.ip), n.ifindex);
+    }
+  }
+}
+
+std::set<Prefix> sharedPrefixes(const KernelTables& tables) {
+  std::set<Prefix> seen, shared;
+  for (const auto& r : tables.routes) {
+    if (!isIp(r.dst)) continue;
+    Prefix p = Prefix::of(addrOf(r.dst), r.dst.length);
+    if (!seen.insert(p).second) shared.insert(p);
+  }
+  return shared;
+}
+
+bool applyRouteEvents(ForwardingModel& model, const std::set<Prefix>& shared,
+                      const std::vector<netlink::RouteEvent>& events) {
+  for (const auto& e : events) {
+    if (e.route.table != RT_TABLE_MAIN || e.cloned) continue;
+    auto route = routeOf(e.route);
+    if (!route) continue;
+    if (shared.contains(route->dst)) return false;
+    const Route* had = model.route(route->dst);
+    if (e.route.dst.family == AF_INET6 &&
+        (!e.route.nexthops.empty() || (had && had->paths.size() > 1))) {
+      return false;
+    }
+    if (e.removed) {
+      model.removeRoute(route->dst);
+    } else {
+      if (had && !e.replaced) return false;
+      model.setRoute(std::move(*route));
+    }
+  }
+  return true;
 }
 
 }  // namespace vfplane::dataplane

@@ -8,18 +8,34 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
+#include <map>
 
 #include "vfplane/dataplane/kernel_model.h"
 
 namespace vfplane::dataplane {
 namespace {
 
-Result<ForwardingModel> kernelModel(const std::set<std::string>& ports) {
+struct KernelState {
+  ForwardingModel model;
+  std::set<Prefix> shared;
+  std::map<int, LinkState> links;
+};
+
+LinkState linkState(const netlink::LinkInfo& l) {
+  return {l.name, l.mac, l.mtu, l.up(), l.carrier};
+}
+
+Result<KernelState> kernelModel(const std::set<std::string>& ports) {
   auto rtnl = netlink::Rtnl::open();
   if (!rtnl) return fail(std::move(rtnl.error()));
   auto tables = readKernelTables(*rtnl);
   if (!tables) return fail(std::move(tables.error()));
-  return buildModel(*tables, ports);
+  auto model = buildModel(*tables, ports);
+  if (!model) return fail(std::move(model.error()));
+  std::map<int, LinkState> links;
+  for (const auto& l : tables->links) links.emplace(l.ifindex, linkState(l));
+  return KernelState{std::move(*model), sharedPrefixes(*tables), std::move(links)};
 }
 
 size_t groupsOf(const Fib& fib) {
@@ -46,8 +62,9 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   auto events = netlink::Subscription::open(netlink::kLinkEvents | netlink::kAddressEvents |
                                             netlink::kRouteEvents | netlink::kNeighbourEvents);
   if (!events) return fail(std::move(events.error()));
-  auto model = kernelModel(options.ports);
-  if (!model) return fail(std::move(model.error()));
+  auto state = kernelModel(options.ports);
+  if (!state) return fail(std::move(state.error()));
+  const ForwardingModel* model = &state->model;
   Fib fib = model->compile();
   auto stats = fastPath.install(fib);
   if (!stats) return fail(std::move(stats.error()));
@@ -69,6 +86,9 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
     spdlog::info("{} router serves {} (ifindex {})", fastPath.name(), iface.name, ifindex);
   }
   spdlog::info("forwarding table: {} entries from the kernel's tables", loop->status_.entries);
+  loop->model_ = std::move(state->model);
+  loop->shared_ = std::move(state->shared);
+  loop->links_ = std::move(state->links);
   return loop;
 }
 
@@ -86,37 +106,79 @@ void RouterLoop::logUnsupported(const ForwardingModel& model) {
 }
 
 Result<InstallStats> RouterLoop::sync() {
-  auto model = kernelModel(options_.ports);
+  auto state = kernelModel(options_.ports);
   std::lock_guard lock(mu_);
-  if (model) logUnsupported(*model);
   ++status_.syncs;
-  if (!model) {
+  if (!state) {
     ++status_.syncErrors;
-    return fail(std::move(model.error()).withContext("sync"));
+    return fail(std::move(state.error()).withContext("sync"));
   }
-  Fib fib = model->compile();
+  model_ = std::move(state->model);
+  shared_ = std::move(state->shared);
+  links_ = std::move(state->links);
+  return installModel();
+}
+
+Result<InstallStats> RouterLoop::installModel() {
+  logUnsupported(model_);
+  Fib fib = model_.compile();
   auto stats = fastPath_.install(fib);
   if (!stats) {
     ++status_.syncErrors;
     return fail(std::move(stats.error()).withContext("sync"));
   }
   status_.entries = fastPath_.installedEntries();
-  status_.routes = model->routeCount();
-  status_.neighbours = model->neighbourCount();
+  status_.routes = model_.routeCount();
+  status_.neighbours = model_.neighbourCount();
   status_.groups = groupsOf(fib);
   if (stats->changed() > 0) status_.lastChange = *stats;
   return stats;
 }
 
-// The content does not matter, only that something changed; an overrun lost some notifications,
-// which the full re-read that follows covers all the same.
-bool RouterLoop::somethingChanged() {
+Result<InstallStats> RouterLoop::apply(const Pending& pending) {
+  {
+    std::lock_guard lock(mu_);
+    // Neighbours first: a route's next hop is then resolved as a re-read would find it.
+    applyNeighbourEvents(model_, pending.neighbours);
+    if (applyRouteEvents(model_, shared_, pending.routes)) {
+      ++status_.routeUpdates;
+      return installModel();
+    }
+  }
+  spdlog::debug("route notifications that only a re-read can apply; re-reading");
+  return sync();
+}
+
+// A batch of notifications: route and neighbour changes to apply, or a reason to read
+// everything again (a link or address change, or notifications the kernel dropped).
+void RouterLoop::collect(Pending& pending) {
   auto batch = events_.drain();
   if (!batch) {
     spdlog::warn("{}; re-reading the kernel's tables", batch.error().message());
-    return true;
+    pending.reread = true;
+    return;
   }
-  return batch->notifications > 0 || batch->overrun;
+  size_t addresses = batch->notifications - batch->routes.size() - batch->neighbours.size() -
+                     batch->links.size();
+  // A link notification that changes nothing the model uses (an XDP program attached, counters,
+  // promiscuity) is no reason to read everything again; one that does (a link gone or new, its
+  // name, MAC, MTU, up or carrier: the kernel drops IPv4 routes with no notification) is.
+  size_t links = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& e : batch->links) {
+      auto it = links_.find(e.link.ifindex);
+      if (e.removed || it == links_.end() || !(it->second == linkState(e.link))) ++links;
+    }
+  }
+  if (batch->overrun || addresses > 0 || links > 0) {
+    spdlog::debug("re-reading the kernel's tables: {} link and {} address notifications{}",
+                  links, addresses, batch->overrun ? ", and some the kernel dropped" : "");
+    pending.reread = true;
+  }
+  std::move(batch->routes.begin(), batch->routes.end(), std::back_inserter(pending.routes));
+  std::move(batch->neighbours.begin(), batch->neighbours.end(),
+            std::back_inserter(pending.neighbours));
 }
 
 void RouterLoop::run() {
@@ -134,15 +196,22 @@ void RouterLoop::run() {
       logCounters();
       nextStats += *options_.statsInterval;
     }
-    bool changed = n > 0 && (fds[0].revents & POLLIN) && somethingChanged();
-    if (changed) {
-      // Let a burst finish, then read once.
+    Pending pending;
+    if (n > 0 && (fds[0].revents & POLLIN)) collect(pending);
+    if (pending.any()) {
+      // Let a burst finish, then apply it at once.
       ::poll(fds + 1, 1, static_cast<int>(options_.debounce.count()));
-      (void)somethingChanged();
+      collect(pending);
     }
-    if (!changed && Clock::now() < nextResync) continue;
-    nextResync = Clock::now() + options_.resyncInterval;
-    auto stats = sync();
+    bool resync = Clock::now() >= nextResync;
+    if (!pending.any() && !resync) continue;
+    Result<InstallStats> stats;
+    if (pending.reread || resync) {
+      nextResync = Clock::now() + options_.resyncInterval;
+      stats = sync();
+    } else {
+      stats = apply(pending);
+    }
     if (!stats) {
       spdlog::warn("{}; the previous table stays in force", stats.error().message());
     } else if (stats->changed() > 0) {

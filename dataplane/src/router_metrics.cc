@@ -79,6 +79,9 @@ class RouterMetrics final : public prometheus::Collectable {
            prometheus::MetricType::Gauge, static_cast<double>(s.groups));
     single("syncs_total", "Re-reads of the kernel's tables", prometheus::MetricType::Counter,
            static_cast<double>(s.syncs));
+    single("route_updates_total",
+           "Batches of route and neighbour notifications applied without a re-read of the tables",
+           prometheus::MetricType::Counter, static_cast<double>(s.routeUpdates));
     single("sync_errors_total", "Re-reads that failed (the previous table stayed)",
            prometheus::MetricType::Counter, static_cast<double>(s.syncErrors));
     return out;

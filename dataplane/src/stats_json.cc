@@ -29,6 +29,7 @@ std::string statsJson(const char* fastPath, const FastPathCounters& counters,
   j["neighbours"] = status.neighbours;
   j["next_hop_groups"] = status.groups;
   j["syncs"] = status.syncs;
+  j["route_updates"] = status.routeUpdates;
   j["sync_errors"] = status.syncErrors;
   return j.dump(2) + "\n";
 }

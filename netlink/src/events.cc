@@ -11,6 +11,8 @@ namespace {
 
 // Big enough for a burst of notifications per read; the kernel never splits one message.
 constexpr size_t kBuffer = 64 * 1024;
+// About 16,000 notifications of the kernel's size (each takes a kilobyte of socket memory).
+constexpr int kReceiveBuffer = 16 << 20;
 
 unsigned multicastGroups(unsigned groups) {
   unsigned out = 0;
@@ -36,12 +38,27 @@ Result<void> parseEvents(const uint8_t* data, size_t size, EventBatch& batch) {
         ++batch.notifications;
         break;
       }
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE: {
+        auto route = parseRoute(h);
+        if (!route) return fail(std::move(route.error()).withContext("route notification"));
+        const auto* rtm = static_cast<const rtmsg*>(NLMSG_DATA(h));
+        batch.routes.push_back({std::move(*route), h->nlmsg_type == RTM_DELROUTE,
+                                (h->nlmsg_flags & NLM_F_REPLACE) != 0,
+                                (rtm->rtm_flags & RTM_F_CLONED) != 0});
+        ++batch.notifications;
+        break;
+      }
+      case RTM_NEWNEIGH:
+      case RTM_DELNEIGH: {
+        auto n = parseNeighbour(h);
+        if (!n) return fail(std::move(n.error()).withContext("neighbour notification"));
+        batch.neighbours.push_back({std::move(*n), h->nlmsg_type == RTM_DELNEIGH});
+        ++batch.notifications;
+        break;
+      }
       case RTM_NEWADDR:
       case RTM_DELADDR:
-      case RTM_NEWROUTE:
-      case RTM_DELROUTE:
-      case RTM_NEWNEIGH:
-      case RTM_DELNEIGH:
         ++batch.notifications;
         break;
       default:
@@ -57,6 +74,12 @@ Subscription::Subscription(Fd fd)
 Result<Subscription> Subscription::open(unsigned groups) {
   Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
   if (!fd.valid()) return fail(systemError("rtnetlink events: socket", errno));
+  // Room for a burst while the subscriber is busy (a router recompiling a million routes takes
+  // seconds): the kernel drops what does not fit, and the subscriber must then read everything
+  // again. SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; without it, what SO_RCVBUF allows.
+  int bytes = kReceiveBuffer;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   local.nl_groups = multicastGroups(groups);

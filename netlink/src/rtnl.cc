@@ -372,7 +372,8 @@ Result<AddressInfo> parseAddress(const nlmsghdr* hdr) {
 }
 
 Result<RouteInfo> parseRoute(const nlmsghdr* hdr) {
-  if (hdr->nlmsg_type != RTM_NEWROUTE || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
+  if ((hdr->nlmsg_type != RTM_NEWROUTE && hdr->nlmsg_type != RTM_DELROUTE) ||
+      hdr->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
     return fail("netlink: not a route message", EIO);
   }
   const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(hdr));
@@ -438,7 +439,8 @@ std::vector<int> RouteInfo::outputLinks() const {
 }
 
 Result<NeighbourInfo> parseNeighbour(const nlmsghdr* hdr) {
-  if (hdr->nlmsg_type != RTM_NEWNEIGH || hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) {
+  if ((hdr->nlmsg_type != RTM_NEWNEIGH && hdr->nlmsg_type != RTM_DELNEIGH) ||
+      hdr->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) {
     return fail("netlink: not a neighbour message", EIO);
   }
   const auto* ndm = static_cast<const ndmsg*>(nlmsg_data(hdr));

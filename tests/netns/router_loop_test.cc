@@ -166,6 +166,48 @@ TEST_F(RouterLoopTest, FollowsTheKernelThroughNotificationsAlone) {
   EXPECT_EQ((*loop)->status().syncErrors, 0u);
 }
 
+// Route changes alone are applied from their notifications: no re-read of the tables, which at a
+// million routes would cost more than the changes themselves.
+TEST_F(RouterLoopTest, RouteChangesAreAppliedWithoutReReadingTheTables) {
+  ASSERT_EQ(
+      run({"ip", "neigh", "add", "10.5.0.9", "lladdr", "02:00:00:00:00:09", "dev", "r1"}).exitCode,
+      0);
+  ASSERT_EQ(
+      run({"ip", "neigh", "add", "10.5.0.10", "lladdr", "02:00:00:00:00:10", "dev", "r1"}).exitCode,
+      0);
+  auto loop = RouterLoop::start({.ports = {"r1"}, .resyncInterval = 1h, .debounce = 20ms}, fast_);
+  ASSERT_TRUE(loop) << loop.error().message();
+  std::thread t([&] { (*loop)->run(); });
+  auto via = [&](const char* mac) {
+    return fast_.waitFor([mac](const auto& table) {
+      auto it = table.find(*Prefix::parse("10.7.0.0/16"));
+      return it != table.end() && it->second.forwards() &&
+             it->second.group().paths[0].adjacency->dst.str() == mac;
+    });
+  };
+  ASSERT_EQ(run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.9"}).exitCode, 0);
+  EXPECT_TRUE(via("02:00:00:00:00:09"));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(run({"ip", "route", "replace", "10.7.0.0/16", "via", "10.5.0.10"}).exitCode, 0);
+    EXPECT_TRUE(via("02:00:00:00:00:10"));
+    ASSERT_EQ(run({"ip", "route", "replace", "10.7.0.0/16", "via", "10.5.0.9"}).exitCode, 0);
+    EXPECT_TRUE(via("02:00:00:00:00:09"));
+  }
+  ASSERT_EQ(run({"ip", "route", "del", "10.7.0.0/16"}).exitCode, 0);
+  EXPECT_TRUE(fast_.waitFor([](const auto& table) { return !has(table, "10.7.0.0/16"); }));
+  // A second route for the prefix (another metric) is the kernel's choice: that one re-reads.
+  ASSERT_EQ(run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.9"}).exitCode, 0);
+  EXPECT_TRUE(via("02:00:00:00:00:09"));
+  ASSERT_EQ(
+      run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.10", "metric", "5"}).exitCode, 0);
+  EXPECT_TRUE(fast_.waitFor([&](const auto&) { return (*loop)->status().syncs > 1; }));
+  (*loop)->stop();
+  t.join();
+  EXPECT_EQ((*loop)->status().syncs, 2u) << "the start and the second route only";
+  EXPECT_GE((*loop)->status().routeUpdates, 4u);
+  EXPECT_EQ((*loop)->status().syncErrors, 0u);
+}
+
 TEST_F(RouterLoopTest, AMissingPortIsAUsageErrorBeforeAnythingIsInstalled) {
   auto loop = RouterLoop::start({.ports = {"r1", "nosuch0"}}, fast_);
   ASSERT_FALSE(loop);

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "vfplane/dataplane/fast_path.h"
 #include "vfplane/dataplane/kernel_model.h"
 
 namespace vfplane::dataplane {
@@ -304,6 +305,17 @@ TEST(ModelProperty, CompiledTableAgreesWithResolve) {
 
 netlink::IpPrefix kp(const char* text) { return *netlink::IpPrefix::parse(text); }
 
+netlink::RouteInfo routeInfo(const char* dst, std::optional<const char*> gw, int oif,
+                             int type = RTN_UNICAST) {
+  netlink::RouteInfo r;
+  r.dst = kp(dst);
+  if (gw) r.gateway = kp(*gw);
+  r.oif = oif;
+  r.table = RT_TABLE_MAIN;
+  r.type = type;
+  return r;
+}
+
 // A router namespace's tables: ports r1 (if 2, MTU 9000) and r2 (if 3), a management link eth0
 // (if 4); IPv4 and IPv6.
 KernelTables routerTables() {
@@ -318,15 +330,8 @@ KernelTables routerTables() {
   };
   t.links = {link(1, "lo", "00:00:00:00:00:00", 65536), link(2, "r1", "aa:00:00:00:00:02", 9000),
              link(3, "r2", "aa:00:00:00:00:03"), link(4, "eth0", "aa:00:00:00:00:04")};
-  auto route = [](const char* dst, std::optional<const char*> gw, int oif, int type = RTN_UNICAST) {
-    netlink::RouteInfo r;
-    r.dst = kp(dst);
-    if (gw) r.gateway = kp(*gw);
-    r.oif = oif;
-    r.table = RT_TABLE_MAIN;
-    r.type = type;
-    return r;
-  };
+  auto route = [](const char* dst, std::optional<const char*> gw, int oif,
+                  int type = RTN_UNICAST) { return routeInfo(dst, gw, oif, type); };
   auto multipath = route("203.0.113.0/24", std::nullopt, 0);
   multipath.nexthops = {{kp("10.2.0.254"), 3, 1}, {kp("10.1.0.5"), 2, 3}};
   auto multipath6 = route("2001:db8:99::/48", std::nullopt, 0);
@@ -407,6 +412,104 @@ TEST(KernelModel, MultipathRoutesBecomeGroupsWithTheKernelsWeights) {
   EXPECT_NEAR(v4[mac("bb:00:00:00:00:05")], 1500, 100);
   EXPECT_NEAR(v6[mac("bb:00:00:00:06:01")], 1000, 120);
   EXPECT_NEAR(v6[mac("bb:00:00:00:06:02")], 1000, 120);
+}
+
+// What a re-read of after's tables would install, and what applying events to before's model
+// installs, are the same table.
+bool sameTable(const ForwardingModel& applied, const KernelTables& after) {
+  auto reread = buildModel(after, {"r1", "r2"});
+  if (!reread) return false;
+  std::map<Prefix, Action> installed;
+  for (const auto& e : applied.compile()) installed.emplace(e.prefix, e.action);
+  return diffFib(installed, reread->compile()).stats.changed() == 0 &&
+         installed.size() == reread->compile().size();
+}
+
+netlink::RouteEvent event(netlink::RouteInfo r, bool removed = false, bool replaced = false) {
+  return {std::move(r), removed, replaced, false};
+}
+
+TEST(KernelModel, RouteNotificationsApplyAsAReReadWould) {
+  KernelTables t = routerTables();
+  auto m = buildModel(t, {"r1", "r2"});
+  ASSERT_TRUE(m) << m.error().message();
+  auto shared = sharedPrefixes(t);
+  EXPECT_TRUE(shared.empty());
+
+  // The default route moves to r1's neighbour (a replace), a new route comes, another goes.
+  std::vector<netlink::RouteEvent> events = {
+      event(routeInfo("0.0.0.0/0", "10.1.0.5", 2), false, true),
+      event(routeInfo("198.51.100.0/24", "10.2.0.254", 3)),
+      event(routeInfo("10.2.9.0/24", std::nullopt, 0, RTN_BLACKHOLE), true),
+      event(routeInfo("2001:db8:5::/48", "fe80::1", 3))};
+  ASSERT_TRUE(applyRouteEvents(*m, shared, events));
+  t.routes[2] = routeInfo("0.0.0.0/0", "10.1.0.5", 2);
+  t.routes.push_back(routeInfo("198.51.100.0/24", "10.2.0.254", 3));
+  std::erase_if(t.routes, [](const auto& r) { return r.type == RTN_BLACKHOLE; });
+  t.routes.push_back(routeInfo("2001:db8:5::/48", "fe80::1", 3));
+  EXPECT_TRUE(sameTable(*m, t));
+  EXPECT_EQ(resolveTo(*m, "8.8.8.8")->dst, mac("bb:00:00:00:00:05"));
+  EXPECT_EQ(resolveTo(*m, "10.2.9.1")->dst, mac("bb:00:00:00:00:05"))
+      << "the blackhole is gone: the default route carries it";
+
+  // What the model does not keep is skipped: other tables, cache entries.
+  auto local = routeInfo("10.9.0.0/24", "10.2.0.254", 3);
+  local.table = RT_TABLE_LOCAL;
+  auto cached = event(routeInfo("2001:db8:1::9/128", "fe80::1", 3));
+  cached.cloned = true;
+  ASSERT_TRUE(applyRouteEvents(*m, shared, {event(local), cached}));
+  EXPECT_TRUE(sameTable(*m, t));
+}
+
+TEST(KernelModel, NeighbourNotificationsApplyAsAReReadWould) {
+  KernelTables t = routerTables();
+  auto m = buildModel(t, {"r1", "r2"});
+  ASSERT_TRUE(m) << m.error().message();
+  auto n = [](const char* ip, int ifindex, std::optional<const char*> mac, uint16_t state,
+              bool removed = false) {
+    netlink::NeighbourEvent e;
+    e.neighbour.ifindex = ifindex;
+    e.neighbour.ip = kp(ip);
+    if (mac) e.neighbour.mac = *MacAddress::parse(*mac);
+    e.neighbour.state = state;
+    e.removed = removed;
+    return e;
+  };
+  applyNeighbourEvents(*m, {n("10.2.0.254", 3, "bb:00:00:00:02:54", NUD_FAILED),
+                            n("10.1.0.6", 2, "bb:00:00:00:00:06", NUD_REACHABLE),
+                            n("10.1.0.5", 2, "bb:00:00:00:00:05", NUD_REACHABLE, true)});
+  t.neighbours[0].state = NUD_FAILED;
+  t.neighbours[2] = t.neighbours[1];
+  t.neighbours[2].ip = kp("10.1.0.6");
+  t.neighbours[2].mac = *MacAddress::parse("bb:00:00:00:00:06");
+  t.neighbours.erase(t.neighbours.begin() + 1);
+  EXPECT_TRUE(sameTable(*m, t));
+  EXPECT_EQ(resolveTo(*m, "8.8.8.8").error(), Punt::kUnresolved) << "the gateway failed";
+  EXPECT_EQ(resolveTo(*m, "10.1.0.6")->dst, mac("bb:00:00:00:00:06"));
+  EXPECT_EQ(resolveTo(*m, "10.1.0.5").error(), Punt::kUnresolved) << "deleted";
+}
+
+TEST(KernelModel, RouteNotificationsThatOnlyAReReadCanApplyAreRefused) {
+  KernelTables t = routerTables();
+  // Two routes for one prefix (other metrics): the kernel picks.
+  t.routes.push_back(routeInfo("10.2.0.0/24", std::nullopt, 2));
+  auto shared = sharedPrefixes(t);
+  EXPECT_EQ(shared, std::set<Prefix>{*Prefix::parse("10.2.0.0/24")});
+  auto m = buildModel(t, {"r1", "r2"});
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_FALSE(applyRouteEvents(*m, shared, {event(routeInfo("10.2.0.0/24", std::nullopt, 2), true)}))
+      << "one of two routes of a prefix goes";
+  EXPECT_FALSE(applyRouteEvents(*m, shared, {event(routeInfo("0.0.0.0/0", "10.1.0.5", 2))}))
+      << "a second route for a prefix the model has (no NLM_F_REPLACE)";
+  auto mp6 = routeInfo("2001:db8:7::/48", std::nullopt, 0);
+  mp6.nexthops = {{kp("fe80::1"), 3, 1}, {kp("fe80::2"), 3, 1}};
+  EXPECT_FALSE(applyRouteEvents(*m, shared, {event(mp6)})) << "IPv6 multipath";
+  EXPECT_FALSE(applyRouteEvents(*m, shared,
+                                {event(routeInfo("2001:db8:99::/48", "fe80::1", 3), true)}))
+      << "one path of an IPv6 multipath route may go alone";
+  EXPECT_TRUE(applyRouteEvents(*m, shared,
+                               {event(routeInfo("203.0.113.0/24", "10.2.0.254", 3), false, true)}))
+      << "IPv4 multipath notifications carry every path: a replace applies";
 }
 
 TEST(KernelModel, NamesAMissingPort) {

@@ -162,9 +162,9 @@ TEST(EventsTest, LinkNotificationsAreParsedAndOthersCounted) {
   auto down = linkNotification(RTM_NEWLINK, 3, "ens1f0", IFF_UP, 0);
   auto gone = linkNotification(RTM_DELLINK, 4, "ens1f1", 0, std::nullopt);
   buf.insert(buf.end(), down.begin(), down.end());
-  // A route notification between them: counted, not parsed.
+  // A route notification between them, as `ip route replace` makes the kernel send.
   NlMsg route = buildRoute(*IpPrefix::parse("10.9.0.0/24"), std::nullopt, 3, true);
-  hdr(route)->nlmsg_flags = 0;
+  hdr(route)->nlmsg_flags = NLM_F_REPLACE;
   buf.insert(buf.end(), reinterpret_cast<uint8_t*>(hdr(route)),
              reinterpret_cast<uint8_t*>(hdr(route)) + NLMSG_ALIGN(hdr(route)->nlmsg_len));
   buf.insert(buf.end(), gone.begin(), gone.end());
@@ -180,7 +180,25 @@ TEST(EventsTest, LinkNotificationsAreParsedAndOthersCounted) {
   EXPECT_FALSE(batch.links[1].removed);
   EXPECT_EQ(batch.links[2].link.ifindex, 4);
   EXPECT_TRUE(batch.links[2].removed);
+  ASSERT_EQ(batch.routes.size(), 1u);
+  EXPECT_EQ(batch.routes[0].route.dst.str(), "10.9.0.0/24");
+  EXPECT_EQ(batch.routes[0].route.oif, 3);
+  EXPECT_TRUE(batch.routes[0].replaced);
+  EXPECT_FALSE(batch.routes[0].removed);
   EXPECT_FALSE(batch.overrun);
+}
+
+TEST(EventsTest, ARouteDeletionIsParsedAsOne) {
+  NlMsg route = buildRoute(*IpPrefix::parse("10.9.0.0/24"), std::nullopt, 3, true);
+  hdr(route)->nlmsg_type = RTM_DELROUTE;
+  hdr(route)->nlmsg_flags = 0;
+  EventBatch batch;
+  ASSERT_TRUE(parseEvents(reinterpret_cast<uint8_t*>(hdr(route)),
+                          NLMSG_ALIGN(hdr(route)->nlmsg_len), batch));
+  ASSERT_EQ(batch.routes.size(), 1u);
+  EXPECT_TRUE(batch.routes[0].removed);
+  EXPECT_FALSE(batch.routes[0].replaced);
+  EXPECT_EQ(batch.notifications, 1u);
 }
 
 TEST(EventsTest, ATruncatedLinkNotificationIsAnError) {

@@ -174,6 +174,11 @@ class ForwardingModel {
   // Replaces a route with the same prefix.
   void setRoute(Route route);
   void removeRoute(const Prefix& dst);
+  // The route for exactly dst, or nullptr.
+  const Route* route(const Prefix& dst) const {
+    auto it = routes_.find(dst);
+    return it == routes_.end() ? nullptr : &it->second;
+  }
   void setNeighbour(Neighbour n);
   void removeNeighbour(const IpAddr& ip, int ifindex);
   void addLocal(const IpAddr& ip);

@@ -1,7 +1,8 @@
 // The router as a service, whatever its fast path: adds the ports to it, keeps its table equal to
-// what the namespace's kernel says, re-reading the tables whenever rtnetlink reports a link,
-// address, route or neighbour change (and on a timer, in case a notification was lost), and logs
-// the packet counters.
+// what the namespace's kernel says, and logs the packet counters. Route and neighbour
+// notifications are applied to the model as they come (applyRouteEvents, applyNeighbourEvents);
+// a link or address change, a lost notification, or a route change that cannot be applied alone
+// re-reads the tables, as does a timer, in case a notification was lost.
 //
 // The kernel stays the control plane: routing daemons and `ip route` change its tables, ARP fills
 // its neighbours, and the fast path follows within one debounce interval.
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +19,7 @@
 
 #include "vfplane/base/fd.h"
 #include "vfplane/dataplane/fast_path.h"
+#include "vfplane/dataplane/forwarding_model.h"
 #include "vfplane/netlink/events.h"
 
 namespace vfplane::dataplane {
@@ -31,13 +34,23 @@ struct RouterLoopOptions {
 };
 
 struct RouterStatus {
-  uint64_t syncs = 0;
+  uint64_t syncs = 0;         // full re-reads of the kernel's tables
+  uint64_t routeUpdates = 0;  // batches of route and neighbour notifications applied without one
   uint64_t syncErrors = 0;
   size_t entries = 0;     // in the fast path's table
   size_t routes = 0;      // in the kernel's tables, as the model holds them
   size_t neighbours = 0;  // with a usable MAC
   size_t groups = 0;      // distinct next-hop groups the table forwards over
   InstallStats lastChange;
+};
+
+// What the loop compares in a link notification: the fields whose change the kernel's tables
+// may follow without a notification of their own.
+struct LinkState {
+  std::string name, mac;
+  int mtu = 0;
+  bool up = false, carrier = false;
+  bool operator==(const LinkState&) const = default;
 };
 
 class RouterLoop {
@@ -64,7 +77,19 @@ class RouterLoop {
 
  private:
   RouterLoop(RouterLoopOptions options, FastPath& fastPath, netlink::Subscription events, Fd wake);
-  bool somethingChanged();
+  // What the notifications read so far ask for.
+  struct Pending {
+    std::vector<netlink::RouteEvent> routes;
+    std::vector<netlink::NeighbourEvent> neighbours;
+    bool reread = false;  // something only a full read covers
+    bool any() const { return reread || !routes.empty() || !neighbours.empty(); }
+  };
+  void collect(Pending& pending);
+  // Applies route and neighbour notifications to the model and installs the result; a full
+  // sync() when they cannot be applied alone.
+  Result<InstallStats> apply(const Pending& pending);
+  // Compiles model_ and installs it; mu_ held.
+  Result<InstallStats> installModel();
   // One line when a route becomes one the fast path cannot hold, one when it stops being so.
   void logUnsupported(const ForwardingModel& model);
   void logCounters() const;
@@ -73,6 +98,9 @@ class RouterLoop {
   mutable std::mutex mu_;  // guards fastPath_ and status_
   FastPath& fastPath_;
   RouterStatus status_;
+  ForwardingModel model_;       // the kernel's tables as last read and updated
+  std::set<Prefix> shared_;     // sharedPrefixes() of the last read
+  std::map<int, LinkState> links_;  // every link of the last read, by ifindex
   std::set<Prefix> unsupported_;
   netlink::Subscription events_;
   Fd wake_;  // eventfd for stop()

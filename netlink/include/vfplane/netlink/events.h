@@ -29,17 +29,31 @@ struct LinkEvent {
   bool removed = false;  // RTM_DELLINK
 };
 
+struct RouteEvent {
+  RouteInfo route;        // as the notification describes it
+  bool removed = false;   // RTM_DELROUTE
+  bool replaced = false;  // NLM_F_REPLACE: it took the place of a route of the same key
+  bool cloned = false;    // RTM_F_CLONED: a cache entry (an IPv6 PMTU exception), no route
+};
+
+struct NeighbourEvent {
+  NeighbourInfo neighbour;  // as the notification describes it
+  bool removed = false;     // RTM_DELNEIGH
+};
+
 // What one drain() read.
 struct EventBatch {
-  size_t notifications = 0;      // of any kind subscribed to
-  std::vector<LinkEvent> links;  // link notifications, in the order they came
+  size_t notifications = 0;        // of any kind subscribed to
+  std::vector<LinkEvent> links;    // link notifications, in the order they came
+  std::vector<RouteEvent> routes;  // route notifications, in the order they came
+  std::vector<NeighbourEvent> neighbours;
   // The kernel dropped notifications because the socket was full (ENOBUFS): what the subscriber
   // keeps of the kernel's state must be read again.
   bool overrun = false;
 };
 
 // Adds the notifications in one buffer read from a subscription to batch. Other message types
-// are skipped; a malformed link notification is an EIO error.
+// are skipped; a malformed link, route or neighbour notification is an EIO error.
 Result<void> parseEvents(const uint8_t* data, size_t size, EventBatch& batch);
 
 class Subscription {
