@@ -172,7 +172,8 @@ def plots(out_base, rows):
                 continue
             small = min(r["routes"] for r in fr)
             systems = list(dict.fromkeys(r["system"] for r in fr))
-            name = f"{out_base}-{backend}"
+            # router-<date>-xdp-mpps-ipv4.png: the backend once, whether the run named it or not.
+            name = out_base if out_base.endswith(f"-{backend}") else f"{out_base}-{backend}"
             line_plot(f"{name}-mpps-ipv{fam}.png",
                       f"{backend.upper()}, IPv{fam}, {small} route(s): Mpps by frame size",
                       "frame bytes", "Mpps (one CPU)",
@@ -382,6 +383,8 @@ def main():
     ap.add_argument("--families", default="4,6")
     ap.add_argument("--frames", default="64,128,256,512,1024,1518")
     ap.add_argument("--routes", default="1,10000,1000000")
+    ap.add_argument("--tag", default="", help="appended to the report's name (router-<date>-"
+                    "<backend>-TAG), for a partial run beside a full one")
     ap.add_argument("--churn", type=int, default=1000, metavar="PER_SECOND",
                     help="route changes per second for the churn rows (0: no churn rows)")
     a = ap.parse_args()
@@ -420,7 +423,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     # One file per day and kind of run: the quick run, or the backends it measured.
     stamp = datetime.date.today().isoformat() + ("-quick" if a.quick else "") + (
-        "" if a.quick or len(ctx.backends) == 2 else "-" + ctx.backends[0])
+        "" if a.quick or len(ctx.backends) == 2 else "-" + ctx.backends[0]) + (
+        "-" + a.tag if a.tag else "")
     report = Report(os.path.join(out_dir, f"router-{stamp}"), header(ctx), a.quick)
     with tempfile.TemporaryDirectory(prefix="vfplane-router-bench.") as tmp:
         ctx.tmp = tmp

@@ -270,6 +270,21 @@ class RouterMetrics:
             last = n
             time.sleep(0.3)
 
+    def quiet(self, seconds=1.0, timeout=300):
+        """Waits until the router has applied nothing for `seconds`: a million routes added
+        through the kernel keep it recompiling for a while after its count is complete, and a
+        measurement then would time the control plane's table swaps too."""
+        end = time.monotonic() + timeout
+        last = None
+        while True:
+            now = (self.get("syncs_total"), self.get("route_updates_total"))
+            if now == last and None not in now:
+                return
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RowError(f"vfplane-router did not settle in {timeout} s: {self.tail()}")
+            last = now
+            time.sleep(seconds)
+
     def routes_at_least(self, want, timeout=300, gauge="routes"):
         """Waits until the router has read `want` routes from the kernel, and then until its
         fast path holds at least as many entries."""

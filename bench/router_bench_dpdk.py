@@ -264,6 +264,7 @@ def run_vfplane(ctx, pcap, routes, churn=False):
         before = m.still()
         add_routes(ns, routes, via)
         m.routes_at_least(before + len(routes))
+        m.quiet()
         time.sleep(ctx.warmup)
         if not churn:
             return measure(tele, 0, 1, ctx.seconds, ctx.tsc_hz)

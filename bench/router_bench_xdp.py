@@ -111,6 +111,7 @@ class System:
         self.metrics = RouterMetrics(NS_ROUTER, port, "xdp", self.proc, self.tail)
         self.metrics.routes_at_least(n)
         self.metrics.still()
+        self.metrics.quiet()
 
     def tail(self):
         self.log.flush()
