@@ -292,7 +292,8 @@ nlohmann::json run(const std::string& genDev, const std::string& sinkNetns,
            {"destinations", frames.size()},
            {"cpu", cpu}};
   } catch (...) {
-    inNetns(sinkNetns, [&] { bpf_xdp_detach(static_cast<int>(sink), XDP_FLAGS_DRV_MODE, nullptr); });
+    inNetns(sinkNetns,
+            [&] { bpf_xdp_detach(static_cast<int>(sink), XDP_FLAGS_DRV_MODE, nullptr); });
     throw;
   }
   inNetns(sinkNetns, [&] {
@@ -342,8 +343,8 @@ nlohmann::json passed(const std::string& dev) {
     }
     ::close(map);
   }
-  throw Failure(fmt::format("the program on {} is not the chain's fib router (no fib_passed map)",
-                            dev));
+  throw Failure(
+      fmt::format("the program on {} is not the chain's fib router (no fib_passed map)", dev));
 }
 
 // ---- cost ------------------------------------------------------------------------------------
@@ -364,9 +365,10 @@ double programCost(int progFd, const std::vector<std::vector<uint8_t>>& frames, 
     if (int rc = bpf_prog_test_run_opts(progFd, &opts); rc != 0)
       bpfFail(fmt::format("BPF_PROG_TEST_RUN on {}", what), rc);
     if (opts.retval != expect) {
-      throw Failure(fmt::format("{} gave verdict {} on frame {}, not {}: the cost would be of "
-                                "another path",
-                                what, opts.retval, s * frames.size() / n, expect));
+      throw Failure(
+          fmt::format("{} gave verdict {} on frame {}, not {}: the cost would be of "
+                      "another path",
+                      what, opts.retval, s * frames.size() / n, expect));
     }
     ns += static_cast<double>(opts.duration);
   }
@@ -384,17 +386,20 @@ nlohmann::json cost(const std::string& dev, const std::string& pcap, const std::
   double prog = programCost(fd, frames, samples, repeat, index, verdict,
                             fmt::format("the program on {}", dev));
   ::close(fd);
-  double pass = programCost(bpf_program__fd(skel->progs.xdpc_pass), frames, samples, repeat,
-                            index, XDP_PASS, "the pass-through program");
-  return {{"ns_per_packet", prog}, {"pass_ns_per_packet", pass},
-          {"samples", std::min(samples, frames.size())}, {"repeat", repeat}};
+  double pass = programCost(bpf_program__fd(skel->progs.xdpc_pass), frames, samples, repeat, index,
+                            XDP_PASS, "the pass-through program");
+  return {{"ns_per_packet", prog},
+          {"pass_ns_per_packet", pass},
+          {"samples", std::min(samples, frames.size())},
+          {"repeat", repeat}};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"xdp_chain: the XDP benchmark chain's generator, sink and baseline routers "
-               "(bench/router_bench.py drives it)"};
+  CLI::App app{
+      "xdp_chain: the XDP benchmark chain's generator, sink and baseline routers "
+      "(bench/router_bench.py drives it)"};
   app.require_subcommand(1);
   std::string prog, dev, genDev, sinkNetns, sinkDev, pcap, expect;
   std::vector<std::string> tx;
@@ -447,7 +452,8 @@ int main(int argc, char** argv) {
     if (a->parsed()) {
       attach(prog, dev, tx);
     } else if (r->parsed()) {
-      std::puts(run(genDev, sinkNetns, sinkDev, pcap, seconds, warmup, cpu, sentTtl).dump().c_str());
+      std::puts(
+          run(genDev, sinkNetns, sinkDev, pcap, seconds, warmup, cpu, sentTtl).dump().c_str());
     } else if (q->parsed()) {
       std::puts(passed(dev).dump().c_str());
     } else {

@@ -67,7 +67,8 @@ Result<void> Dir24_8::add(uint32_t prefix, int length, uint32_t value) {
     for (size_t i = first; i < first + count; ++i) {
       uint32_t cur = tbl24_[i];
       if (cur & kExt) {
-        std::span<uint32_t> group = tbl8_.subspan((cur & kValueMask) * kGroupEntries, kGroupEntries);
+        std::span<uint32_t> group =
+            tbl8_.subspan((cur & kValueMask) * kGroupEntries, kGroupEntries);
         for (uint32_t& t : group) {
           if (yields(t, length)) store(t, e);
         }
@@ -116,8 +117,7 @@ void Dir24_8::remove(uint32_t prefix, int length) {
     for (size_t i = first; i < first + count; ++i) {
       uint32_t cur = tbl24_[i];
       if (cur & kExt) {
-        for (uint32_t& t :
-             tbl8_.subspan((cur & kValueMask) * kGroupEntries, kGroupEntries)) {
+        for (uint32_t& t : tbl8_.subspan((cur & kValueMask) * kGroupEntries, kGroupEntries)) {
           if (owned(t)) store(t, fallback);
         }
       } else if (owned(cur)) {

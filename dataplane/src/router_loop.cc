@@ -158,8 +158,8 @@ void RouterLoop::collect(Pending& pending) {
     pending.reread = true;
     return;
   }
-  size_t addresses = batch->notifications - batch->routes.size() - batch->neighbours.size() -
-                     batch->links.size();
+  size_t addresses =
+      batch->notifications - batch->routes.size() - batch->neighbours.size() - batch->links.size();
   // A link notification that changes nothing the model uses (an XDP program attached, counters,
   // promiscuity) is no reason to read everything again; one that does (a link gone or new, its
   // name, MAC, MTU, up or carrier: the kernel drops IPv4 routes with no notification) is.
@@ -172,8 +172,8 @@ void RouterLoop::collect(Pending& pending) {
     }
   }
   if (batch->overrun || addresses > 0 || links > 0) {
-    spdlog::debug("re-reading the kernel's tables: {} link and {} address notifications{}",
-                  links, addresses, batch->overrun ? ", and some the kernel dropped" : "");
+    spdlog::debug("re-reading the kernel's tables: {} link and {} address notifications{}", links,
+                  addresses, batch->overrun ? ", and some the kernel dropped" : "");
     pending.reread = true;
   }
   std::move(batch->routes.begin(), batch->routes.end(), std::back_inserter(pending.routes));

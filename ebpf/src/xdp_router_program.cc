@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -54,7 +53,7 @@ void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const {
 }
 
 Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fib6Entries, uint32_t tbl8Groups,
-                                                 uint32_t hashSeed) {
+                                                uint32_t hashSeed) {
   std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());
   if (!skel) return fail(systemError("load XDP router: open skeleton", errno));
   if (int rc = bpf_map__set_max_entries(skel->maps.fib6, fib6Entries); rc != 0)

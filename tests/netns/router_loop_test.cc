@@ -198,8 +198,8 @@ TEST_F(RouterLoopTest, RouteChangesAreAppliedWithoutReReadingTheTables) {
   // A second route for the prefix (another metric) is the kernel's choice: that one re-reads.
   ASSERT_EQ(run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.9"}).exitCode, 0);
   EXPECT_TRUE(via("02:00:00:00:00:09"));
-  ASSERT_EQ(
-      run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.10", "metric", "5"}).exitCode, 0);
+  ASSERT_EQ(run({"ip", "route", "add", "10.7.0.0/16", "via", "10.5.0.10", "metric", "5"}).exitCode,
+            0);
   EXPECT_TRUE(fast_.waitFor([&](const auto&) { return (*loop)->status().syncs > 1; }));
   (*loop)->stop();
   t.join();

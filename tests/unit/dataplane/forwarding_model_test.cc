@@ -330,8 +330,9 @@ KernelTables routerTables() {
   };
   t.links = {link(1, "lo", "00:00:00:00:00:00", 65536), link(2, "r1", "aa:00:00:00:00:02", 9000),
              link(3, "r2", "aa:00:00:00:00:03"), link(4, "eth0", "aa:00:00:00:00:04")};
-  auto route = [](const char* dst, std::optional<const char*> gw, int oif,
-                  int type = RTN_UNICAST) { return routeInfo(dst, gw, oif, type); };
+  auto route = [](const char* dst, std::optional<const char*> gw, int oif, int type = RTN_UNICAST) {
+    return routeInfo(dst, gw, oif, type);
+  };
   auto multipath = route("203.0.113.0/24", std::nullopt, 0);
   multipath.nexthops = {{kp("10.2.0.254"), 3, 1}, {kp("10.1.0.5"), 2, 3}};
   auto multipath6 = route("2001:db8:99::/48", std::nullopt, 0);
@@ -497,15 +498,16 @@ TEST(KernelModel, RouteNotificationsThatOnlyAReReadCanApplyAreRefused) {
   EXPECT_EQ(shared, std::set<Prefix>{*Prefix::parse("10.2.0.0/24")});
   auto m = buildModel(t, {"r1", "r2"});
   ASSERT_TRUE(m) << m.error().message();
-  EXPECT_FALSE(applyRouteEvents(*m, shared, {event(routeInfo("10.2.0.0/24", std::nullopt, 2), true)}))
+  EXPECT_FALSE(
+      applyRouteEvents(*m, shared, {event(routeInfo("10.2.0.0/24", std::nullopt, 2), true)}))
       << "one of two routes of a prefix goes";
   EXPECT_FALSE(applyRouteEvents(*m, shared, {event(routeInfo("0.0.0.0/0", "10.1.0.5", 2))}))
       << "a second route for a prefix the model has (no NLM_F_REPLACE)";
   auto mp6 = routeInfo("2001:db8:7::/48", std::nullopt, 0);
   mp6.nexthops = {{kp("fe80::1"), 3, 1}, {kp("fe80::2"), 3, 1}};
   EXPECT_FALSE(applyRouteEvents(*m, shared, {event(mp6)})) << "IPv6 multipath";
-  EXPECT_FALSE(applyRouteEvents(*m, shared,
-                                {event(routeInfo("2001:db8:99::/48", "fe80::1", 3), true)}))
+  EXPECT_FALSE(
+      applyRouteEvents(*m, shared, {event(routeInfo("2001:db8:99::/48", "fe80::1", 3), true)}))
       << "one path of an IPv6 multipath route may go alone";
   EXPECT_TRUE(applyRouteEvents(*m, shared,
                                {event(routeInfo("203.0.113.0/24", "10.2.0.254", 3), false, true)}))

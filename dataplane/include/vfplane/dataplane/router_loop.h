@@ -98,8 +98,8 @@ class RouterLoop {
   mutable std::mutex mu_;  // guards fastPath_ and status_
   FastPath& fastPath_;
   RouterStatus status_;
-  ForwardingModel model_;       // the kernel's tables as last read and updated
-  std::set<Prefix> shared_;     // sharedPrefixes() of the last read
+  ForwardingModel model_;           // the kernel's tables as last read and updated
+  std::set<Prefix> shared_;         // sharedPrefixes() of the last read
   std::map<int, LinkState> links_;  // every link of the last read, by ifindex
   std::set<Prefix> unsupported_;
   netlink::Subscription events_;

@@ -27,15 +27,15 @@ class XdpRouterProgram {
   XdpRouterProgram(XdpRouterProgram&&) noexcept = default;
   XdpRouterProgram& operator=(XdpRouterProgram&&) noexcept = default;
 
-  int routerFd() const;        // the router program
-  int passFd() const;          // the pass-through program, for the far ends of veth links
+  int routerFd() const;  // the router program
+  int passFd() const;    // the pass-through program, for the far ends of veth links
   std::span<uint32_t> tbl24() const { return tbl24_.words; }  // VFP_TBL24_ENTRIES entries
   std::span<uint32_t> tbl8() const { return tbl8_.words; }    // tbl8Groups x 256 entries
-  int fib6Fd() const;          // vfp_fib6_key -> vfp_fib_value
-  int groupsFd() const;        // group id -> vfp_group
-  int txPortsFd() const;       // devmap of egress ifindexes
-  int portsFd() const;         // ingress ifindex -> vfp_port
-  int countersFd() const;      // per-CPU array of VFP_CNT_* slots
+  int fib6Fd() const;                                         // vfp_fib6_key -> vfp_fib_value
+  int groupsFd() const;                                       // group id -> vfp_group
+  int txPortsFd() const;                                      // devmap of egress ifindexes
+  int portsFd() const;                                        // ingress ifindex -> vfp_port
+  int countersFd() const;                                     // per-CPU array of VFP_CNT_* slots
   int portCountersFd() const;  // per-CPU array of vfp_port_counters by port slot
 
  private:
