@@ -93,7 +93,14 @@ struct alignas(64) DpdkRouter::Worker {
   uint64_t polls = 0;
   uint64_t busyPolls = 0;
   bool registered = false;
-  std::vector<std::vector<rte_mbuf*>> tx;  // per egress port, reused by every poll
+  // Per egress port, refilled by every poll: room for a burst from every port and one from the
+  // kernel, so that a push never checks.
+  struct TxQueue {
+    std::vector<rte_mbuf*> slots;
+    uint16_t n = 0;
+    void push(rte_mbuf* m) { slots[n++] = m; }
+  };
+  std::vector<TxQueue> tx;
 };
 
 Result<void> initEal(const std::vector<std::string>& args) {
@@ -217,7 +224,8 @@ Result<std::unique_ptr<DpdkRouter>> DpdkRouter::create(const Options& options) {
     auto worker = std::make_unique<Worker>();
     worker->tx.resize(options.ports.size());
     worker->ports.resize(options.ports.size());
-    for (auto& q : worker->tx) q.reserve(static_cast<size_t>(kBurst) * options.ports.size());
+    for (auto& q : worker->tx)
+      q.slots.resize(static_cast<size_t>(kBurst) * (options.ports.size() + 1));
     r->workers_.push_back(std::move(worker));
   }
   return r;
@@ -431,21 +439,24 @@ void DpdkRouter::handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_
       punt(w, m, &FastPathCounters::puntOtherHost);
       continue;
     }
-    auto p = classify(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), in.mac);
-    if (!p) {
-      punt(w, m, p.error());
+    FrameClass c = classifyFrame(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), in.mac);
+    if (c.punt != nullptr) {
+      punt(w, m, c.punt);
       continue;
     }
-    if (p->dst.isV4()) {
-      pending[np++] = {m, p->l3Length, true, n4};
-      ips4[n4++] = p->dst.word(0);
+    if (c.v4) {
+      pending[np++] = {m, c.l3Length, true, n4};
+      uint32_t be;
+      std::memcpy(&be, c.dst, 4);
+      ips4[n4++] = rte_be_to_cpu_32(be);
     } else {
-      pending[np++] = {m, p->l3Length, false, n6};
-      std::memcpy(ips6[n6++], p->dst.bytes.data(), 16);
+      pending[np++] = {m, c.l3Length, false, n6};
+      std::memcpy(ips6[n6++], c.dst, 16);
     }
   }
   if (n4 > 0) rte_fib_lookup_bulk(t.v4, ips4, hops4, n4);
   if (n6 > 0) rte_fib6_lookup_bulk(t.v6, ips6, hops6, n6);
+  uint64_t forwarded = 0;
   for (uint16_t k = 0; k < np; ++k) {
     const Pending& p = pending[k];
     const Table::Hop& h = t.hops[p.v4 ? hops4[p.slot] : hops6[p.slot]];
@@ -470,10 +481,11 @@ void DpdkRouter::handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_
       continue;
     }
     rewrite(frame, path.dst, path.src);
-    ++w.c.forwarded;
-    ++w.ports[in.index].forwarded;
-    w.tx[path.portIndex].push_back(p.m);
+    ++forwarded;
+    w.tx[path.portIndex].push(p.m);
   }
+  w.c.forwarded += forwarded;
+  w.ports[in.index].forwarded += forwarded;
 }
 
 bool DpdkRouter::sendFromKernel(rte_mbuf* m, uint16_t portId) {
@@ -484,14 +496,14 @@ bool DpdkRouter::sendFromKernel(rte_mbuf* m, uint16_t portId) {
 
 size_t DpdkRouter::poll(uint16_t worker) {
   Worker& w = *workers_[worker];
-  for (auto& q : w.tx) q.clear();
+  for (auto& q : w.tx) q.n = 0;
   size_t received = 0;
   if (worker == 0) {
     rte_mbuf* down[kBurst];
     unsigned n =
         rte_ring_dequeue_burst(fromKernel_, reinterpret_cast<void**>(down), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i)
-      w.tx[static_cast<size_t>(portIndexOf_[down[i]->port])].push_back(down[i]);
+      w.tx[static_cast<size_t>(portIndexOf_[down[i]->port])].push(down[i]);
     received += n;
   }
   const Table* t = table_.load(std::memory_order_acquire);
@@ -513,13 +525,12 @@ size_t DpdkRouter::poll(uint16_t worker) {
   }
   for (size_t i = 0; i < w.tx.size(); ++i) {
     auto& q = w.tx[i];
-    if (q.empty()) continue;
-    uint16_t sent = rte_eth_tx_burst(options_.ports[i].portId, worker, q.data(),
-                                     static_cast<uint16_t>(q.size()));
+    if (q.n == 0) continue;
+    uint16_t sent = rte_eth_tx_burst(options_.ports[i].portId, worker, q.slots.data(), q.n);
     w.ports[i].tx += sent;
-    for (size_t j = sent; j < q.size(); ++j) {
-      ++w.c.txDropped;
-      rte_pktmbuf_free(q[j]);
+    if (sent < q.n) {
+      w.c.txDropped += q.n - sent;
+      rte_pktmbuf_free_bulk(q.slots.data() + sent, q.n - sent);
     }
   }
   ++w.polls;

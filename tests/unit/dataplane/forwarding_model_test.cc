@@ -12,6 +12,7 @@
 
 #include "vfplane/dataplane/fast_path.h"
 #include "vfplane/dataplane/kernel_model.h"
+#include "vfplane/dataplane/packet.h"
 
 namespace vfplane::dataplane {
 namespace {
@@ -520,6 +521,100 @@ TEST(KernelModel, NamesAMissingPort) {
   EXPECT_THAT(m.error().message(), HasSubstr("port ens9: no such link"));
   auto lo = buildModel(routerTables(), {"lo"});
   ASSERT_TRUE(lo) << "lo's all-zero address still parses";
+}
+
+// classifyFrame sums the IPv4 header in 32-bit words and tests addresses with wide loads: against
+// the byte-by-byte reading of RFC 1071 and of the special ranges, over random headers (right and
+// wrong checksums, both zeros of one's complement) and over addresses near every range's edge.
+TEST(ClassifyFrame, AgreesWithTheByteWiseChecksumAndRanges) {
+  std::mt19937 rng(7);
+  MacAddress port = mac("aa:00:00:00:00:01");
+  auto byteSum = [](const uint8_t* p) {
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+  };
+  auto special4 = [](const uint8_t* a) {
+    return a[0] == 0 || a[0] == 127 || (a[0] >= 224 && a[0] <= 239) ||
+           (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
+  };
+  const uint8_t edges[] = {0, 1, 126, 127, 128, 223, 224, 239, 240, 254, 255};
+  int checked = 0, good = 0;
+  for (int round = 0; round < 200000; ++round) {
+    std::vector<uint8_t> f(64);
+    for (auto& b : f) b = static_cast<uint8_t>(rng());
+    std::copy(port.bytes.begin(), port.bytes.end(), f.begin());
+    f[12] = 0x08;
+    f[13] = 0x00;
+    uint8_t* ip = f.data() + 14;
+    ip[0] = 0x45;
+    ip[2] = 0;
+    ip[3] = 40;
+    ip[8] = static_cast<uint8_t>(2 + rng() % 250);
+    for (int a : {12, 16}) {
+      if (rng() % 2) ip[a] = edges[rng() % std::size(edges)];
+      if (rng() % 8 == 0) std::fill(ip + a, ip + a + 4, 255);
+    }
+    ip[10] = ip[11] = 0;
+    uint16_t right = static_cast<uint16_t>(~byteSum(ip));
+    switch (rng() % 4) {
+      case 0:
+        right = static_cast<uint16_t>(right + 1 + rng() % 0xfffe);
+        break;  // wrong
+      case 1:
+        break;
+      default:
+        // One's complement has two zeros: 0x0000 and 0xffff stand for each other in a sum.
+        if (right == 0)
+          right = 0xffff;
+        else if (right == 0xffff)
+          right = 0;
+    }
+    ip[10] = static_cast<uint8_t>(right >> 8);
+    ip[11] = static_cast<uint8_t>(right);
+    bool sumOk = byteSum(ip) == 0xffff;
+    uint64_t FastPathCounters::*want = !sumOk ? &FastPathCounters::puntMalformed
+                                       : special4(ip + 12) || special4(ip + 16)
+                                           ? &FastPathCounters::puntSpecial
+                                           : nullptr;
+    FrameClass c = classifyFrame(f.data(), f.size(), port);
+    ASSERT_EQ(c.punt, want) << "round " << round << ": checksum " << right << ", "
+                            << IpAddr::fromBytes(Family::kIpv4, ip + 12).str() << " -> "
+                            << IpAddr::fromBytes(Family::kIpv4, ip + 16).str();
+    ++checked;
+    if (want == nullptr) {
+      ++good;
+      EXPECT_EQ(c.dst, ip + 16);
+      EXPECT_TRUE(c.v4);
+      EXPECT_EQ(c.l3Length, 40u);
+    }
+  }
+  EXPECT_GT(good, checked / 10) << "the rounds must reach the accepted case too";
+}
+
+TEST(ClassifyFrame, Ipv6SpecialRangesByteForByte) {
+  MacAddress port = mac("aa:00:00:00:00:01");
+  auto verdict = [&](const char* src, const char* dst) {
+    std::vector<uint8_t> f(14 + 40 + 8, 0);
+    std::copy(port.bytes.begin(), port.bytes.end(), f.begin());
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    uint8_t* h = f.data() + 14;
+    h[0] = 0x60;
+    h[5] = 8;
+    h[6] = 17;
+    h[7] = 64;
+    std::memcpy(h + 8, ip(src).bytes.data(), 16);
+    std::memcpy(h + 24, ip(dst).bytes.data(), 16);
+    return classifyFrame(f.data(), f.size(), port).punt;
+  };
+  uint64_t FastPathCounters::*special = &FastPathCounters::puntSpecial;
+  for (const char* s : {"::", "::1", "::ffff:10.0.0.1", "fe80::1", "febf::1", "ff02::1"})
+    EXPECT_EQ(verdict(s, "2001:db8::2"), special) << s;
+  for (const char* s : {"::2", "::ff:0:1", "::1:ffff:0:1", "fec0::1", "fe7f::1", "2001:db8::1",
+                        "::ffff:0:0:1", "0:0:0:1::1"})
+    EXPECT_EQ(verdict(s, "2001:db8::2"), nullptr) << s;
 }
 
 }  // namespace
