@@ -63,32 +63,39 @@ struct {
 	__uint(max_entries, 65536);
 } fib6 SEC(".maps");
 
-/* Next-hop groups by id. Never rewritten in place: a changed group gets a new id, written before
- * the routes that point at it and deleted after the last of them (no preallocation, so a deleted
- * element outlives the readers that still hold it). */
+/* Next-hop groups by id, an array (an inlined load where a hash map costs a call and a hash).
+ * Never rewritten while a packet may read it: a changed group gets a new id, written before the
+ * routes that point at it, and an id the routes no longer use is written again only after a
+ * delay far longer than any packet's run (the loader's FIFO of freed ids). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct vfp_group);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1024); /* sized by the loader */
 } groups SEC(".maps");
 
-/* Egress ports by ifindex; a devmap lets the kernel batch transmissions per port. */
+/* Egress ports by their slot; a devmap lets the kernel batch transmissions per port. */
 struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, 1024);
+	__uint(max_entries, VFP_MAX_PORTS);
 } tx_ports SEC(".maps");
 
-/* Ingress ports by ifindex, with their MACs. */
+/* Ingress ports with their MACs: by ifindex in an array below VFP_PORT_DIRECT, by hash above. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vfp_port);
+	__uint(max_entries, VFP_PORT_DIRECT);
+} ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
 	__type(value, struct vfp_port);
-	__uint(max_entries, 1024);
-} ports SEC(".maps");
+	__uint(max_entries, VFP_MAX_PORTS);
+} ports_high SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -337,7 +344,7 @@ static __always_inline int forward(struct ethhdr *eth, void *ip, void *end, int 
 	/* install() adds egress ports before the entries that use them, so the devmap has this one.
 	 * Were it missing, the kernel would get the rewritten frame, now for another host, and drop
 	 * it. */
-	return bpf_redirect_map(&tx_ports, adj->ifindex, XDP_PASS);
+	return bpf_redirect_map(&tx_ports, adj->slot, XDP_PASS);
 }
 
 static __always_inline int special4(const __u8 *a)
@@ -441,8 +448,11 @@ int vfp_xdp_router(struct xdp_md *ctx)
 		return count(VFP_CNT_MALFORMED, XDP_PASS);
 	/* A router routes only frames addressed to it; the kernel drops the rest (other host) and
 	 * handles broadcast and multicast. */
-	port = bpf_map_lookup_elem(&ports, &ingress);
-	if (!port)
+	if (ingress < VFP_PORT_DIRECT)
+		port = bpf_map_lookup_elem(&ports, &ingress);
+	else
+		port = bpf_map_lookup_elem(&ports_high, &ingress);
+	if (!port || !port->valid)
 		return count(VFP_CNT_OTHER_HOST, XDP_PASS);
 	slot = port->slot;
 	pc = port_count(slot);

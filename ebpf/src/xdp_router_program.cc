@@ -53,13 +53,15 @@ void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const {
 }
 
 Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fib6Entries, uint32_t tbl8Groups,
-                                                uint32_t hashSeed) {
+                                                uint32_t groupIds, uint32_t hashSeed) {
   std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());
   if (!skel) return fail(systemError("load XDP router: open skeleton", errno));
   if (int rc = bpf_map__set_max_entries(skel->maps.fib6, fib6Entries); rc != 0)
     return fail(bpfError("load XDP router: size the IPv6 table", rc));
   if (int rc = bpf_map__set_max_entries(skel->maps.tbl8, tbl8Groups * 128); rc != 0)
     return fail(bpfError("load XDP router: size the IPv4 table's groups", rc));
+  if (int rc = bpf_map__set_max_entries(skel->maps.groups, groupIds); rc != 0)
+    return fail(bpfError("load XDP router: size the next-hop groups", rc));
   skel->rodata->hash_seed = hashSeed;
   if (int rc = vfp_xdp_router__load(skel.get()); rc != 0) {
     return fail(bpfError("load XDP router: bpf_object__load", rc));
@@ -78,6 +80,7 @@ int XdpRouterProgram::fib6Fd() const { return bpf_map__fd(skel_->maps.fib6); }
 int XdpRouterProgram::groupsFd() const { return bpf_map__fd(skel_->maps.groups); }
 int XdpRouterProgram::txPortsFd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int XdpRouterProgram::portsFd() const { return bpf_map__fd(skel_->maps.ports); }
+int XdpRouterProgram::portsHighFd() const { return bpf_map__fd(skel_->maps.ports_high); }
 int XdpRouterProgram::countersFd() const { return bpf_map__fd(skel_->maps.counters); }
 int XdpRouterProgram::portCountersFd() const { return bpf_map__fd(skel_->maps.port_counters); }
 

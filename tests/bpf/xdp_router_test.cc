@@ -5,12 +5,16 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
+#include <iterator>
 #include <random>
 #include <set>
 
@@ -46,22 +50,32 @@ class XdpRouterTest : public testing::Test, public test::FastPathRunner {
   }
 
   // BPF_PROG_TEST_RUN: the frame out, and whether the program redirected it.
-  test::Outcome run(const std::vector<uint8_t>& in) override {
+  test::Outcome run(const std::vector<uint8_t>& in) override { return runOn(in, 0).first; }
+
+  // The same as if the frame came in on ingress (0: the kernel's default, lo), with the verdict.
+  std::pair<test::Outcome, __u32> runOn(const std::vector<uint8_t>& in, __u32 ingress) {
     test::Outcome o;
     o.bytes.resize(in.size() + 256);
+    xdp_md ctx{};
+    ctx.data_end = static_cast<__u32>(in.size());
+    ctx.ingress_ifindex = ingress;
     bpf_test_run_opts opts{};
     opts.sz = sizeof opts;
     opts.data_in = in.data();
     opts.data_size_in = static_cast<__u32>(in.size());
     opts.data_out = o.bytes.data();
     opts.data_size_out = static_cast<__u32>(o.bytes.size());
+    if (ingress != 0) {
+      opts.ctx_in = &ctx;
+      opts.ctx_size_in = sizeof ctx;
+    }
     opts.repeat = 1;
     int rc = bpf_prog_test_run_opts(router_->routerFd(), &opts);
     EXPECT_EQ(rc, 0) << "BPF_PROG_TEST_RUN: " << std::strerror(errno);
     EXPECT_TRUE(opts.retval == XDP_REDIRECT || opts.retval == XDP_PASS) << opts.retval;
     o.forwarded = opts.retval == XDP_REDIRECT;
     o.bytes.resize(opts.data_size_out);
-    return o;
+    return {o, opts.retval};
   }
   FastPathCounters counters() override {
     auto c = router_->counters();
@@ -112,6 +126,31 @@ TEST_F(XdpRouterTest, PortCountersCountReceivedForwardedAndSent) {
   EXPECT_EQ((*ports)[0].rx, 2u);
   EXPECT_EQ((*ports)[0].forwarded, 1u);
   EXPECT_EQ((*ports)[0].tx, 1u) << "the one egress port is the ingress one here";
+}
+
+// Ports are found by indexing an array below ifindex VFP_PORT_DIRECT and by hash from there up:
+// a veth made with ifindex 70000 routes like lo does, and an ifindex of neither kind is no port.
+TEST_F(XdpRouterTest, APortAboveTheDirectRangeIsFoundByHash) {
+  static_assert(VFP_PORT_DIRECT < 70000);
+  auto made = test::run({"ip", "link", "add", "vfphigh", "index", "70000", "type", "veth", "peer",
+                         "name", "vfphigh-p", "index", "70001"});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  auto router = XdpRouter::load({.maxEntries = 1024, .hashSeed = test::kHashSeed});
+  ASSERT_TRUE(router) << router.error().message();
+  router_.emplace(std::move(*router));
+  model_ = test::fastPathModel(70000);
+  ASSERT_TRUE(router_->setPort(70000, test::portMac()));
+  ASSERT_TRUE(router_->install(model_.compile()));
+  std::vector<uint8_t> frame = frameTo("10.1.0.7").bytes();
+  EXPECT_EQ(runOn(frame, 70000).second, XDP_REDIRECT) << "the port found by hash forwards";
+  auto before = router_->counters();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(runOn(frame, 70001).second, XDP_PASS) << "its peer is no port";
+  EXPECT_EQ(runOn(frame, 1).second, XDP_PASS) << "lo, below the range, is no port either";
+  auto after = router_->counters();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->puntOtherHost - before->puntOtherHost, 2u);
+  test::run({"ip", "link", "del", "vfphigh"});
 }
 
 // 1,000,000 IPv4 routes in DIR-24-8 and 100,000 IPv6 in the LPM trie (--max-routes 1100000): every
@@ -175,18 +214,9 @@ TEST_F(XdpRouterTest, InstallWritesOnlyWhatChanged) {
 }
 
 // A group changes (a path's neighbour moves): the new group is written under a new id before the
-// route points at it, and the old one is gone after; routes over it follow at once.
+// route points at it, and the old id leaves the set in use, its bytes kept for a packet that read
+// the old route; routes over it follow at once.
 TEST_F(XdpRouterTest, AChangedGroupReplacesTheOldOneWithoutAGap) {
-  auto groupsInMap = [&] {
-    size_t n = 0;
-    __u32 key = 0, next = 0;
-    for (__u32* prev = nullptr; bpf_map_get_next_key(router_->groupsFd(), prev, &next) == 0;
-         prev = &key) {
-      key = next;
-      ++n;
-    }
-    return n;
-  };
   auto groupsInFib = [&] {
     std::set<NextHopGroup> g;
     for (const auto& e : model_.compile()) {
@@ -194,7 +224,14 @@ TEST_F(XdpRouterTest, AChangedGroupReplacesTheOldOneWithoutAGap) {
     }
     return g.size();
   };
-  EXPECT_EQ(groupsInMap(), groupsInFib());
+  auto pathsOf = [&](uint32_t id) {
+    vfp_group g{};
+    EXPECT_EQ(bpf_map_lookup_elem(router_->groupsFd(), &id, &g), 0) << "group " << id;
+    return g.paths;
+  };
+  std::set<uint32_t> before = router_->groupIdsInUse();
+  EXPECT_EQ(before.size(), groupsInFib());
+  for (uint32_t id : before) EXPECT_GT(pathsOf(id), 0u) << "group " << id << " is written";
   model_.setNeighbour({ipOf("10.1.0.13"), 1, macOf("bb:00:00:00:01:13")});
   auto changed = router_->install(model_.compile());
   ASSERT_TRUE(changed);
@@ -202,7 +239,57 @@ TEST_F(XdpRouterTest, AChangedGroupReplacesTheOldOneWithoutAGap) {
   for (const auto& c : test::sharedCases()) {
     if (c.what.starts_with("IPv4 ECMP flow")) test::checkCase(*this, model_, c);
   }
-  EXPECT_EQ(groupsInMap(), groupsInFib()) << "the old group is gone";
+  std::set<uint32_t> after = router_->groupIdsInUse();
+  EXPECT_EQ(after.size(), groupsInFib()) << "the old group is no longer in use";
+  std::vector<uint32_t> gone, added;
+  std::ranges::set_difference(before, after, std::back_inserter(gone));
+  std::ranges::set_difference(after, before, std::back_inserter(added));
+  ASSERT_FALSE(gone.empty());
+  ASSERT_EQ(added.size(), gone.size()) << "each changed group under a new id";
+  for (uint32_t id : gone)
+    EXPECT_GT(pathsOf(id), 0u) << "a freed group keeps its bytes for readers of the old route";
+}
+
+// Fresh ids first, up to the array's end; then freed ids in the order they were freed, so an id
+// comes back as late as it can (and never before the loader's reuse delay, which this test does
+// not time).
+TEST_F(XdpRouterTest, GroupIdsAreFreshFirstThenReusedOldestFirst) {
+  // 4096 ids (the least the loader makes): ids 1 to 4095. Each round gives the ECMP routes a new
+  // neighbour MAC, so a new group, and lets the old one go.
+  std::set<uint32_t> inUse = router_->groupIdsInUse();
+  std::deque<uint32_t> freed;
+  uint32_t highest = *inUse.rbegin();
+  int reused = 0;
+  for (int round = 0; round < 4200; ++round) {
+    model_.setNeighbour(
+        {ipOf("10.1.0.13"), 1,
+         macOf(fmt::format("bb:00:00:00:{:02x}:{:02x}", round >> 8, round & 0xff).c_str())});
+    auto changed = router_->install(model_.compile());
+    ASSERT_TRUE(changed) << "round " << round << ": " << changed.error().message();
+    std::set<uint32_t> now = router_->groupIdsInUse();
+    std::vector<uint32_t> gone, added;
+    std::ranges::set_difference(inUse, now, std::back_inserter(gone));
+    std::ranges::set_difference(now, inUse, std::back_inserter(added));
+    ASSERT_FALSE(added.empty()) << "round " << round;
+    std::set<uint32_t> want;
+    for (size_t i = 0; i < added.size(); ++i) {
+      if (highest < 4095) {
+        want.insert(++highest);  // a fresh id
+      } else {
+        ASSERT_FALSE(freed.empty()) << "round " << round;
+        want.insert(freed.front());  // the longest freed
+        freed.pop_front();
+        ++reused;
+      }
+    }
+    EXPECT_EQ(std::set<uint32_t>(added.begin(), added.end()), want) << "round " << round;
+    for (uint32_t id : gone) freed.push_back(id);
+    inUse = now;
+  }
+  EXPECT_GT(reused, 100) << "the rounds must run past the fresh ids";
+  for (const auto& c : test::sharedCases()) {
+    if (c.what.starts_with("IPv4 ECMP flow")) test::checkCase(*this, model_, c);
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <thread>
 #include <utility>
 
 namespace vfplane::dataplane {
@@ -53,8 +54,11 @@ vfp_group groupValue(const NextHopGroup& g, const std::map<int, uint16_t>& slots
     if (const auto& adj = g.paths[i].adjacency) {
       v.adj[i].ifindex = static_cast<__u32>(adj->ifindex);
       v.adj[i].mtu = static_cast<__u32>(adj->mtu);
+      // A path out of a link that is no port stays unresolved (ifindex 0): the kernel takes
+      // its packets. The model gives none (it punts such routes as not_port).
       auto slot = slots.find(adj->ifindex);
-      v.adj[i].slot = slot == slots.end() ? VFP_MAX_PORTS : slot->second;
+      if (slot == slots.end()) continue;
+      v.adj[i].slot = slot->second;
       std::memcpy(v.adj[i].smac, adj->src.bytes.data(), 6);
       std::memcpy(v.adj[i].dmac, adj->dst.bytes.data(), 6);
     }
@@ -75,10 +79,14 @@ XdpRouter::XdpRouter(Options options, ebpf::XdpRouterProgram program)
       fib4_(std::make_unique<Dir24_8>(program_->tbl24(), program_->tbl8())) {}
 
 Result<XdpRouter> XdpRouter::load(const Options& options) {
-  uint32_t groups = std::clamp<uint32_t>(options.maxEntries / 8, 1024, 65536);
-  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, groups, options.hashSeed);
+  uint32_t tbl8 = std::clamp<uint32_t>(options.maxEntries / 8, 1024, 65536);
+  uint32_t groups = std::clamp<uint32_t>(options.maxEntries / 16, 4096, 65536);
+  static_assert(65536 <= VFP_V4_GROUP_MASK + 1);
+  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, tbl8, groups, options.hashSeed);
   if (!program) return fail(std::move(program.error()));
-  return XdpRouter(options, std::move(*program));
+  XdpRouter r(options, std::move(*program));
+  r.groupIds_ = groups;
+  return r;
 }
 
 XdpRouter::XdpRouter(XdpRouter&&) noexcept = default;
@@ -102,7 +110,7 @@ Result<void> XdpRouter::writeEntry(const Prefix& prefix, const Action& action) {
   vfp_fib_value value{};
   if (action.forwards()) {
     value.verdict = VFP_CNT_FORWARDED;
-    value.group = groupIds_.at(action.group());
+    value.group = liveGroups_.at(action.group());
   } else {
     value.verdict = slotOf(action.punt());
   }
@@ -131,9 +139,18 @@ Result<void> XdpRouter::deleteEntry(const Prefix& prefix) {
   return {};
 }
 
-uint32_t XdpRouter::newGroupId() {
-  if (nextGroupId_ <= VFP_V4_GROUP_MASK || freedGroupIds_.empty()) return nextGroupId_++;
-  uint32_t id = freedGroupIds_.front();
+Result<uint32_t> XdpRouter::newGroupId() {
+  if (nextGroupId_ < groupIds_) return nextGroupId_++;
+  if (freedGroupIds_.empty()) {
+    return fail(fmt::format("install: more than {} next-hop groups (raise --max-routes: a group "
+                            "per {} routes)",
+                            groupIds_ - 1, 16),
+                ENOSPC);
+  }
+  // Every id is in use or was let go a moment ago: wait out the oldest's delay (at most
+  // kGroupReuseDelay) rather than fail a change that fits.
+  auto [id, freed] = freedGroupIds_.front();
+  std::this_thread::sleep_until(freed + kGroupReuseDelay);
   freedGroupIds_.pop_front();
   return id;
 }
@@ -154,26 +171,32 @@ Result<InstallStats> XdpRouter::install(const Fib& fib) {
     }
   }
   int txPortsFd = program_->txPortsFd();
+  std::set<uint16_t> egressSlots;
   for (int port : egress) {
-    if (txPorts_.contains(port)) continue;
-    __u32 key = static_cast<__u32>(port), value = key;
+    // Usually a port already; if not yet (routes installed before setPort()), its slot now, so
+    // that the groups below point at it and a later setPort() finds the same one.
+    auto slot = portSlot(port);
+    if (!slot) return fail(std::move(slot.error()).withContext("install: egress port"));
+    egressSlots.insert(*slot);
+    if (txPorts_.contains(*slot)) continue;
+    __u32 key = *slot, value = static_cast<__u32>(port);
     if (bpf_map_update_elem(txPortsFd, &key, &value, BPF_ANY) != 0) {
       return fail(systemError(fmt::format("install: add egress port ifindex {}", port), errno));
     }
-    txPorts_.insert(port);
+    txPorts_.insert(*slot);
   }
   int groupsFd = program_->groupsFd();
   for (const auto& g : wanted) {
-    if (groupIds_.contains(g)) continue;
-    if (nextGroupId_ > VFP_V4_GROUP_MASK && freedGroupIds_.empty()) {
-      return fail(fmt::format("install: more than {} next-hop groups", VFP_V4_GROUP_MASK), ENOSPC);
-    }
-    __u32 id = newGroupId();
+    if (liveGroups_.contains(g)) continue;
+    auto id = newGroupId();
+    if (!id) return fail(std::move(id.error()));
+    __u32 key = *id;
     vfp_group value = groupValue(g, slots_);
-    if (bpf_map_update_elem(groupsFd, &id, &value, BPF_NOEXIST) != 0) {
-      return fail(systemError(fmt::format("install: add next-hop group {}", id), errno));
+    if (bpf_map_update_elem(groupsFd, &key, &value, BPF_ANY) != 0) {
+      freedGroupIds_.emplace_front(key, Dir24_8::Clock::time_point{});
+      return fail(systemError(fmt::format("install: write next-hop group {}", key), errno));
     }
-    groupIds_.emplace(g, id);
+    liveGroups_.emplace(g, key);
   }
   for (const auto& e : diff.upserts) {
     if (auto ok = writeEntry(e.prefix, e.action); !ok) return fail(std::move(ok.error()));
@@ -183,44 +206,56 @@ Result<InstallStats> XdpRouter::install(const Fib& fib) {
     if (auto ok = deleteEntry(prefix); !ok) return fail(std::move(ok.error()));
     installed_.erase(prefix);
   }
-  for (auto it = groupIds_.begin(); it != groupIds_.end();) {
+  // What no route uses any more: the array keeps the group's bytes for a packet that read the
+  // old route a moment ago; the id is written again only after kGroupReuseDelay.
+  auto now = Dir24_8::Clock::now();
+  for (auto it = liveGroups_.begin(); it != liveGroups_.end();) {
     if (wanted.contains(it->first)) {
       ++it;
       continue;
     }
-    __u32 id = it->second;
-    if (bpf_map_delete_elem(groupsFd, &id) != 0 && errno != ENOENT) {
-      return fail(systemError(fmt::format("install: remove next-hop group {}", id), errno));
-    }
-    freedGroupIds_.push_back(id);
-    it = groupIds_.erase(it);
+    freedGroupIds_.emplace_back(it->second, now);
+    it = liveGroups_.erase(it);
   }
   for (auto it = txPorts_.begin(); it != txPorts_.end();) {
-    if (egress.contains(*it)) {
+    if (egressSlots.contains(*it)) {
       ++it;
       continue;
     }
-    __u32 key = static_cast<__u32>(*it);
+    __u32 key = *it;
     if (bpf_map_delete_elem(txPortsFd, &key) != 0 && errno != ENOENT) {
-      return fail(systemError(fmt::format("install: remove egress port ifindex {}", *it), errno));
+      return fail(systemError(fmt::format("install: remove egress port slot {}", *it), errno));
     }
     it = txPorts_.erase(it);
   }
   return diff.stats;
 }
 
+std::set<uint32_t> XdpRouter::groupIdsInUse() const {
+  std::set<uint32_t> ids;
+  for (const auto& [group, id] : liveGroups_) ids.insert(id);
+  return ids;
+}
+
+Result<uint16_t> XdpRouter::portSlot(int ifindex) {
+  auto [slot, added] = slots_.try_emplace(ifindex, static_cast<uint16_t>(slots_.size()));
+  if (slot->second >= VFP_MAX_PORTS) {
+    slots_.erase(slot);
+    return usageError(fmt::format("ifindex {}: more than {} ports", ifindex, VFP_MAX_PORTS));
+  }
+  return slot->second;
+}
+
 Result<void> XdpRouter::setPort(int ifindex, const MacAddress& mac) {
   __u32 key = static_cast<__u32>(ifindex);
   vfp_port value{};
   std::memcpy(value.mac, mac.bytes.data(), 6);
-  auto [slot, added] = slots_.try_emplace(ifindex, static_cast<uint16_t>(slots_.size()));
-  if (slot->second >= VFP_MAX_PORTS) {
-    slots_.erase(slot);
-    return usageError(
-        fmt::format("set XDP port ifindex {}: more than {} ports", ifindex, VFP_MAX_PORTS));
-  }
-  value.slot = slot->second;
-  if (bpf_map_update_elem(program_->portsFd(), &key, &value, BPF_ANY) != 0) {
+  auto slot = portSlot(ifindex);
+  if (!slot) return fail(std::move(slot.error()).withContext("set XDP port"));
+  value.slot = static_cast<__u8>(*slot);
+  value.valid = 1;
+  int fd = key < VFP_PORT_DIRECT ? program_->portsFd() : program_->portsHighFd();
+  if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) != 0) {
     return fail(systemError(fmt::format("set XDP port ifindex {}", ifindex), errno));
   }
   return {};

@@ -49,7 +49,7 @@ enum vfp_counter {
  * slot that says why. */
 struct vfp_fib_value {
 	__u32 verdict; /* VFP_CNT_FORWARDED, or the punt's counter slot */
-	__u32 group;   /* a key of the groups map, when forwarding */
+	__u32 group;   /* an index of the groups array, when forwarding */
 };
 
 /* Where the flows that pick a path go; ifindex 0 while its next hop is unresolved. */
@@ -70,11 +70,14 @@ struct vfp_group {
 	struct vfp_adjacency adj[VFP_MAX_PATHS];
 };
 
-/* An ingress port's own MAC: only frames addressed to it are routed. */
+/* An ingress port's own MAC: only frames addressed to it are routed. Ports whose ifindex is
+ * below VFP_PORT_DIRECT are found by indexing an array (an inlined load); the rest by hash. */
 struct vfp_port {
 	__u8 mac[6];
-	__u16 slot; /* its slot in port_counters, below VFP_MAX_PORTS */
+	__u8 valid; /* 0: no port (an array holds an element for every index) */
+	__u8 slot;  /* its slot in port_counters and tx_ports, below VFP_MAX_PORTS */
 };
+#define VFP_PORT_DIRECT 65536
 
 /* Per port, per CPU: frames received, of those forwarded, and transmitted out of it. */
 struct vfp_port_counters {

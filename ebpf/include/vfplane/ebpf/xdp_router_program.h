@@ -20,9 +20,10 @@ namespace vfplane::ebpf {
 class XdpRouterProgram {
  public:
   // fib6Entries sizes the IPv6 table (an LPM trie of vfp_fib6_key -> vfp_fib_value);
-  // tbl8Groups the IPv4 table's groups for prefixes longer than /24; hashSeed seeds the ECMP
-  // flow hash. The IPv4 table's two arrays come mapped into this process, zeroed.
-  static Result<XdpRouterProgram> load(uint32_t fib6Entries, uint32_t tbl8Groups,
+  // tbl8Groups the IPv4 table's groups for prefixes longer than /24; groupIds the next-hop
+  // group array (ids 0 to groupIds - 1); hashSeed seeds the ECMP flow hash. The IPv4 table's two
+  // arrays come mapped into this process, zeroed.
+  static Result<XdpRouterProgram> load(uint32_t fib6Entries, uint32_t tbl8Groups, uint32_t groupIds,
                                        uint32_t hashSeed);
   XdpRouterProgram(XdpRouterProgram&&) noexcept = default;
   XdpRouterProgram& operator=(XdpRouterProgram&&) noexcept = default;
@@ -32,10 +33,11 @@ class XdpRouterProgram {
   std::span<uint32_t> tbl24() const { return tbl24_.words; }  // VFP_TBL24_ENTRIES entries
   std::span<uint32_t> tbl8() const { return tbl8_.words; }    // tbl8Groups x 256 entries
   int fib6Fd() const;                                         // vfp_fib6_key -> vfp_fib_value
-  int groupsFd() const;                                       // group id -> vfp_group
-  int txPortsFd() const;                                      // devmap of egress ifindexes
-  int portsFd() const;                                        // ingress ifindex -> vfp_port
-  int countersFd() const;                                     // per-CPU array of VFP_CNT_* slots
+  int groupsFd() const;                                       // array: group id -> vfp_group
+  int txPortsFd() const;                                      // devmap: port slot -> ifindex
+  int portsFd() const;         // array: ingress ifindex below VFP_PORT_DIRECT -> vfp_port
+  int portsHighFd() const;     // hash: ingress ifindex from VFP_PORT_DIRECT up -> vfp_port
+  int countersFd() const;      // per-CPU array of VFP_CNT_* slots
   int portCountersFd() const;  // per-CPU array of vfp_port_counters by port slot
 
  private:

@@ -27,8 +27,9 @@ enum class XdpMode {
 class XdpRouter final : public FastPath {
  public:
   struct Options {
-    // Routes per family: the IPv6 trie's size, and the IPv4 table's groups for prefixes longer
-    // than /24 (one per /24 that holds any: maxEntries / 8 of them, 1024 to 65536).
+    // Routes per family: the IPv6 trie's size, the IPv4 table's groups for prefixes longer
+    // than /24 (one per /24 that holds any: maxEntries / 8 of them, 1024 to 65536), and the
+    // next-hop groups (maxEntries / 16, 4096 to 65536, 520 bytes each).
     uint32_t maxEntries = 65536;
     XdpMode mode = XdpMode::kNative;  // how addPort() attaches
     uint32_t hashSeed = 0;            // seeds flowHash() for ECMP
@@ -66,26 +67,32 @@ class XdpRouter final : public FastPath {
   int routerFd() const { return program_->routerFd(); }
   int passFd() const { return program_->passFd(); }
   int groupsFd() const { return program_->groupsFd(); }
+  // The group array's ids the installed routes use.
+  std::set<uint32_t> groupIdsInUse() const;
 
  private:
   XdpRouter(Options options, ebpf::XdpRouterProgram program);
   Result<uint32_t> attachProgram(int ifindex, int progFd, XdpMode mode);
   Result<void> writeEntry(const Prefix& prefix, const Action& action);
   Result<void> deleteEntry(const Prefix& prefix);
-  uint32_t newGroupId();
+  Result<uint32_t> newGroupId();
+  Result<uint16_t> portSlot(int ifindex);  // the interface's slot, given on first use
 
   Options options_;
   std::unique_ptr<ebpf::XdpRouterProgram> program_;
   std::unique_ptr<Dir24_8> fib4_;  // over the program's mapped IPv4 arrays
   std::map<Prefix, Action> installed_;
-  std::map<NextHopGroup, uint32_t> groupIds_;  // what the groups map holds
-  // Group ids fit the IPv4 entry's 20 bits: fresh ones first, then the longest freed, so an id
-  // comes back only after a million others, long after any packet that read it is gone.
+  std::map<NextHopGroup, uint32_t> liveGroups_;  // what the group array holds for the routes
+  // Group ids index the program's group array (below groupIds_, which fits the IPv4 entry's 20
+  // bits): fresh ones first, then the longest freed, and a freed id only once kGroupReuseDelay
+  // has passed since the last route left it, long after any packet that read it is gone.
+  static constexpr auto kGroupReuseDelay = Dir24_8::kGroupReuseDelay;
+  uint32_t groupIds_ = 0;
   uint32_t nextGroupId_ = 1;
-  std::deque<uint32_t> freedGroupIds_;
-  std::map<int, uint16_t> slots_;     // ifindex -> slot in the port counters
+  std::deque<std::pair<uint32_t, Dir24_8::Clock::time_point>> freedGroupIds_;
+  std::map<int, uint16_t> slots_;     // ifindex -> slot in the port counters and tx_ports
   std::map<int, std::string> names_;  // ifindex -> the name addPort() gave
-  std::set<int> txPorts_;
+  std::set<uint16_t> txPorts_;        // slots in the egress devmap
   std::map<int, uint32_t> attached_;  // ifindex -> XDP flags used
 };
 
