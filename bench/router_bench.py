@@ -38,8 +38,8 @@ import tempfile
 
 import router_bench_dpdk as dpdk
 import router_bench_xdp as xdp
-from router_bench_common import (MIN_FRAME, Churn, RowError, cpus, destinations, routes_of, say,
-                                 skip, traffic, tsc_hz)
+from router_bench_common import (MIN_FRAME, Churn, RowError, control_cpus, cpus, destinations,
+                                 routes_of, say, skip, traffic, tsc_hz)
 
 
 def header(ctx):
@@ -54,6 +54,7 @@ def header(ctx):
             "pmd": "net_pcap (infinite_rx) -> net_null (no-rx)",
             "xdp_chain": "live-frames BPF_PROG_TEST_RUN generator -> veth -> router -> veth -> "
                          "XDP sink, all on one CPU",
+            "forwarding_cpu": cpus()[-1], "control_cpus": control_cpus(),
             "commit": commit,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "repetitions": ctx.repetitions, "seconds": ctx.seconds,
@@ -68,7 +69,10 @@ def markdown(head, rows):
     out = [f"# vfplane-router beside the forwarders users would pick instead ({head['date']})", "",
            f"{head['cpu']}, {head['cpus']} CPUs, TSC {head['tsc_ghz']} GHz, kernel "
            f"{head['kernel']}, DPDK {head['dpdk']}, commit {head['commit']}. Medians of "
-           f"{head['repetitions']} runs of {head['seconds']} s. {head['note']}.", ""]
+           f"{head['repetitions']} runs of {head['seconds']} s. Forwarding on CPU "
+           f"{head['forwarding_cpu']}; control planes (vfplane-router's daemon on XDP, the DPDK "
+           f"main lcores, the churn's ip) on CPU {','.join(map(str, head['control_cpus']))}. "
+           f"{head['note']}.", ""]
     key = lambda r: (r["family"], r["frame_bytes"], r["routes"])
     ok = [r for r in rows if "error" not in r and not r["churn"]]
     by = {(r["backend"], r["system"]) + key(r): r for r in ok}

@@ -142,6 +142,19 @@ def cpus():
     return sorted(os.sched_getaffinity(0))
 
 
+def control_cpus():
+    """Where control planes run: every CPU but the last, which forwards (the XDP chain, the DPDK
+    forwarding lcore), as an operator would keep them apart. With one CPU, that one."""
+    c = cpus()
+    return c[:-1] or c
+
+
+def on_control_cpus():
+    """A preexec_fn that moves a child to control_cpus()."""
+    where = control_cpus()
+    return lambda: os.sched_setaffinity(0, where)
+
+
 def tsc_hz():
     """The TSC rate the kernel calibrated (dmesg), else the CPU's nominal rate."""
     try:
@@ -195,7 +208,8 @@ class Churn:
         self.stopping = threading.Event()
         self.proc = subprocess.Popen(["ip", "-n", ns, "-force", "-batch", "-"],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=on_control_cpus())
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.started = time.monotonic()
         self.thread.start()

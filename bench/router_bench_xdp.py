@@ -27,7 +27,7 @@ import subprocess
 import time
 
 from router_bench_common import (PORT_IN_MAC, SRC_MAC, RouterMetrics, RowError, add_routes,
-                                 router_addresses, router_gauge, sh)
+                                 on_control_cpus, router_addresses, router_gauge, sh)
 
 NS_GEN, NS_ROUTER, NS_SINK = "vfx-gen", "vfx-router", "vfx-sink"
 R1_MAC = PORT_IN_MAC  # the frames are addressed to it, as for net_pcap0 in the DPDK rows
@@ -105,8 +105,9 @@ class System:
                 "--port", "r1", "--port", "r2", "--max-routes", str(max(65536, n + n // 8)),
                 "--metrics-address", f"127.0.0.1:{port}", "--stats-interval", "0",
                 "--log-level", "warn"]
+        # Its control plane stays off the chain's CPU, as the DPDK rows' main lcore does.
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=on_control_cpus())
         # The routes are in the kernel before it starts: its first full read takes them all.
         self.metrics = RouterMetrics(NS_ROUTER, port, "xdp", self.proc, self.tail)
         self.metrics.routes_at_least(n)
