@@ -245,6 +245,56 @@ TEST_F(DpdkRouterTest, InstallReportsWhatChangedAsTheXdpPathDoes) {
   EXPECT_EQ(router_->installedEntries(), model_.compile().size());
 }
 
+// Changes that fit edit the two tables in place (the spare, then the one the workers left), with
+// the groups' next-hop ids kept; a change that outgrows the 8-bit groups builds both anew. After
+// each, every shared case still holds and the new routes forward to their own next hop.
+TEST_F(DpdkRouterTest, SmallChangesEditTheTablesInPlaceAndGrowthRebuilds) {
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    for (const auto& c : test::sharedCases()) test::checkCase(*this, model_, c);
+  };
+  auto sentTo = [&](const char* dst) {
+    auto o = run(frameTo(dst).bytes());
+    EXPECT_TRUE(o.forwarded) << dst;
+    MacAddress m;
+    if (o.forwarded) std::copy(o.bytes.begin(), o.bytes.begin() + 6, m.bytes.begin());
+    return m;
+  };
+  uint64_t builds = router_->fullBuilds(), edits = router_->incrementalInstalls();
+  ASSERT_TRUE(router_->install(model_.compile()));
+  EXPECT_EQ(router_->incrementalInstalls(), edits) << "nothing changed, nothing written";
+
+  model_.setNeighbour({ipOf("10.1.0.13"), kEgressIfindex, macOf("bb:00:00:00:01:13")});
+  ASSERT_TRUE(router_->install(model_.compile()));
+  check("an ECMP path's neighbour moved");
+  model_.setRoute(Route::via(prefixOf("100.64.1.128/25"), ipOf("10.1.0.11"), kEgressIfindex));
+  ASSERT_TRUE(router_->install(model_.compile()));
+  EXPECT_EQ(sentTo("100.64.1.200"), macOf("bb:00:00:00:00:11"));
+  EXPECT_EQ(sentTo("100.64.1.100"), macOf("bb:00:00:00:02:54")) << "the /25's other half: default";
+  model_.removeRoute(prefixOf("100.64.1.128/25"));
+  ASSERT_TRUE(router_->install(model_.compile()));
+  EXPECT_EQ(sentTo("100.64.1.200"), macOf("bb:00:00:00:02:54")) << "back to the default route";
+  check("after the /25 came and went");
+  EXPECT_EQ(router_->fullBuilds(), builds);
+  EXPECT_EQ(router_->incrementalInstalls(), edits + 3);
+
+  // 2000 /32s in as many /24s need 2000 8-bit groups more than the table has room for.
+  for (int i = 0; i < 2000; ++i) {
+    model_.setRoute(
+        Route::via(prefixOf(fmt::format("100.{}.{}.7/32", 65 + i / 250, i % 250).c_str()),
+                   ipOf("10.1.0.21"), kEgressIfindex));
+  }
+  ASSERT_TRUE(router_->install(model_.compile()));
+  EXPECT_EQ(router_->fullBuilds(), builds + 1) << "outgrew the spare: both built anew";
+  EXPECT_EQ(sentTo("100.72.249.7"), macOf("bb:00:00:00:00:21"));
+  EXPECT_EQ(sentTo("100.72.249.8"), macOf("bb:00:00:00:02:54"));
+  check("after the rebuild");
+  model_.removeRoute(prefixOf("100.65.0.7/32"));
+  ASSERT_TRUE(router_->install(model_.compile()));
+  EXPECT_EQ(sentTo("100.65.0.7"), macOf("bb:00:00:00:02:54"));
+  EXPECT_EQ(router_->incrementalInstalls(), edits + 4) << "in place again after the rebuild";
+}
+
 // Installs from the control thread while a worker thread forwards: the worker never waits, every
 // frame is forwarded by the old table or the new one, and none is lost or punted for want of a
 // table.

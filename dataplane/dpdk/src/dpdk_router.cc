@@ -17,6 +17,7 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <set>
 
 #include "vfplane/dataplane/packet.h"
 
@@ -236,6 +237,7 @@ DpdkRouter::~DpdkRouter() {
     if (portIndexOf_.size() > p.portId && portIndexOf_[p.portId] >= 0) rte_eth_dev_stop(p.portId);
   }
   delete table_.load();
+  spare_.reset();
   for (rte_ring* ring : {exception_, fromKernel_}) {
     if (ring == nullptr) continue;
     rte_mbuf* m;
@@ -251,15 +253,49 @@ Result<void> DpdkRouter::addPort(const Port& port) {
     if (b.port.name != port.name) continue;
     b.ifindex = port.ifindex;
     b.mac = port.mac;
+    rebuild_ = true;  // groups resolve their paths against the ports
     return {};
   }
   return usageError(fmt::format("port {}: no DPDK port of that name", port.name), ENODEV);
 }
 
+uint32_t DpdkRouter::hopOf(const Action& a) const {
+  return a.forwards() ? hopOfGroup_.at(a.group()) : puntHop(a.punt());
+}
+
+// Writes the hop of every live group into t (ids are stable, so both tables agree on them).
+void DpdkRouter::writeHops(Table& t, const std::vector<uint32_t>& fresh) const {
+  size_t size = kPunts.size() + nextHop_;
+  if (t.hops.size() < size) {
+    t.hops.resize(size);
+    t.groups.resize(size);
+  }
+  for (Punt p : kPunts) t.hops[puntHop(p)] = {puntCounter(p), 0};
+  for (uint32_t h : fresh) {
+    const NextHopGroup& g = *groupOfHop_.at(h);
+    Table::Group tg;
+    tg.paths = static_cast<uint32_t>(std::min(g.paths.size(), kMaxPaths));
+    for (uint32_t i = 0; i < tg.paths; ++i) {
+      const GroupPath& gp = g.paths[i];
+      tg.total += gp.weight;
+      tg.upper[i] = tg.total;
+      if (!gp.adjacency) continue;
+      for (size_t p = 0; p < ports_.size(); ++p) {
+        if (ports_[p].ifindex == 0 || ports_[p].ifindex != gp.adjacency->ifindex) continue;
+        uint32_t mtu = std::min<uint32_t>(static_cast<uint32_t>(gp.adjacency->mtu), ports_[p].mtu);
+        tg.path[i] = {true, static_cast<uint16_t>(p), mtu, gp.adjacency->src, gp.adjacency->dst};
+      }
+    }
+    t.hops[h] = {nullptr, h};
+    t.groups[h] = tg;
+  }
+}
+
 Result<std::unique_ptr<DpdkRouter::Table>> DpdkRouter::build(const Fib& fib) {
   auto t = std::make_unique<Table>();
-  for (Punt p : kPunts) t->hops.push_back({puntCounter(p), 0});
-  std::map<const NextHopGroup*, uint32_t> hopOfGroup;  // compile() shares equal groups
+  std::vector<uint32_t> all;
+  for (const auto& [g, h] : hopOfGroup_) all.push_back(h);
+  writeHops(*t, all);
   size_t v4 = 0, v6 = 0;
   uint64_t default4 = puntHop(Punt::kNoRoute), default6 = default4;
   // rte_fib reserves, for every route longer than /24, one 8-bit group per byte below /24 it
@@ -274,38 +310,15 @@ Result<std::unique_ptr<DpdkRouter::Table>> DpdkRouter::build(const Fib& fib) {
       ++v6;
       tbl8v6 += groups;
     }
-    if (!e.action.forwards() || hopOfGroup.contains(&e.action.group())) continue;
-    const NextHopGroup& g = e.action.group();
-    Table::Group tg;
-    tg.paths = static_cast<uint32_t>(std::min(g.paths.size(), kMaxPaths));
-    for (uint32_t i = 0; i < tg.paths; ++i) {
-      const GroupPath& gp = g.paths[i];
-      tg.total += gp.weight;
-      tg.upper[i] = tg.total;
-      if (!gp.adjacency) continue;
-      for (size_t p = 0; p < ports_.size(); ++p) {
-        if (ports_[p].ifindex == 0 || ports_[p].ifindex != gp.adjacency->ifindex) continue;
-        uint32_t mtu = std::min<uint32_t>(static_cast<uint32_t>(gp.adjacency->mtu), ports_[p].mtu);
-        tg.path[i] = {true, static_cast<uint16_t>(p), mtu, gp.adjacency->src, gp.adjacency->dst};
-      }
-    }
-    t->groups.push_back(tg);
-    hopOfGroup[&g] = static_cast<uint32_t>(t->hops.size());
-    t->hops.push_back({nullptr, static_cast<uint32_t>(t->groups.size() - 1)});
+    if (e.prefix.length == 0) (e.prefix.addr.isV4() ? default4 : default6) = hopOf(e.action);
   }
   // Short: DPDK derives ring and hash names from it and truncates them at 32 characters.
   std::string name = fmt::format("v{}t{}", id_, generation_++);
-  auto hopOf = [&](const Action& a) {
-    return a.forwards() ? hopOfGroup.at(&a.group()) : puntHop(a.punt());
-  };
-  for (const auto& e : fib) {
-    if (e.prefix.length == 0) (e.prefix.addr.isV4() ? default4 : default6) = hopOf(e.action);
-  }
   // Next hops in 4 bytes: 2 would halve the memory (the first level is 2^24 of them) but measured
   // ~5% slower per burst here (bench/dpdk_bench, 10k routes), and caps hops and 8-bit groups at
-  // 2^15.
+  // 2^15. An eighth more room: later installs change the table in place until it is full.
   auto tbl8Of = [](size_t need) {
-    return static_cast<uint32_t>(std::min<size_t>(need + 256, 1u << 22));
+    return static_cast<uint32_t>(std::min<size_t>(need + need / 8 + 256, 1u << 22));
   };
   uint32_t groups4 = tbl8Of(tbl8v4), groups6 = tbl8Of(tbl8v6);
   // DPDK fails a table it cannot allocate with ENOMEM, ENOENT or EINVAL depending on the part
@@ -316,14 +329,17 @@ Result<std::unique_ptr<DpdkRouter::Table>> DpdkRouter::build(const Fib& fib) {
     return fail(Error(fmt::format("DPDK router: create the {} table ({} MB for {} 8-bit groups, "
                                   "which rte_fib reserves for the worst case of every route "
                                   "longer than /24): {}; the EAL's memory (-m, or hugepages) "
-                                  "must hold two, while one replaces the other",
+                                  "must hold two",
                                   family, mb, groups, rte_strerror(err)),
                       err));
+  };
+  auto routesOf = [&](size_t n) {
+    return static_cast<int>(std::max<size_t>(options_.maxEntries, n + n / 8 + 1));
   };
   rte_fib_conf c4{};
   c4.type = RTE_FIB_DIR24_8;
   c4.default_nh = default4;
-  c4.max_routes = static_cast<int>(std::max<size_t>(options_.maxEntries, v4 + 1));
+  c4.max_routes = routesOf(v4);
   c4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
   c4.dir24_8.num_tbl8 = groups4;
   t->v4 = rte_fib_create((name + "_4").c_str(), SOCKET_ID_ANY, &c4);
@@ -331,35 +347,128 @@ Result<std::unique_ptr<DpdkRouter::Table>> DpdkRouter::build(const Fib& fib) {
   rte_fib6_conf c6{};
   c6.type = RTE_FIB6_TRIE;
   c6.default_nh = default6;
-  c6.max_routes = static_cast<int>(std::max<size_t>(options_.maxEntries, v6 + 1));
+  c6.max_routes = routesOf(v6);
   c6.trie.nh_sz = RTE_FIB6_TRIE_4B;
   c6.trie.num_tbl8 = groups6;
   t->v6 = rte_fib6_create((name + "_6").c_str(), SOCKET_ID_ANY, &c6);
   if (t->v6 == nullptr) return cannot("IPv6", groups6);
   for (const auto& e : fib) {
     if (e.prefix.length == 0) continue;
-    auto depth = static_cast<uint8_t>(e.prefix.length);
-    int rc = e.prefix.addr.isV4()
-                 ? rte_fib_add(t->v4, e.prefix.addr.word(0), depth, hopOf(e.action))
-                 : rte_fib6_add(t->v6, e.prefix.addr.bytes.data(), depth, hopOf(e.action));
-    if (rc < 0) return fail(rcError(fmt::format("DPDK router: add {}", e.prefix.str()), rc));
+    if (auto ok = addRoute(*t, e); !ok) return fail(std::move(ok.error()));
   }
   return t;
 }
 
+Result<void> DpdkRouter::addRoute(Table& t, const FibEntry& e) const {
+  auto depth = static_cast<uint8_t>(e.prefix.length);
+  int rc = e.prefix.addr.isV4()
+               ? rte_fib_add(t.v4, e.prefix.addr.word(0), depth, hopOf(e.action))
+               : rte_fib6_add(t.v6, e.prefix.addr.bytes.data(), depth, hopOf(e.action));
+  if (rc < 0) return fail(rcError(fmt::format("DPDK router: add {}", e.prefix.str()), rc));
+  return {};
+}
+
+// The diff into a table no worker reads. The default routes (in rte_fib's default_nh) are not
+// in it: install() rebuilds when they change.
+Result<void> DpdkRouter::apply(Table& t, const FibDiff& diff,
+                               const std::vector<uint32_t>& fresh) const {
+  writeHops(t, fresh);
+  for (const auto& e : diff.upserts) {
+    if (auto ok = addRoute(t, e); !ok) return fail(std::move(ok.error()));
+  }
+  for (const auto& p : diff.removals) {
+    auto depth = static_cast<uint8_t>(p.length);
+    int rc = p.addr.isV4() ? rte_fib_delete(t.v4, p.addr.word(0), depth)
+                           : rte_fib6_delete(t.v6, p.addr.bytes.data(), depth);
+    if (rc < 0 && rc != -ENOENT)
+      return fail(rcError(fmt::format("DPDK router: delete {}", p.str()), rc));
+  }
+  return {};
+}
+
+void DpdkRouter::swapIn(std::unique_ptr<Table> t) {
+  Table* old = table_.exchange(t.release(), std::memory_order_acq_rel);
+  if (old == nullptr) return;
+  // Returns once every worker online has finished the poll that might hold the old table.
+  rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  spare_.reset(old);
+}
+
+// Two tables: workers read one while the other (the spare) takes the diff; then they trade
+// places and the old one takes the same diff, so an install costs the change, not the table (a
+// full build writes 64 MB of first level per family). A full build of both happens on the
+// first install, when a default route changes, after addPort() (groups resolve against ports),
+// and when the change does not fit the spare (rte_fib's 8-bit groups or rule pool are full).
 Result<InstallStats> DpdkRouter::install(const Fib& fib) {
   FibDiff diff = diffFib(installed_, fib);
+  // Stable hop ids for the groups: fresh ones now, the ones no route uses freed after both
+  // tables have dropped them (the end of this install), for later installs to reuse.
+  std::set<const NextHopGroup*> seen;
+  std::map<NextHopGroup, uint32_t> wanted;
+  std::vector<uint32_t> fresh;
+  for (const auto& e : fib) {
+    if (!e.action.forwards() || !seen.insert(&e.action.group()).second) continue;
+    if (wanted.contains(e.action.group())) continue;
+    auto it = hopOfGroup_.find(e.action.group());
+    uint32_t h;
+    if (it != hopOfGroup_.end()) {
+      h = it->second;
+    } else {
+      if (!freeHops_.empty()) {
+        h = freeHops_.back();
+        freeHops_.pop_back();
+      } else {
+        h = static_cast<uint32_t>(kPunts.size() + nextHop_++);
+      }
+      fresh.push_back(h);
+    }
+    wanted.emplace(e.action.group(), h);
+  }
+  std::vector<uint32_t> retired;
+  for (const auto& [g, h] : hopOfGroup_) {
+    if (!wanted.contains(g)) retired.push_back(h);
+  }
+  hopOfGroup_ = std::move(wanted);
+  groupOfHop_.clear();
+  for (const auto& [g, h] : hopOfGroup_) groupOfHop_[h] = &g;
+  auto finish = [&]() -> InstallStats {
+    installed_.clear();
+    for (const auto& e : fib) installed_.insert_or_assign(e.prefix, e.action);
+    freeHops_.insert(freeHops_.end(), retired.begin(), retired.end());
+    return diff.stats;
+  };
+  if (!rebuild_ && spare_ != nullptr && table_.load() != nullptr && diff.upserts.empty() &&
+      diff.removals.empty()) {
+    return finish();  // nothing to write: no fresh groups either, as no entry changed
+  }
+  bool defaults = false;
+  for (const auto& e : diff.upserts) defaults |= e.prefix.length == 0;
+  for (const auto& p : diff.removals) defaults |= p.length == 0;
+  if (!rebuild_ && !defaults && spare_ != nullptr && table_.load() != nullptr) {
+    auto ok = apply(*spare_, diff, fresh);
+    if (ok) {
+      swapIn(std::move(spare_));
+      // The old table, now the spare, takes the same diff; it had the same content and room.
+      if (auto again = apply(*spare_, diff, fresh); !again) spare_.reset();
+      ++incremental_;
+      return finish();
+    }
+    // The spare is half changed: build both again (room is the usual reason: ENOSPC).
+    spare_.reset();
+  }
+  // A full build makes both, one at a time, so that memory holds two tables at most: the spare
+  // goes first, then the new table is built beside the one the workers read, swapped in, and
+  // the old one makes room for the new spare.
+  spare_.reset();
   auto table = build(fib);
   if (!table) return fail(std::move(table.error()));
-  Table* old = table_.exchange(table->release(), std::memory_order_acq_rel);
-  if (old != nullptr) {
-    // Returns once every worker online has finished the poll that might hold the old table.
-    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-    delete old;
-  }
-  installed_.clear();
-  for (const auto& e : fib) installed_.insert_or_assign(e.prefix, e.action);
-  return diff.stats;
+  swapIn(std::move(*table));
+  spare_.reset();
+  auto second = build(fib);
+  if (second) spare_ = std::move(*second);  // else the next install builds both again
+  rebuild_ = false;
+  ++rebuilds_;
+  return finish();
 }
 
 Result<FastPathCounters> DpdkRouter::counters() const {

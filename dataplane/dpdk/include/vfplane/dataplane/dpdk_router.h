@@ -11,12 +11,13 @@
 //
 // Threads. Workers (lcores) call poll(w): worker w reads RX queue w of every port and sends on TX
 // queue w, with counters of its own, and never takes a lock or waits. install() runs on the
-// control thread: it builds the new table aside (rte_fib, rte_fib6, next-hop groups), swaps one
-// pointer, and frees the old table only after every registered worker has passed a quiescent
-// state (rte_rcu_qsbr), which each reports at the end of every poll. A worker that polls from a
-// thread of its own calls startWorker(w) first and stopWorker(w) when it is done; a single thread
-// that polls and installs in turn needs neither. Frames from the kernel (sendFromKernel()) wait in
-// a ring that worker 0 drains onto its own TX queues, so a port needs exactly `workers` queues.
+// control thread: it writes the change into the spare table (rte_fib, rte_fib6, next-hop groups),
+// swaps one pointer, and changes the old table only after every registered worker has passed a
+// quiescent state (rte_rcu_qsbr), which each reports at the end of every poll. A worker that polls
+// from a thread of its own calls startWorker(w) first and stopWorker(w) when it is done; a single
+// thread that polls and installs in turn needs neither. Frames from the kernel (sendFromKernel())
+// wait in a ring that worker 0 drains onto its own TX queues, so a port needs exactly `workers`
+// queues.
 #pragma once
 
 #include <atomic>
@@ -72,8 +73,12 @@ class DpdkRouter final : public FastPath {
   // Binds the DPDK port called port.name to the model interface port.ifindex and its MAC.
   // ENODEV naming it when no DPDK port has that name.
   Result<void> addPort(const Port& port) override;
-  // Builds the new table aside, swaps it in and frees the old one once no worker can hold it.
+  // Changes the spare table by the diff, swaps it in, and once no worker can hold the old one,
+  // changes that by the same diff (or builds both anew: see the .cc).
   Result<InstallStats> install(const Fib& fib) override;
+  // Installs done by changing the tables, and by building them.
+  uint64_t incrementalInstalls() const { return incremental_; }
+  uint64_t fullBuilds() const { return rebuilds_; }
   // Summed over the workers.
   Result<FastPathCounters> counters() const override;
   Result<std::vector<PortCounters>> portCounters() const override;
@@ -114,6 +119,11 @@ class DpdkRouter final : public FastPath {
   void handleBurst(Worker& w, const Table& t, rte_mbuf** bufs, uint16_t n, const Bound& in);
   void punt(Worker& w, rte_mbuf* m, uint64_t FastPathCounters::*reason);
   Result<std::unique_ptr<Table>> build(const Fib& fib);
+  Result<void> apply(Table& t, const FibDiff& diff, const std::vector<uint32_t>& fresh) const;
+  Result<void> addRoute(Table& t, const FibEntry& e) const;
+  void writeHops(Table& t, const std::vector<uint32_t>& fresh) const;
+  void swapIn(std::unique_ptr<Table> t);
+  uint32_t hopOf(const Action& a) const;
 
   Options options_;
   std::vector<Bound> ports_;  // in the order of options_.ports
@@ -123,6 +133,15 @@ class DpdkRouter final : public FastPath {
   rte_ring* fromKernel_ = nullptr;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::atomic<Table*> table_{nullptr};
+  std::unique_ptr<Table> spare_;  // the same routes, for the next install to change
+  bool rebuild_ = true;           // the next install builds both tables
+  // Next-hop ids (what the tables' entries hold) of the live groups: stable across installs, so
+  // that a diff means the same to both tables; ids no route uses any more are reused.
+  std::map<NextHopGroup, uint32_t> hopOfGroup_;
+  std::map<uint32_t, const NextHopGroup*> groupOfHop_;
+  std::vector<uint32_t> freeHops_;
+  uint32_t nextHop_ = 0;  // ids handed out so far, after the punts'
+  uint64_t incremental_ = 0, rebuilds_ = 0;
   std::vector<int> portIndexOf_;  // portId -> index in options_.ports, -1 if none
   std::vector<std::unique_ptr<Worker>> workers_;
   uint64_t id_ = 0;  // this router among the process's, for DPDK object names
