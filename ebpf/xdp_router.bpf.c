@@ -28,23 +28,20 @@ struct vfp_dir_pair {
 	__u32 e[2];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct vfp_dir_pair);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VFP_TBL24_ENTRIES / 2);
-} tbl24 SEC(".maps");
+/* An mmapable array of entry pairs, that many pairs. */
+#define VFP_DIR_ARRAY(name, pairs)                   \
+	struct {                                      \
+		__uint(type, BPF_MAP_TYPE_ARRAY);     \
+		__type(key, __u32);                   \
+		__type(value, struct vfp_dir_pair);   \
+		__uint(map_flags, BPF_F_MMAPABLE);    \
+		__uint(max_entries, pairs);           \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct vfp_dir_pair);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 128); /* groups of 256 entries, sized by the loader */
-} tbl8 SEC(".maps");
+VFP_DIR_ARRAY(tbl24, VFP_TBL24_ENTRIES / 2);
+VFP_DIR_ARRAY(tbl8, 128); /* groups of 256 entries, sized by the loader */
 
-/* Entry i of a DIR-24-8 array, or 0 (invalid) past its end. */
+/* Entry i of one of those arrays, or 0 (invalid) past its end. */
 static __always_inline __u32 dir_entry(void *map, __u32 i)
 {
 	__u32 key = i >> 1;
@@ -55,13 +52,9 @@ static __always_inline __u32 dir_entry(void *map, __u32 i)
 	return *(volatile __u32 *)&p->e[i & 1];
 }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct vfp_fib6_key);
-	__type(value, struct vfp_fib_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-} fib6 SEC(".maps");
+/* IPv6: a 16-bit first level, then 8-bit groups (see xdp_router_abi.h). */
+VFP_DIR_ARRAY(tbl16, VFP_TBL16_ENTRIES / 2);
+VFP_DIR_ARRAY(tbl8_6, 128); /* sized by the loader */
 
 /* Next-hop groups by id, an array (an inlined load where a hash map costs a call and a hash).
  * Never rewritten while a packet may read it: a changed group gets a new id, written before the
@@ -409,9 +402,9 @@ static __always_inline int route4(struct ethhdr *eth, void *end, __u32 in_slot)
 static __always_inline int route6(struct ethhdr *eth, void *end, __u32 in_slot)
 {
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
-	struct vfp_fib6_key key;
-	struct vfp_fib_value *v;
-	__u32 len;
+	struct vfp_fib_value v;
+	const __u8 *a;
+	__u32 len, x;
 
 	if ((void *)(ip6 + 1) > end || ip6->version != 6)
 		return count(VFP_CNT_MALFORMED, XDP_PASS);
@@ -425,12 +418,19 @@ static __always_inline int route6(struct ethhdr *eth, void *end, __u32 in_slot)
 	if (ip6->hop_limit <= 1)
 		return count(VFP_CNT_TTL, XDP_PASS);
 
-	key.prefixlen = 128;
-	__builtin_memcpy(key.addr, &ip6->daddr, 16);
-	v = bpf_map_lookup_elem(&fib6, &key);
-	if (!v)
+	/* One load per level the longest matching prefix reaches: 16 bits, then a byte a level. */
+	a = ip6->daddr.in6_u.u6_addr8;
+	x = dir_entry(&tbl16, (__u32)a[0] << 8 | a[1]);
+	for (int i = 2; i < 16; i++) { /* a bounded loop the verifier walks */
+		if (!(x & VFP_DIR_EXT))
+			break;
+		x = dir_entry(&tbl8_6, (x & VFP_DIR_VALUE_MASK) << 8 | a[i]);
+	}
+	if (!(x & VFP_DIR_VALID) || (x & VFP_DIR_EXT))
 		return count(VFP_CNT_NO_ROUTE, XDP_PASS);
-	return forward(eth, ip6, end, 1, len, v, in_slot);
+	v.verdict = (x & VFP_DIR_VALUE_MASK) >> VFP_V4_VERDICT_SHIFT;
+	v.group = x & VFP_V4_GROUP_MASK;
+	return forward(eth, ip6, end, 1, len, &v, in_slot);
 }
 
 SEC("xdp")

@@ -52,31 +52,36 @@ void XdpRouterProgram::Destroy::operator()(vfp_xdp_router* skel) const {
   vfp_xdp_router__destroy(skel);
 }
 
-Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t fib6Entries, uint32_t tbl8Groups,
-                                                uint32_t groupIds, uint32_t hashSeed) {
+Result<XdpRouterProgram> XdpRouterProgram::load(uint32_t tbl8Groups, uint32_t groupIds,
+                                                uint32_t hashSeed) {
   std::unique_ptr<vfp_xdp_router, Destroy> skel(vfp_xdp_router__open());
   if (!skel) return fail(systemError("load XDP router: open skeleton", errno));
-  if (int rc = bpf_map__set_max_entries(skel->maps.fib6, fib6Entries); rc != 0)
-    return fail(bpfError("load XDP router: size the IPv6 table", rc));
   if (int rc = bpf_map__set_max_entries(skel->maps.tbl8, tbl8Groups * 128); rc != 0)
     return fail(bpfError("load XDP router: size the IPv4 table's groups", rc));
+  if (int rc = bpf_map__set_max_entries(skel->maps.tbl8_6, tbl8Groups * 128); rc != 0)
+    return fail(bpfError("load XDP router: size the IPv6 table's groups", rc));
   if (int rc = bpf_map__set_max_entries(skel->maps.groups, groupIds); rc != 0)
     return fail(bpfError("load XDP router: size the next-hop groups", rc));
   skel->rodata->hash_seed = hashSeed;
   if (int rc = vfp_xdp_router__load(skel.get()); rc != 0) {
     return fail(bpfError("load XDP router: bpf_object__load", rc));
   }
-  auto tbl24 = mapWords(skel->maps.tbl24, "tbl24");
-  if (!tbl24) return fail(std::move(tbl24.error()));
-  Mapping m24(*tbl24);
-  auto tbl8 = mapWords(skel->maps.tbl8, "tbl8");
-  if (!tbl8) return fail(std::move(tbl8.error()));
-  return XdpRouterProgram(std::move(skel), std::move(m24), Mapping(*tbl8));
+  Mapping maps[4];
+  const std::pair<bpf_map*, const char*> arrays[] = {{skel->maps.tbl24, "tbl24"},
+                                                     {skel->maps.tbl8, "tbl8"},
+                                                     {skel->maps.tbl16, "tbl16"},
+                                                     {skel->maps.tbl8_6, "tbl8_6"}};
+  for (size_t i = 0; i < 4; ++i) {
+    auto words = mapWords(arrays[i].first, arrays[i].second);
+    if (!words) return fail(std::move(words.error()));
+    maps[i] = Mapping(*words);
+  }
+  return XdpRouterProgram(std::move(skel), std::move(maps[0]), std::move(maps[1]),
+                          std::move(maps[2]), std::move(maps[3]));
 }
 
 int XdpRouterProgram::routerFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_router); }
 int XdpRouterProgram::passFd() const { return bpf_program__fd(skel_->progs.vfp_xdp_pass); }
-int XdpRouterProgram::fib6Fd() const { return bpf_map__fd(skel_->maps.fib6); }
 int XdpRouterProgram::groupsFd() const { return bpf_map__fd(skel_->maps.groups); }
 int XdpRouterProgram::txPortsFd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int XdpRouterProgram::portsFd() const { return bpf_map__fd(skel_->maps.ports); }

@@ -76,13 +76,14 @@ static_assert(VFP_CNT_MAX <= (VFP_DIR_VALUE_MASK >> VFP_V4_VERDICT_SHIFT) + 1);
 XdpRouter::XdpRouter(Options options, ebpf::XdpRouterProgram program)
     : options_(options),
       program_(std::make_unique<ebpf::XdpRouterProgram>(std::move(program))),
-      fib4_(std::make_unique<Dir24_8>(program_->tbl24(), program_->tbl8())) {}
+      fib4_(std::make_unique<Dir24_8>(program_->tbl24(), program_->tbl8())),
+      fib6_(std::make_unique<StrideTable>(16, 16, program_->tbl16(), program_->tbl8v6())) {}
 
 Result<XdpRouter> XdpRouter::load(const Options& options) {
   uint32_t tbl8 = std::clamp<uint32_t>(options.maxEntries / 8, 1024, 65536);
   uint32_t groups = std::clamp<uint32_t>(options.maxEntries / 16, 4096, 65536);
   static_assert(65536 <= VFP_V4_GROUP_MASK + 1);
-  auto program = ebpf::XdpRouterProgram::load(options.maxEntries, tbl8, groups, options.hashSeed);
+  auto program = ebpf::XdpRouterProgram::load(tbl8, groups, options.hashSeed);
   if (!program) return fail(std::move(program.error()));
   XdpRouter r(options, std::move(*program));
   r.groupIds_ = groups;
@@ -120,10 +121,9 @@ Result<void> XdpRouter::writeEntry(const Prefix& prefix, const Action& action) {
     if (!ok) return fail(std::move(ok.error()).withContext("install: write " + prefix.str()));
     return {};
   }
-  vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
-  std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
-  if (bpf_map_update_elem(program_->fib6Fd(), &key, &value, BPF_ANY) != 0)
-    return fail(systemError(fmt::format("install: write {}", prefix.str()), errno));
+  auto ok = fib6_->add(prefix.addr.bytes, prefix.length,
+                       value.verdict << VFP_V4_VERDICT_SHIFT | value.group);
+  if (!ok) return fail(std::move(ok.error()).withContext("install: write " + prefix.str()));
   return {};
 }
 
@@ -132,10 +132,7 @@ Result<void> XdpRouter::deleteEntry(const Prefix& prefix) {
     fib4_->remove(prefix.addr.word(0), prefix.length);
     return {};
   }
-  vfp_fib6_key key{static_cast<__u32>(prefix.length), {}};
-  std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
-  if (bpf_map_delete_elem(program_->fib6Fd(), &key) != 0 && errno != ENOENT)
-    return fail(systemError(fmt::format("install: delete {}", prefix.str()), errno));
+  fib6_->remove(prefix.addr.bytes, prefix.length);
   return {};
 }
 

@@ -12,7 +12,7 @@
 /* IPv4 forwarding table: DIR-24-8 in two arrays of __u32 entries (dataplane/dir24_8.h writes
  * them in place through mmap). tbl24 is indexed by the destination's top 24 bits; an entry with
  * VFP_DIR_EXT sends the lookup to group (value) of tbl8, indexed by the last 8 bits. A valid final
- * entry's value is the route: its verdict and its next-hop group. Bits 24-29 are the writer's. */
+ * entry's value is the route: its verdict and its next-hop group. Bits 24-29 are 0. */
 #define VFP_DIR_VALID (1u << 31)
 #define VFP_DIR_EXT (1u << 30)
 #define VFP_DIR_VALUE_MASK ((1u << 24) - 1)
@@ -20,11 +20,11 @@
 #define VFP_V4_VERDICT_SHIFT 20
 #define VFP_V4_GROUP_MASK ((1u << 20) - 1) /* so group ids stay below 2^20 */
 
-/* IPv6 LPM trie keys: the prefix length, then the address in network byte order. */
-struct vfp_fib6_key {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
+/* IPv6 forwarding table: the same entries in a multibit trie (dataplane/stride_table.h): tbl16
+ * indexed by the destination's top 16 bits, then 8-bit groups in tbl8_6, one level per further
+ * byte, while the entry found has VFP_DIR_EXT. The length of the prefix behind each entry is the
+ * writer's, kept in its own memory. */
+#define VFP_TBL16_ENTRIES (1u << 16)
 
 /* Slots of the per-CPU packet counters, in the order of the fast path's verdicts. */
 enum vfp_counter {

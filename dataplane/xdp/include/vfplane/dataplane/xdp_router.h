@@ -15,6 +15,7 @@
 #include "vfplane/base/error.h"
 #include "vfplane/dataplane/dir24_8.h"
 #include "vfplane/dataplane/fast_path.h"
+#include "vfplane/dataplane/stride_table.h"
 #include "vfplane/ebpf/xdp_router_program.h"
 
 namespace vfplane::dataplane {
@@ -27,9 +28,9 @@ enum class XdpMode {
 class XdpRouter final : public FastPath {
  public:
   struct Options {
-    // Routes per family: the IPv6 trie's size, the IPv4 table's groups for prefixes longer
-    // than /24 (one per /24 that holds any: maxEntries / 8 of them, 1024 to 65536), and the
-    // next-hop groups (maxEntries / 16, 4096 to 65536, 520 bytes each).
+    // Routes per family: sizes each family's 8-bit groups (IPv4: one per /24 that holds longer
+    // prefixes; IPv6: one per /16, /24, ... that does), maxEntries / 8 of them, 1024 to 65536,
+    // and the next-hop groups (maxEntries / 16, 4096 to 65536, 520 bytes each).
     uint32_t maxEntries = 65536;
     XdpMode mode = XdpMode::kNative;  // how addPort() attaches
     uint32_t hashSeed = 0;            // seeds flowHash() for ECMP
@@ -80,7 +81,8 @@ class XdpRouter final : public FastPath {
 
   Options options_;
   std::unique_ptr<ebpf::XdpRouterProgram> program_;
-  std::unique_ptr<Dir24_8> fib4_;  // over the program's mapped IPv4 arrays
+  std::unique_ptr<Dir24_8> fib4_;      // over the program's mapped IPv4 arrays
+  std::unique_ptr<StrideTable> fib6_;  // and its IPv6 ones
   std::map<Prefix, Action> installed_;
   std::map<NextHopGroup, uint32_t> liveGroups_;  // what the group array holds for the routes
   // Group ids index the program's group array (below groupIds_, which fits the IPv4 entry's 20
