@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace vfplane::dataplane {
@@ -152,6 +154,37 @@ TEST(StrideTable, AgreesWithASlowLpmOverRandomChanges) {
   for (const auto& [key, value] : routes) t.st.remove(key.first, key.second);
   EXPECT_EQ(t.st.groupsInUse(), 0u);
   EXPECT_EQ(t.st.size(), 0u);
+}
+
+// A reader that looks up while the writer adds and removes a /120 under a /32 sees one or the
+// other, never nothing: each of the twelve groups the /120 needs is complete before the level
+// above points at it, and they fold back deepest first, one store each.
+TEST(StrideTable, AReaderNeverSeesAGapWhileADeepPrefixComesAndGoes) {
+  Table t(64);
+  Address cover = addr({0x20, 0x01, 0x0d, 0xb8});
+  Address deep = cover;
+  for (size_t i = 4; i < 15; ++i) deep[i] = static_cast<uint8_t>(i);
+  Address probe = deep;
+  probe[15] = 0x42;
+  ASSERT_TRUE(t.st.add(cover, 32, 1));
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  std::thread reader([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      auto v = t.st.lookup(probe);
+      if (!v || (*v != 1 && *v != 2)) bad.fetch_add(1);
+      reads.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    t.now += StrideTable::kGroupReuseDelay;  // groups come back at once: the reuse path too
+    ASSERT_TRUE(t.st.add(deep, 120, 2));
+    t.st.remove(deep, 120);
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad.load(), 0) << "of " << reads.load() << " lookups";
+  EXPECT_EQ(t.st.groupsInUse(), 2u) << "the /32's two levels stay";
 }
 
 }  // namespace
