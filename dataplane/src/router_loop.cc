@@ -65,6 +65,13 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   auto state = kernelModel(options.ports);
   if (!state) return fail(std::move(state.error()));
   const ForwardingModel* model = &state->model;
+  // buildModel() found every port and its MAC; serve exactly those links, bound before the first
+  // table so that its groups resolve against them (until then the fast path punts all).
+  for (const auto& [ifindex, iface] : model->interfaces()) {
+    if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok)
+      return fail(std::move(ok.error()));
+    spdlog::info("{} router serves {} (ifindex {})", fastPath.name(), iface.name, ifindex);
+  }
   Fib fib = model->compile();
   auto stats = fastPath.install(fib);
   if (!stats) return fail(std::move(stats.error()));
@@ -79,12 +86,6 @@ Result<std::unique_ptr<RouterLoop>> RouterLoop::start(const RouterLoopOptions& o
   loop->status_.neighbours = model->neighbourCount();
   loop->status_.groups = groupsOf(fib);
   loop->logUnsupported(*model);
-  // buildModel() found every port and its MAC; serve exactly those links.
-  for (const auto& [ifindex, iface] : model->interfaces()) {
-    if (auto ok = fastPath.addPort({ifindex, iface.name, iface.mac}); !ok)
-      return fail(std::move(ok.error()));
-    spdlog::info("{} router serves {} (ifindex {})", fastPath.name(), iface.name, ifindex);
-  }
   spdlog::info("forwarding table: {} entries from the kernel's tables", loop->status_.entries);
   loop->model_ = std::move(state->model);
   loop->shared_ = std::move(state->shared);
@@ -254,6 +255,11 @@ Result<std::vector<PortCounters>> RouterLoop::portCounters() const {
 std::vector<WorkerPolls> RouterLoop::workerPolls() const {
   std::lock_guard lock(mu_);
   return fastPath_.workerPolls();
+}
+
+std::optional<TableBuilds> RouterLoop::tableBuilds() const {
+  std::lock_guard lock(mu_);
+  return fastPath_.tableBuilds();
 }
 
 }  // namespace vfplane::dataplane
