@@ -68,6 +68,22 @@ class RouterMetrics final : public prometheus::Collectable {
       }
       out.push_back(std::move(family));
     }
+    if (auto builds = loop_.tableBuilds()) {
+      prometheus::MetricFamily family{
+          prefix_ + "table_installs_total",
+          "Installs of a changed table: written in place (the spare, then the other), or both "
+          "tables built anew (first install, a default route changed, out of room)",
+          prometheus::MetricType::Counter,
+          {}};
+      for (auto [how, value] :
+           {std::pair{"in_place", builds->inPlace}, std::pair{"rebuilt", builds->rebuilt}}) {
+        prometheus::ClientMetric m;
+        m.label = {{"how", how}};
+        m.counter.value = static_cast<double>(value);
+        family.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(family));
+    }
     RouterStatus s = loop_.status();
     single("table_entries", "Entries in the forwarding table", prometheus::MetricType::Gauge,
            static_cast<double>(s.entries));

@@ -321,10 +321,20 @@ TEST_P(RouterDaemonTest, RoutesAddedAndDeletedWithIpRouteTakeEffect) {
     return inPod(pods_[0], {"ping", "-c", "1", "-W", "1", "198.51.100.1"}).exitCode == 0;
   };
   EXPECT_FALSE(reach()) << "no route yet";
+  // On DPDK each change goes into the tables in place (the route comes, then goes).
+  std::string inPlace = "vfplane_dpdk_table_installs_total\\{how=\"in_place\"\\}";
+  double before = dpdk() ? metric(inPlace) : 0;
   sh({"ip", "route", "add", "198.51.100.0/24", "via", "10.2.0.2"});
   EXPECT_TRUE(eventually(reach));
+  if (dpdk()) {
+    EXPECT_GE(before, 0) << "the DPDK router says how it installs";
+    EXPECT_TRUE(eventually([&] { return metric(inPlace) >= before + 1; })) << "the route in place";
+  }
   sh({"ip", "route", "del", "198.51.100.0/24"});
   EXPECT_TRUE(eventually([&] { return !reach(); }));
+  if (dpdk()) {
+    EXPECT_TRUE(eventually([&] { return metric(inPlace) >= before + 2; })) << "and out";
+  }
   auto stats = stop();
   EXPECT_EQ(stats["sync_errors"].get<uint64_t>(), 0u);
 }

@@ -12,6 +12,7 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -449,11 +450,18 @@ Result<InstallStats> DpdkRouter::install(const Fib& fib) {
     if (ok) {
       swapIn(std::move(spare_));
       // The old table, now the spare, takes the same diff; it had the same content and room.
-      if (auto again = apply(*spare_, diff, fresh); !again) spare_.reset();
+      if (auto again = apply(*spare_, diff, fresh); !again) {
+        spdlog::warn(
+            "DPDK router: the spare table did not take the change ({}); the next "
+            "install builds both",
+            again.error().message());
+        spare_.reset();
+      }
       ++incremental_;
       return finish();
     }
     // The spare is half changed: build both again (room is the usual reason: ENOSPC).
+    spdlog::info("DPDK router: building both tables anew: {}", ok.error().message());
     spare_.reset();
   }
   // A full build makes both, one at a time, so that memory holds two tables at most: the spare

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct FibDiff {
   InstallStats stats;
 };
 FibDiff diffFib(const std::map<Prefix, Action>& installed, const Fib& desired);
+
+struct TableBuilds {
+  uint64_t inPlace = 0;
+  uint64_t rebuilt = 0;
+};
 
 // Frames per port: received on it, of those forwarded, and transmitted out of it.
 struct PortCounters {
@@ -69,6 +75,9 @@ class FastPath {
   virtual Result<std::vector<PortCounters>> portCounters() const = 0;
   // None for a fast path without polling workers.
   virtual std::vector<WorkerPolls> workerPolls() const { return {}; }
+  // Installs that changed the tables in place and that built them anew; none for a fast path
+  // that only ever changes them in place.
+  virtual std::optional<TableBuilds> tableBuilds() const { return std::nullopt; }
   virtual size_t installedEntries() const = 0;
 };
 

@@ -73,6 +73,7 @@ class RouterLoop {
   Result<FastPathCounters> counters() const;
   Result<std::vector<PortCounters>> portCounters() const;
   std::vector<WorkerPolls> workerPolls() const;
+  std::optional<TableBuilds> tableBuilds() const;
   const FastPath& fastPath() const { return fastPath_; }
 
  private:

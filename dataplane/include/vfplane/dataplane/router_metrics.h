@@ -8,6 +8,7 @@
 //   vfplane_<fp>_received_total           every frame the fast path saw
 //   vfplane_<fp>_port_packets_total{port,direction}   rx, forwarded, tx per port
 //   vfplane_<fp>_polls_total{worker,state}            busy or idle poll loops (DPDK)
+//   vfplane_<fp>_table_installs_total{how}            in_place or rebuilt (DPDK)
 //   vfplane_<fp>_table_entries            entries in the forwarding table
 //   vfplane_<fp>_routes / _neighbours / _next_hop_groups   what the table was compiled from
 //   vfplane_<fp>_syncs_total / vfplane_<fp>_sync_errors_total   re-reads of the kernel's tables

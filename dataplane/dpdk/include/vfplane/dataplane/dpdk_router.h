@@ -83,6 +83,9 @@ class DpdkRouter final : public FastPath {
   Result<FastPathCounters> counters() const override;
   Result<std::vector<PortCounters>> portCounters() const override;
   std::vector<WorkerPolls> workerPolls() const override;
+  std::optional<TableBuilds> tableBuilds() const override {
+    return TableBuilds{incremental_, rebuilds_};
+  }
   size_t installedEntries() const override { return installed_.size(); }
   // The MTU port `index` (in Options::ports) runs with.
   uint16_t portMtu(size_t index) const { return ports_.at(index).mtu; }
